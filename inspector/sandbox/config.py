@@ -1,0 +1,84 @@
+"""Settings of one sandbox run: where it listens, its data, its traffic and its fault knobs.
+
+Owns `SandboxConfig` (built by the CLI from its flags, or by tests directly) and the seeded random source every fault
+draws from, so a run with the same `--seed` injects the same faults in the same places.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Faults:
+    """The fault knobs, all off by default."""
+
+    fail_rate: float = 0.0
+    """Probability that a handler answers 500 instead of doing its work."""
+    latency_ms: float = 0.0
+    """Delay every handler call by this much."""
+    cold_start_ms: float = 0.0
+    """Extra delay on a handler's first call after `cold_start_idle_s` without calls (and on its very first call)."""
+    cold_start_idle_s: float = 30.0
+    """Idle time after which a handler is cold again."""
+    duplicate_rate: float = 0.0
+    """Probability that a fetched event is delivered twice, as Hasura does when a lock expires while a delivery is
+    still running."""
+    reorder_window_ms: float = 0.0
+    """Hold each due event for a random time in [0, window) before delivering it, so events that fell due within the
+    window are delivered out of creation order."""
+
+    def validate(self) -> None:
+        for name in ("fail_rate", "duplicate_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+        for name in ("latency_ms", "cold_start_ms", "cold_start_idle_s", "reorder_window_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+    @property
+    def any_on(self) -> bool:
+        return bool(
+            self.fail_rate or self.latency_ms or self.cold_start_ms or self.duplicate_rate or self.reorder_window_ms
+        )
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Everything `inspector sandbox` can be told."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    """GraphQL, metadata and health endpoints; 0 picks a free port."""
+    handlers_port: int | None = None
+    """Where the serverless handlers listen; None means `port + 1` (8081, as in the 3factor example), or a free port
+    when `port` is 0."""
+    db: str | None = None
+    """SQLite file; None means a temporary file removed at exit."""
+    admin_secret: str | None = None
+    orders_per_second: float = 0.0
+    seed: int | None = None
+    faults: Faults = field(default_factory=Faults)
+    num_retries: int = 3
+    """retry_conf.num_retries of the example's triggers (the example sets none; the sandbox retries so the reliable
+    eventing factor shows)."""
+    retry_interval_sec: int = 2
+    timeout_sec: int = 60
+    fetch_interval: float = 1.0
+    """Seconds the delivery worker sleeps after an empty fetch (HASURA_GRAPHQL_EVENTS_FETCH_INTERVAL)."""
+    fetch_batch_size: int = 100
+    """HASURA_GRAPHQL_EVENTS_FETCH_BATCH_SIZE."""
+    http_pool_size: int = 100
+    """HASURA_GRAPHQL_EVENTS_HTTP_POOL_SIZE: deliveries in flight at once."""
+    refetch_interval: float = 1.0
+    """Least seconds between two runs of one live query or stream (Hasura's default refetch interval is 1 s)."""
+    keepalive_seconds: float = 5.0
+    init_timeout_seconds: float = 3.0
+    naive_handlers: bool = False
+    """Handlers that are not idempotent (a redelivered payment is charged twice): for replay checks."""
+
+    def rng(self, purpose: str) -> random.Random:
+        """A random source for one purpose, reproducible under `seed` and independent of the others."""
+        return random.Random(None if self.seed is None else f"{self.seed}:{purpose}")

@@ -1,0 +1,1 @@
+"""GUI-free: never imports Qt."""
