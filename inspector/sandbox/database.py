@@ -94,7 +94,7 @@ class Database:
     `transaction()` opens a write transaction bound to a session (the role and `x-hasura-*` variables of the request
     that writes, and its trace context); SQL triggers read them through `hasura_session()` so that events carry the
     session of the mutation that raised them, as Hasura's do. Listeners added with `on_commit` run after each commit
-    (the live-query and streaming pollers and the delivery worker use them to wake up).
+    (the live-query and streaming pollers use them to wake up; the delivery worker polls, as Hasura does).
     """
 
     def __init__(self, path: str | Path) -> None:

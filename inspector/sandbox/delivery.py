@@ -92,11 +92,12 @@ class DeliveryWorker:
                     await asyncio.sleep(0)
         finally:
             tasks = list(self._tasks)
+            in_flight = list(self._in_flight)  # taken before cancelling: each cancelled delivery forgets its event
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self._in_flight:
-                self.triggers.unlock(list(self._in_flight))
+            if in_flight:
+                self.triggers.unlock(in_flight)
             await self._session.close()
 
     def _start(self, event: DueEvent) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -148,7 +147,7 @@ class Operation:
         context = ResolveContext(engine.db)
         wake = asyncio.Event()
         remove = engine.db.on_commit(wake.set)
-        last: str | None = None
+        last: dict[str, Any] | None = None
         try:
             while True:
                 wake.clear()
@@ -164,11 +163,9 @@ class Operation:
                     if context.stream_full:
                         await asyncio.sleep(0)
                         continue
-                else:
-                    encoded = json.dumps(result, sort_keys=True)
-                    if encoded != last:
-                        last = encoded
-                        yield result
+                elif result != last:  # structural comparison: cheap even for large results
+                    last = result
+                    yield result
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=engine.idle_refetch_seconds)
                 pause = engine.refetch_interval - (time.monotonic() - started)

@@ -48,7 +48,7 @@ class Handlers:
         """order id → (its lock, how many calls hold or wait for it)."""
         self._session: aiohttp.ClientSession | None = None
         self.calls: dict[str, int] = dict.fromkeys(HANDLER_NAMES, 0)
-        self.app = web.Application()
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)  # Hasura has no body limit for webhooks
         self.app.router.add_get("/", self._index)
         works: dict[str, Work] = {
             "validate-order": self._validate_order,
@@ -70,6 +70,14 @@ class Handlers:
     def _endpoint(self, name: str, work: Work) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
             self.calls[name] += 1
+            # Read the request before any delay: a caller that gives up (Hasura's timeout_sec) does not stop the work,
+            # as it would not stop a real function that already has its request.
+            try:
+                body = await request.json()
+                row = body["event"]["data"]["new"]
+                order_id = row["order_id"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                return web.json_response({"error": "not a Hasura event trigger payload"}, status=400)
             faults = self.config.faults
             now = time.monotonic()
             last = self._last_call.get(name)
@@ -79,12 +87,6 @@ class Handlers:
                 delay += faults.cold_start_ms
             if delay:
                 await asyncio.sleep(delay / 1000)
-            try:
-                body = await request.json()
-                row = body["event"]["data"]["new"]
-                order_id = row["order_id"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                return web.json_response({"error": "not a Hasura event trigger payload"}, status=400)
             if faults.fail_rate and self._rng.random() < faults.fail_rate:
                 return web.json_response({"error": "injected failure (--fail-rate)"}, status=500)
             headers = {"traceparent": request.headers["traceparent"]} if "traceparent" in request.headers else {}

@@ -26,7 +26,7 @@ from inspector.sandbox.database import Database
 from inspector.sandbox.delivery import DeliveryWorker, stop_task
 from inspector.sandbox.eventing import EventTriggers
 from inspector.sandbox.graphql_engine import AccessDenied, GraphQLEngine, RequestError, hasura_error
-from inspector.sandbox.graphql_ws import WebSocketSettings, handle_graphql_websocket
+from inspector.sandbox.graphql_ws import WebSocketSettings, close_graphql_websockets, handle_graphql_websocket
 from inspector.sandbox.handlers import HANDLER_NAMES, Handlers
 from inspector.sandbox.metadata_api import MetadataAPI
 from inspector.sandbox.traffic import generate_orders
@@ -126,6 +126,7 @@ class Sandbox:
             app.router.add_post(path, self._graphql_http)
             app.router.add_get(path, self._graphql_ws)
         app.router.add_post("/v1/metadata", self._metadata)
+        app.on_shutdown.append(close_graphql_websockets)
         self.port = await self._serve(app, config.port)
 
         handlers_port = config.handlers_port
@@ -148,7 +149,8 @@ class Sandbox:
             )
 
     async def _serve(self, app: web.Application, port: int) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A short grace period: in-flight handler calls must not hold a stop for aiohttp's default 60 s.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         self._runners.append(runner)
         site = web.TCPSite(runner, self.config.host, port)
