@@ -21,6 +21,7 @@ from inspector import __version__
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_CONNECTION = 3
 
 
 def _rate(text: str) -> float:
@@ -128,7 +129,110 @@ def build_parser() -> argparse.ArgumentParser:
     eventing.add_argument(
         "--naive-handlers", action="store_true", help="handlers that are not idempotent (for replay checks)"
     )
+    _add_capture(commands)
+    _add_export(commands)
+    _add_import(commands)
     return parser
+
+
+def _add_capture(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    capture = commands.add_parser(
+        "capture",
+        help="record a backend's event log and subscriptions into a capture file (headless)",
+        description="Record a Hasura (or sandbox) backend's event log, invocations and subscriptions into a capture "
+        "file. With --no-events only subscriptions are recorded, so any GraphQL-over-WebSocket server works. The "
+        "endpoint and admin secret default to HASURA_GRAPHQL_ENDPOINT and HASURA_GRAPHQL_ADMIN_SECRET, as the "
+        "Hasura CLI does. Exit codes: 0 done, 2 usage error, 3 connection or authentication failure.",
+    )
+    capture.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="GraphQL endpoint (http(s) or ws(s); default: env HASURA_GRAPHQL_ENDPOINT, or --project's config.yaml)",
+    )
+    capture.add_argument("--project", metavar="DIR", help="a Hasura project directory (reads its config.yaml)")
+    capture.add_argument("--subprotocol", choices=("auto", "graphql-transport-ws", "graphql-ws"), default="auto")
+    capture.add_argument(
+        "--admin-secret-env",
+        metavar="VAR",
+        help="read the admin secret from this environment variable (default HASURA_GRAPHQL_ADMIN_SECRET)",
+    )
+    capture.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'Name: value'",
+        help="send this header (repeatable), e.g. 'x-hasura-role: user'",
+    )
+    capture.add_argument(
+        "--subscription",
+        action="append",
+        default=[],
+        metavar="QUERY|@FILE",
+        help="a subscription to record (repeatable); @FILE reads it from a file",
+    )
+    capture.add_argument(
+        "--events", dest="events", action="store_true", default=True, help="record the event log (default)"
+    )
+    capture.add_argument(
+        "--no-events",
+        dest="events",
+        action="store_false",
+        help="do not use the metadata API; record subscriptions only",
+    )
+    capture.add_argument("--triggers", metavar="a,b", help="only these event triggers")
+    capture.add_argument(
+        "--since",
+        choices=("all", "now"),
+        default="all",
+        help="all: what the event log already holds too (default); now: only what happens from now",
+    )
+    capture.add_argument("--duration", type=_non_negative, metavar="SECONDS", help="stop after this long")
+    capture.add_argument("--count", type=int, metavar="N", help="stop after N recorded items")
+    capture.add_argument(
+        "--poll-interval",
+        type=_non_negative,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often to read the event log (default 1)",
+    )
+    capture.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    capture.add_argument("--out", required=True, metavar="FILE", help="the capture file to write")
+    capture.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+
+
+def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write a capture as JSON Lines (everything, re-importable) or HAR (the invocations as HTTP entries)",
+        description="Write a capture file as JSON Lines (one JSON object per line with a `kind`: everything needed "
+        "to rebuild the capture with `inspector import`) or as HAR 1.2 (each invocation as an HTTP entry, for "
+        "browser devtools and HTTP tools). Admin-secret header values are never written; --redact also hides "
+        "session variables other than x-hasura-role and credential-looking header values. Exit codes: 0 done, "
+        "1 the output could not be written, 2 usage error (including a missing or damaged capture).",
+    )
+    export.add_argument("file", metavar="FILE", help="the capture file to export")
+    export.add_argument(
+        "--format", choices=("jsonl", "har"), help="jsonl (default) or har (the default when --out ends in .har)"
+    )
+    export.add_argument(
+        "--redact",
+        action="store_true",
+        help="hide session variables (except x-hasura-role) and credential-looking header values",
+    )
+    export.add_argument("--out", metavar="PATH", help="write here instead of standard output (replaced atomically)")
+
+
+def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    imp = commands.add_parser(
+        "import",
+        help="rebuild a capture file from an `inspector export --format jsonl` file",
+        description="Rebuild a capture file from JSON Lines written by `inspector export`. Bad lines are reported "
+        "as `line N: reason` and nothing is written; --out appears only when the whole input was read. Exit "
+        "codes: 0 done, 1 the output could not be written, 2 usage error (including malformed input).",
+    )
+    imp.add_argument("file", metavar="FILE.jsonl", help="the JSONL file to read (- for standard input)")
+    imp.add_argument("--out", required=True, metavar="CAPTURE", help="the capture file to write")
+    imp.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,6 +244,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "sandbox":
         return run_sandbox(args)
+    if args.command == "capture":
+        from inspector.capture_command import run_capture
+
+        return run_capture(args)
+    if args.command == "export":
+        from inspector.exchange_command import run_export
+
+        return run_export(args)
+    if args.command == "import":
+        from inspector.exchange_command import run_import
+
+        return run_import(args)
     parser.print_help()
     print("\nThe window (`inspector`, `inspector demo`) is not built yet; `inspector sandbox` runs the backend.")
     return EXIT_USAGE

@@ -1,0 +1,32 @@
+"""Errors from live systems, translated at the boundary into types with messages a user can act on.
+
+Every backend raises only these (library exceptions from aiohttp, websockets or gql are caught where they happen), so
+the CLI can map them to exit codes and the window to a message, without knowing which library failed.
+"""
+
+from __future__ import annotations
+
+
+class BackendError(Exception):
+    """Something went wrong talking to a backend; `str(error)` is a one-line message for the user."""
+
+
+class ConnectionFailed(BackendError):
+    """The server could not be reached, or the connection dropped (refused, DNS, TLS, timeout)."""
+
+
+class AuthenticationFailed(BackendError):
+    """The server refused our credentials (wrong or missing admin secret or token)."""
+
+
+class ProtocolMismatch(BackendError):
+    """The server answered, but not in the protocol we expected (not a GraphQL endpoint, another subprotocol)."""
+
+
+class ServerError(BackendError):
+    """The server answered with an error of its own; `code` is Hasura's error code when it gave one."""
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status

@@ -1,0 +1,331 @@
+"""Records GraphQL subscriptions over WebSocket (gql), frame by frame, on either subprotocol, with reconnects.
+
+Owns one WebSocket connection at a time carrying every subscription of a capture, through gql's
+`WebsocketsTransport` (both `graphql-transport-ws` and Hasura's default legacy `graphql-ws`), the connection headers
+sent in `connection_init` as `payload.headers` as Hasura expects, and the recording of every frame received (raw
+text, time received) for the capture. A live query's results are recorded with their diff to the previous result; a
+stream's batches with their row count, and the stream's cursor is remembered so that after a dropped connection the
+subscription is sent again starting after the last row received: nothing lost, nothing recorded twice.
+
+gql is subclassed at two documented-by-code points (`_receive`, `_send_query`) to see raw frames and to learn the id
+each operation was sent with; everything else is gql's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import websockets.exceptions
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportError, TransportQueryError, TransportServerError
+from gql.transport.websockets import WebsocketsTransport
+
+from inspector.backends.errors import AuthenticationFailed, BackendError, ConnectionFailed, ProtocolMismatch
+from inspector.core.graphql_ops import OperationInfo, analyse, diff, resume_stream, with_cursor_column
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 256 * 1024 * 1024
+"""Largest frame accepted (websockets' default of 1 MiB would drop a live query over a big table)."""
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    """A subscription to record."""
+
+    query: str
+    variables: Mapping[str, Any] | None = None
+    name: str | None = None
+
+
+class SubscriptionSink(Protocol):
+    """Where recorded frames go (the capture writer)."""
+
+    def add_operation(
+        self, name: str | None, query: str, variables: Mapping[str, Any] | None, kind: str, protocol: str | None
+    ) -> int: ...
+
+    def update_operation(self, operation_id: int, **fields: Any) -> None: ...
+
+    def add_message(
+        self,
+        operation_id: int | None,
+        received_at: float,
+        kind: str,
+        raw: str,
+        data: Any = None,
+        diff: Any = None,
+        rows: int | None = None,
+    ) -> None: ...
+
+    def log(self, level: str, source: str, message: str) -> None: ...
+
+
+@dataclass
+class _Operation:
+    spec: SubscriptionSpec
+    info: OperationInfo
+    operation_id: int = 0
+    last_result: Any = None
+    has_result: bool = False
+    cursor: Any = None
+    has_cursor: bool = False
+    resynced: bool = True
+    done: bool = False
+    query_ids: set[str] = field(default_factory=set)
+
+    def query_now(self) -> str:
+        if self.info.kind == "stream" and self.has_cursor:
+            return resume_stream(self.spec.query, self.spec.variables, self.cursor)
+        return with_cursor_column(self.spec.query, self.spec.variables)
+
+
+def _close_code(exc: BaseException) -> tuple[int | None, str]:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, websockets.exceptions.ConnectionClosed):
+            frame = seen.rcvd
+            return (frame.code, frame.reason) if frame is not None else (None, "")
+        seen = seen.__cause__ or seen.__context__
+    return None, ""
+
+
+def classify(exc: BaseException, url: str) -> BackendError:
+    """A gql / websockets failure as one of our errors, with a message a user can act on."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BackendError):
+            return seen
+        if isinstance(seen, websockets.exceptions.InvalidStatus):
+            status = seen.response.status_code
+            if status in (401, 403):
+                return AuthenticationFailed(f"{url} refused the WebSocket connection (HTTP {status}); check the secret")
+            return ProtocolMismatch(f"{url} answered HTTP {status} instead of a WebSocket: is it a GraphQL endpoint?")
+        if isinstance(seen, websockets.exceptions.NegotiationError | websockets.exceptions.InvalidHandshake):
+            return ProtocolMismatch(f"{url}: WebSocket handshake failed ({seen}); try another --subprotocol")
+        if isinstance(seen, ssl.SSLError):
+            return ConnectionFailed(f"TLS with {url} failed: {seen}")
+        if isinstance(seen, ConnectionRefusedError):
+            return ConnectionFailed(f"nothing is listening at {url} (connection refused)")
+        if isinstance(seen, OSError) and not isinstance(seen, TimeoutError):
+            return ConnectionFailed(f"cannot reach {url}: {seen.strerror or seen}")
+        seen = seen.__cause__ or seen.__context__
+    code, reason = _close_code(exc)
+    if code in (4401, 4403):
+        return AuthenticationFailed(f"{url} closed the connection: {code} {reason or 'Forbidden'} (check the secret)")
+    if code in (4400, 1002, 4406):
+        return ProtocolMismatch(f"{url} closed the connection: {code} {reason} (protocol error)")
+    if isinstance(exc, TransportServerError):
+        text = str(exc)
+        if "secret" in text or "access-key" in text or "unauthori" in text.lower() or "access-denied" in text:
+            return AuthenticationFailed(f"{url} refused the connection: {text} (check the secret)")
+        return ConnectionFailed(f"{url}: {text}")
+    if code is not None:
+        return ConnectionFailed(f"{url} closed the connection: {code} {reason}".strip())
+    if isinstance(exc, TimeoutError):
+        return ConnectionFailed(f"{url} did not answer in time")
+    return ConnectionFailed(f"connection to {url} failed: {exc or type(exc).__name__}")
+
+
+class _RecordingTransport(WebsocketsTransport):
+    """gql's transport, reporting each frame received and the id each operation is sent with."""
+
+    def __init__(self, *args: Any, recorder: SubscriptionRecorder, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recorder = recorder
+
+    async def _receive(self) -> str:
+        try:
+            answer = await super()._receive()
+        except TransportError as exc:
+            code, reason = _close_code(exc)
+            if code is not None:
+                self._recorder.on_frame(json.dumps({"type": "close", "code": code, "reason": reason}), time.time())
+            raise
+        self._recorder.on_frame(answer, time.time())
+        return answer
+
+    async def _send_query(self, request: GraphQLRequest) -> int:
+        query_id = await super()._send_query(request)
+        self._recorder.on_sent(request, query_id)
+        return query_id
+
+
+class SubscriptionRecorder:
+    """Runs the given subscriptions on one connection until stopped, reconnecting with backoff after a drop."""
+
+    def __init__(
+        self,
+        url: str,
+        init_payload: Mapping[str, Any],
+        subprotocols: list[str] | None,
+        specs: list[SubscriptionSpec],
+        sink: SubscriptionSink,
+        verify_tls: bool = True,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.init_payload = dict(init_payload)
+        self.subprotocols = subprotocols
+        self.sink = sink
+        self.verify_tls = verify_tls
+        self.backoff_max = backoff_max
+        self.protocol: str | None = None
+        self.state = "idle"
+        self.reconnects = 0
+        self._ops = [_Operation(spec, analyse(spec.query, spec.variables)) for spec in specs]
+        for op in self._ops:
+            if op.info.kind == "mutation":
+                raise ValueError("a capture records subscriptions and queries, not mutations")
+        self._by_query_id: dict[str, _Operation] = {}
+        self._connected_once = False
+        self._sent_queue: list[tuple[str, _Operation]] = []
+
+    # --- frames ----------------------------------------------------------------------------------------------------
+
+    def on_sent(self, request: GraphQLRequest, query_id: int) -> None:
+        query = request.payload.get("query")
+        for i, (text, op) in enumerate(self._sent_queue):
+            if text == query:
+                del self._sent_queue[i]
+                self._by_query_id[str(query_id)] = op
+                return
+
+    def on_frame(self, raw: str, received_at: float) -> None:
+        try:
+            message = json.loads(raw)
+            kind = str(message.get("type")) if isinstance(message, dict) else "malformed"
+        except ValueError:
+            message, kind = None, "malformed"
+        op = self._by_query_id.get(str(message.get("id"))) if isinstance(message, dict) else None
+        if op is None:
+            self.sink.add_message(None, received_at, kind, raw)
+            return
+        if kind not in ("next", "data"):
+            self.sink.add_message(op.operation_id, received_at, kind, raw)
+            if kind in ("complete", "error"):
+                op.done = True
+            return
+        payload = message.get("payload") if isinstance(message, dict) else None
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if op.info.kind == "stream" and isinstance(data, dict):
+            rows = data.get(op.info.response_key or "") or []
+            if rows and isinstance(rows[-1], dict) and op.info.cursor_column in rows[-1]:
+                op.cursor = rows[-1][op.info.cursor_column]
+                op.has_cursor = True
+            self.sink.add_message(op.operation_id, received_at, kind, raw, data=data, rows=len(rows))
+            return
+        changes = diff(op.last_result, data) if op.has_result else None
+        if op.has_result and not op.resynced and not changes:
+            # the first result after a reconnect, identical to the last one recorded: not a new message
+            op.resynced = True
+            return
+        op.resynced = True
+        op.last_result, op.has_result = data, True
+        self.sink.add_message(op.operation_id, received_at, kind, raw, data=data, diff=changes)
+
+    # --- running ---------------------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Record until `stop` is set or every operation completed. The first connection's failure is raised;
+        later drops are retried with backoff (1, 2, 4 … `backoff_max` s); authentication and protocol failures are
+        raised at any time."""
+        for op in self._ops:
+            op.operation_id = self.sink.add_operation(
+                op.spec.name or op.info.name, op.spec.query, op.spec.variables, op.info.kind, None
+            )
+        self._connected_once = False
+        delay = 1.0
+        try:
+            while not stop.is_set() and not all(op.done for op in self._ops):
+                try:
+                    await self._connection(stop)
+                    delay = 1.0
+                except BackendError as error:
+                    if not self._connected_once or not isinstance(error, ConnectionFailed):
+                        raise
+                    self.state = "reconnecting"
+                    self.reconnects += 1
+                    self.sink.log("warning", "subscriptions", f"{error}; reconnecting in {delay:g} s")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=delay)
+                    delay = min(delay * 2, self.backoff_max)
+        finally:
+            self.state = "stopped"
+            for op in self._ops:
+                self.sink.update_operation(
+                    op.operation_id,
+                    state="completed" if op.done else "stopped",
+                    ended_at=time.time(),
+                    cursor=op.cursor if op.has_cursor else None,
+                )
+
+    async def _connection(self, stop: asyncio.Event) -> None:
+        kwargs: dict[str, Any] = {}
+        if self.subprotocols:
+            kwargs["subprotocols"] = self.subprotocols
+        if self.url.startswith("wss") and not self.verify_tls:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            kwargs["ssl"] = context
+        transport = _RecordingTransport(
+            url=self.url,
+            init_payload=self.init_payload,
+            recorder=self,
+            connect_timeout=10,
+            ack_timeout=10,
+            connect_args={"max_size": MAX_FRAME_BYTES},
+            **kwargs,
+        )
+        self._by_query_id.clear()
+        self._sent_queue.clear()
+        self.state = "connecting"
+        try:
+            async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+                self.protocol = transport.subprotocol
+                self.state = "capturing"
+                self._connected_once = True
+                self.sink.log("info", "subscriptions", f"connected to {self.url} ({self.protocol})")
+                for op in self._ops:
+                    op.resynced = not op.has_result
+                    self.sink.update_operation(op.operation_id, protocol=self.protocol, state="running")
+                tasks = [asyncio.create_task(self._consume(session, op)) for op in self._ops if not op.done]
+                stopper = asyncio.create_task(stop.wait())
+                try:
+                    pending: set[asyncio.Task[Any]] = {*tasks, stopper}
+                    while tasks and not stop.is_set():
+                        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                        for task in done:
+                            if task is not stopper and task.exception() is not None:
+                                raise task.exception()  # type: ignore[misc]
+                        tasks = [t for t in tasks if not t.done()]
+                finally:
+                    for task in [*tasks, stopper]:
+                        task.cancel()
+                    await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        except BackendError:
+            raise
+        except (TransportError, OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
+            raise classify(exc, self.url) from exc
+
+    async def _consume(self, session: Any, op: _Operation) -> None:
+        request = GraphQLRequest(op.query_now(), variable_values=dict(op.spec.variables or {}) or None)
+        self._sent_queue.append((request.payload["query"], op))
+        try:
+            async for _result in session.subscribe(request):
+                pass
+        except TransportQueryError as exc:
+            # the server refused or failed this operation (an `error` frame, already recorded): it is over
+            op.done = True
+            self.sink.log("error", "subscriptions", f"{op.spec.name or 'subscription'} failed: {exc}")
+            return
+        op.done = True

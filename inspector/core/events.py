@@ -1,0 +1,226 @@
+"""Events and invocations as Inspector records them, read from whatever shape a Hasura server gave.
+
+Owns the translation from the metadata API's records (reference §3.2; legacy `run_sql` rows, §3.4; legacy invocation
+shapes, §1.6) to `EventRecord` and `InvocationRecord`, the derived status of an event, its row key, and the double
+decoding of bodies that Hasura stores as JSON strings. Pure: used by the capture backends, the store and the views.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from inspector.core.hasura import parse_timestamp
+
+EventStatus = Literal["pending", "retrying", "in-flight", "delivered", "failed", "archived"]
+"""pending: not tried yet; retrying: failed, next attempt scheduled; in-flight: locked by a worker; delivered: a 2xx
+was received; failed: retries exhausted (a dead letter); archived: its trigger was deleted."""
+
+FINAL_STATUSES: frozenset[str] = frozenset({"delivered", "failed", "archived"})
+
+LEGACY_NO_RESPONSE = frozenset({1000, 1001})
+"""Statuses old servers stored for client exceptions (1000) and parse errors (1001) (§1.6)."""
+
+
+def _bool(value: Any) -> bool:
+    """Booleans from the metadata API (true/false) or from `run_sql` ("t"/"f", "true"/"false")."""
+    if isinstance(value, str):
+        return value.lower() in ("t", "true", "1")
+    return bool(value)
+
+
+def _null(value: Any) -> Any:
+    """`run_sql` renders NULL as the string "NULL" (§3.4)."""
+    return None if value == "NULL" else value
+
+
+def timestamp_seconds(text: str | None) -> float | None:
+    """A Hasura timestamp (zone or none; none means UTC) as epoch seconds, or None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return parse_timestamp(text).timestamp()
+    except ValueError:
+        return None
+
+
+def derive_status(
+    delivered: bool, error: bool, archived: bool, locked: str | None, next_retry_at: str | None, tries: int
+) -> EventStatus:
+    """The one status shown for an event's `event_log` fields (§2.2)."""
+    if archived:
+        return "archived"
+    if delivered:
+        return "delivered"
+    if error:
+        return "failed"
+    if locked:
+        return "in-flight"
+    if next_retry_at or tries > 0:
+        return "retrying"
+    return "pending"
+
+
+def row_key(table: str, row: Mapping[str, Any] | None) -> str | None:
+    """The value that identifies the changed row: `id`, `<singular table>_id`, or the first `*_id` column."""
+    if not row:
+        return None
+    singular = table[:-1] if table.endswith("s") else table
+    for key in ("id", f"{singular}_id", f"{table}_id"):
+        if key in row and row[key] is not None:
+            return str(row[key])
+    for key, value in row.items():
+        if key.endswith("_id") and value is not None:
+            return str(value)
+    return None
+
+
+def decode_twice(value: Any) -> Any:
+    """Hasura keeps response bodies as JSON *strings*; return the parsed JSON when the string holds JSON, else the
+    value unchanged (`["Base64", "..."]` blobs stay as they are)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("{", "[", '"') or text in ("true", "false", "null") or _looks_numeric(text):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return value
+    return value
+
+
+def _looks_numeric(text: str) -> bool:
+    return bool(text) and (text[0].isdigit() or (text[0] == "-" and text[1:2].isdigit()))
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One `event_log` row as seen at one moment."""
+
+    id: str
+    trigger_name: str
+    schema_name: str
+    table_name: str
+    payload: Any
+    """The `event` object exactly as received: `op`, `data.old/new`, `session_variables`, `trace_context`."""
+    created_at: str
+    delivered: bool
+    error: bool
+    tries: int
+    locked: str | None
+    next_retry_at: str | None
+    archived: bool
+
+    @classmethod
+    def from_hasura(cls, value: Mapping[str, Any]) -> EventRecord:
+        """From `pg_get_event_logs` / `pg_get_event_by_id` (§3.2) or a `run_sql` row dict (§3.4)."""
+        payload = value.get("payload")
+        if isinstance(payload, str):  # run_sql returns JSON columns as text
+            payload = json.loads(payload)
+        return cls(
+            id=str(value["id"]),
+            trigger_name=str(value.get("trigger_name", "")),
+            schema_name=str(value.get("schema_name", "public")),
+            table_name=str(value.get("table_name", "")),
+            payload=payload,
+            created_at=str(_null(value.get("created_at")) or ""),
+            delivered=_bool(value.get("delivered")),
+            error=_bool(value.get("error")),
+            tries=int(_null(value.get("tries")) or 0),
+            locked=_null(value.get("locked")),
+            next_retry_at=_null(value.get("next_retry_at")),
+            archived=_bool(value.get("archived")),
+        )
+
+    @property
+    def op(self) -> str:
+        return str((self.payload or {}).get("op", ""))
+
+    @property
+    def status(self) -> EventStatus:
+        return derive_status(self.delivered, self.error, self.archived, self.locked, self.next_retry_at, self.tries)
+
+    @property
+    def state(self) -> tuple[Any, ...]:
+        """The fields whose change is a state change worth recording."""
+        return (self.delivered, self.error, self.tries, self.locked, self.next_retry_at, self.archived)
+
+    @property
+    def data_new(self) -> Any:
+        return ((self.payload or {}).get("data") or {}).get("new")
+
+    @property
+    def data_old(self) -> Any:
+        return ((self.payload or {}).get("data") or {}).get("old")
+
+    @property
+    def row_key(self) -> str | None:
+        return row_key(self.table_name, self.data_new or self.data_old)
+
+    @property
+    def trace_id(self) -> str | None:
+        trace = (self.payload or {}).get("trace_context")
+        return str(trace["trace_id"]) if isinstance(trace, Mapping) and trace.get("trace_id") else None
+
+    @property
+    def session_role(self) -> str | None:
+        session = (self.payload or {}).get("session_variables")
+        return (
+            str(session.get("x-hasura-role")) if isinstance(session, Mapping) and "x-hasura-role" in session else None
+        )
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """One delivery attempt (`event_invocation_logs` row)."""
+
+    id: str
+    event_id: str
+    trigger_name: str
+    status: int | None
+    """The stored status: an HTTP code, None (no answer), or a legacy 1000/1001."""
+    request: Any
+    response: Any
+    created_at: str
+
+    @classmethod
+    def from_hasura(cls, value: Mapping[str, Any]) -> InvocationRecord:
+        """From `pg_get_event_invocation_logs` (`http_status`) or a `run_sql` row (`status`, JSON as text)."""
+        status = value.get("http_status", value.get("status"))
+        status = _null(status)
+        request, response = _null(value.get("request")), _null(value.get("response"))
+        if isinstance(request, str):
+            request = decode_twice(request)
+        if isinstance(response, str):
+            response = decode_twice(response)
+        return cls(
+            id=str(value["id"]),
+            event_id=str(value.get("event_id", "")),
+            trigger_name=str(_null(value.get("trigger_name")) or ""),
+            status=None if status is None else int(status),
+            request=request,
+            response=response,
+            created_at=str(_null(value.get("created_at")) or ""),
+        )
+
+    @property
+    def http_status(self) -> int | None:
+        """The HTTP status, or None when no HTTP answer came (network error, timeout, legacy 1000/1001)."""
+        if self.status is None or self.status in LEGACY_NO_RESPONSE:
+            return None
+        return self.status
+
+    @property
+    def ok(self) -> bool:
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+    @property
+    def response_body(self) -> Any:
+        """The handler's answer, decoded twice: `data.body` (webhook_response) or `data.message` (client_error)."""
+        if not isinstance(self.response, Mapping):
+            return None
+        data = self.response.get("data")
+        if not isinstance(data, Mapping):
+            return None
+        return decode_twice(data.get("body", data.get("message")))

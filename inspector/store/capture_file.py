@@ -1,0 +1,600 @@
+"""The capture file: one SQLite file, written through sqlite-utils, that holds everything a capture recorded.
+
+Owns the schema (with a version, checked on open), the batched writer, and the reads the CLI and the window need.
+Used by the capture session (writes), `inspector export`/`import`, and the Qt models (paged reads).
+
+Schema, version 1 (times as Hasura gave them are kept as text; `*_ts` columns are epoch seconds for sorting and
+filtering; `captured_at`/`received_at` are this machine's clock):
+
+- `capture_info(key PRIMARY KEY, value)`: JSON values: `schema_version`, `inspector_version`, `endpoint` (never with
+  credentials), `server_version`, `started_at`, `ended_at`, `subprotocol`, `triggers_followed`.
+- `trigger_snapshots(seq, captured_at, source, table_schema, table_name, name, config)`: the event-trigger
+  configuration as `export_metadata` gave it, with header values redacted (secrets stay out of capture files).
+- `events(seq, id UNIQUE, trigger_name, schema_name, table_name, op, created_at, created_ts, payload, status,
+  delivered, error, tries, locked, next_retry_at, archived, attempts, first_attempt_ts, delivered_ts,
+  last_http_status, row_key, trace_id, session_role, captured_at, updated_at, variant_of)`: one row per Hasura event
+  id; `payload` is the `event` object as received (JSON text, keys in the order received); `status` is derived
+  (pending, retrying, in-flight, delivered, failed, archived); `variant_of` links an edited copy to its original.
+- `event_states(seq, event_id, observed_at, status, delivered, error, tries, locked, next_retry_at, archived)`: every
+  state an event was seen in, in the order seen.
+- `invocations(seq, id UNIQUE, event_id, trigger_name, attempt, http_status, status, request, response, created_at,
+  created_ts, duration_ms, source, captured_at)`: one row per delivery attempt; `status` is the stored status
+  (legacy 1000/1001 kept), `http_status` the HTTP code or NULL; `attempt` counts from 1 per event; `source` is
+  `hasura` (captured) or `replay`.
+- `operations(id, name, query, variables, kind, protocol, started_at, ended_at, state, cursor)`: subscriptions and
+  queries run by the capture; `kind` is `live` or `stream`; `cursor` the last stream cursor (JSON).
+- `messages(seq, operation_id, received_at, type, raw, data, diff, rows)`: every frame received for an operation,
+  raw as received; `data` the result, `diff` the change from the previous live-query result, `rows` the number of
+  rows in a stream batch.
+- `session_log(seq, at, level, source, message)`: connects, disconnects, errors, reconnects.
+- `marks(kind, target, created_at)`, `notes(seq, kind, target, created_at, text)`.
+- Full-text search: `events_fts` over `events.payload`, `invocations_fts` over `invocations.response`.
+
+WAL mode with `synchronous=NORMAL`; the writer commits in batches, so a reader (the window, `inspector export`) can open
+the file while a capture writes it, and a crash loses at most the last uncommitted batch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from inspector import __version__
+from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
+from inspector.core.profile import is_secret_header
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS capture_info (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS trigger_snapshots (
+  seq INTEGER PRIMARY KEY, captured_at REAL, source TEXT, table_schema TEXT, table_name TEXT, name TEXT, config TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, trigger_name TEXT, schema_name TEXT, table_name TEXT, op TEXT,
+  created_at TEXT, created_ts REAL, payload TEXT, status TEXT, delivered INTEGER, error INTEGER, tries INTEGER,
+  locked TEXT, next_retry_at TEXT, archived INTEGER, attempts INTEGER NOT NULL DEFAULT 0, first_attempt_ts REAL,
+  delivered_ts REAL, last_http_status INTEGER, row_key TEXT, trace_id TEXT, session_role TEXT, captured_at REAL,
+  updated_at REAL, variant_of TEXT
+);
+CREATE INDEX IF NOT EXISTS events_trigger ON events (trigger_name, created_ts);
+CREATE INDEX IF NOT EXISTS events_created ON events (created_ts);
+CREATE INDEX IF NOT EXISTS events_status ON events (status);
+CREATE INDEX IF NOT EXISTS events_row_key ON events (row_key);
+CREATE INDEX IF NOT EXISTS events_http_status ON events (last_http_status);
+CREATE INDEX IF NOT EXISTS events_trace ON events (trace_id);
+CREATE TABLE IF NOT EXISTS event_states (
+  seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, observed_at REAL, status TEXT, delivered INTEGER, error INTEGER,
+  tries INTEGER, locked TEXT, next_retry_at TEXT, archived INTEGER
+);
+CREATE INDEX IF NOT EXISTS event_states_event ON event_states (event_id, seq);
+CREATE TABLE IF NOT EXISTS invocations (
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, event_id TEXT, trigger_name TEXT, attempt INTEGER,
+  http_status INTEGER, status INTEGER, request TEXT, response TEXT, created_at TEXT, created_ts REAL,
+  duration_ms REAL, source TEXT NOT NULL DEFAULT 'hasura', captured_at REAL
+);
+CREATE INDEX IF NOT EXISTS invocations_event ON invocations (event_id, created_ts);
+CREATE INDEX IF NOT EXISTS invocations_status ON invocations (http_status);
+CREATE TABLE IF NOT EXISTS operations (
+  id INTEGER PRIMARY KEY, name TEXT, query TEXT, variables TEXT, kind TEXT, protocol TEXT, started_at REAL,
+  ended_at REAL, state TEXT, cursor TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+  seq INTEGER PRIMARY KEY, operation_id INTEGER, received_at REAL, type TEXT, raw TEXT, data TEXT, diff TEXT,
+  rows INTEGER
+);
+CREATE INDEX IF NOT EXISTS messages_operation ON messages (operation_id, seq);
+CREATE TABLE IF NOT EXISTS session_log (seq INTEGER PRIMARY KEY, at REAL, level TEXT, source TEXT, message TEXT);
+CREATE TABLE IF NOT EXISTS marks (kind TEXT, target TEXT, created_at REAL, PRIMARY KEY (kind, target));
+CREATE TABLE IF NOT EXISTS notes (seq INTEGER PRIMARY KEY, kind TEXT, target TEXT, created_at REAL, text TEXT);
+"""
+
+_EVENT_COLUMNS = (
+    "id",
+    "trigger_name",
+    "schema_name",
+    "table_name",
+    "op",
+    "created_at",
+    "created_ts",
+    "payload",
+    "status",
+    "delivered",
+    "error",
+    "tries",
+    "locked",
+    "next_retry_at",
+    "archived",
+    "row_key",
+    "trace_id",
+    "session_role",
+    "captured_at",
+    "updated_at",
+)
+
+
+class CaptureFormatError(Exception):
+    """The file is not a capture Inspector can read (not SQLite, damaged, or from a newer Inspector)."""
+
+
+def dumps(value: Any) -> str:
+    """JSON as stored in a capture: compact, keys in their original order, non-ASCII kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class CaptureFile:
+    """One open capture file."""
+
+    def __init__(self, path: str | Path, db: sqlite_utils.Database) -> None:
+        self.path = Path(path)
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+
+    # --- opening ---------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, overwrite: bool = False) -> CaptureFile:
+        """A new, empty capture at `path` (refused if a file is there, unless `overwrite`)."""
+        path = Path(path)
+        if path.exists():
+            if not overwrite:
+                raise FileExistsError(f"{path} exists; choose another file or allow overwriting")
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        capture = cls(path, _connect(path))
+        capture._initialise()
+        capture.set_info(schema_version=SCHEMA_VERSION, inspector_version=__version__, created_at=time.time())
+        return capture
+
+    @classmethod
+    def open(cls, path: str | Path) -> CaptureFile:
+        """Open an existing capture for reading and appending; `CaptureFormatError` if it is not one."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no capture file at {path}")
+        with path.open("rb") as f:
+            header = f.read(16)
+        if header != b"SQLite format 3\x00":
+            raise CaptureFormatError(f"{path} is not a capture file (not an SQLite database)")
+        # Check with a plain connection first: _connect switches the file to WAL, which must not happen to a file
+        # that turns out not to be a capture.
+        probe = sqlite3.connect(str(path))
+        try:
+            has_info = probe.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'capture_info'"
+            ).fetchone()
+            version = (
+                None
+                if has_info is None
+                else probe.execute("SELECT value FROM capture_info WHERE key = 'schema_version'").fetchone()
+            )
+        except sqlite3.DatabaseError as exc:
+            raise CaptureFormatError(f"{path} is not a capture file or is damaged: {exc}") from exc
+        finally:
+            probe.close()
+        if version is None:
+            raise CaptureFormatError(f"{path} is an SQLite database but not an Inspector capture")
+        try:
+            number = int(json.loads(version[0]))
+        except (TypeError, ValueError) as exc:
+            raise CaptureFormatError(f"{path} is damaged: unreadable capture format {version[0]!r}") from exc
+        if number > SCHEMA_VERSION:
+            raise CaptureFormatError(
+                f"{path} was written by a newer Inspector (capture format {version[0]}); this one reads up to "
+                f"{SCHEMA_VERSION}. Update Inspector to open it."
+            )
+        try:
+            db = _connect(path)
+        except sqlite3.DatabaseError as exc:
+            raise CaptureFormatError(f"{path} is not a capture file or is damaged: {exc}") from exc
+        capture = cls(path, db)
+        try:
+            capture._initialise()  # adds what older files lack; a no-op on current ones
+        except sqlite3.DatabaseError as exc:
+            raise CaptureFormatError(f"{path} is damaged: {exc}") from exc
+        return capture
+
+    def _initialise(self) -> None:
+        self.conn.executescript(_DDL)
+        for table, column in (("events", "payload"), ("invocations", "response")):
+            if not self.db.table(table).detect_fts():
+                self.db.table(table).enable_fts([column], create_triggers=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- capture_info ----------------------------------------------------------------------------------------------
+
+    def set_info(self, **values: Any) -> None:
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO capture_info (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(k, dumps(v)) for k, v in values.items()],
+            )
+
+    def info(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM capture_info")}
+
+    # --- reads -----------------------------------------------------------------------------------------------------
+
+    def count(self, table: str) -> int:
+        if table not in ("events", "invocations", "messages", "operations", "event_states", "session_log"):
+            raise ValueError(f"unknown table {table}")
+        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(sql, tuple(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        found = self.rows("SELECT * FROM events WHERE id = ?", (event_id,))
+        return found[0] if found else None
+
+    def invocations_of(self, event_id: str) -> list[dict[str, Any]]:
+        return self.rows("SELECT * FROM invocations WHERE event_id = ? ORDER BY created_ts, seq", (event_id,))
+
+    def iter_table(self, table: str, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every row of a table in `seq` (or id; for `marks`, insertion) order, read in pages so memory stays flat."""
+        if table == "marks":  # no seq column: page by rowid, which is not part of the row
+            last_rowid = -1
+            while True:
+                page = self.rows(
+                    "SELECT rowid AS _rowid, * FROM marks WHERE rowid > ? ORDER BY rowid LIMIT ?", (last_rowid, batch)
+                )
+                if not page:
+                    return
+                last_rowid = page[-1]["_rowid"]
+                for row in page:
+                    del row["_rowid"]
+                yield from page
+        key = "id" if table == "operations" else "seq"
+        last: Any = -1
+        while True:
+            page = self.rows(f"SELECT * FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?", (last, batch))
+            if not page:
+                return
+            yield from page
+            last = page[-1][key]
+
+    def trigger_snapshot(self) -> list[dict[str, Any]]:
+        """The latest configuration captured for each trigger."""
+        return self.rows(
+            "SELECT * FROM trigger_snapshots WHERE seq IN "
+            "(SELECT max(seq) FROM trigger_snapshots GROUP BY source, name) ORDER BY seq"
+        )
+
+
+def _connect(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return sqlite_utils.Database(conn)
+
+
+def redact_logged_request(request: Any) -> Any:
+    """An invocation's logged request with the values of credential headers replaced. Hasura logs configured webhook
+    headers with their literal values (reference §1.6); an admin secret or token there must not reach a capture."""
+    if not isinstance(request, Mapping) or not isinstance(request.get("headers"), list):
+        return request
+    headers = [
+        {**h, "value": "<redacted>"}
+        if isinstance(h, Mapping) and "value" in h and is_secret_header(str(h.get("name", "")))
+        else h
+        for h in request["headers"]
+    ]
+    return {**request, "headers": headers}
+
+
+def redact_trigger_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A trigger's metadata with header values replaced: they are often webhook secrets (`value_from_env` names stay,
+    they are not secret)."""
+    out = dict(config)
+    if isinstance(out.get("headers"), list):
+        out["headers"] = [
+            {**h, "value": "<redacted>"} if isinstance(h, Mapping) and "value" in h else h for h in out["headers"]
+        ]
+    return out
+
+
+class CaptureWriter:
+    """Batches what a capture session observes and writes it in one transaction per batch.
+
+    Decides what is new: an event id seen for the first time becomes an `events` row, a changed state an
+    `event_states` row, an invocation id seen for the first time an `invocations` row; repeats are dropped, so a
+    follower may report the same thing many times (after a reconnect, overlapping pages) and nothing is recorded twice.
+    Keeps in memory only the state of events that are not final, so memory does not grow with the capture.
+    """
+
+    def __init__(self, capture: CaptureFile, batch_size: int = 1000) -> None:
+        self.capture = capture
+        self.conn = capture.conn
+        self.batch_size = batch_size
+        self._events: list[dict[str, Any]] = []
+        self._event_updates: list[dict[str, Any]] = []
+        self._states: list[tuple[Any, ...]] = []
+        self._invocations: list[dict[str, Any]] = []
+        self._messages: list[tuple[Any, ...]] = []
+        self._log: list[tuple[Any, ...]] = []
+        self._open_states: dict[str, tuple[Any, ...]] = {}
+        self._pending_invocations: set[str] = set()
+        self._attempts: dict[str, int] = {}
+        self._touched: set[str] = set()
+        self.recorded = 0
+        """Items recorded since start: new events, state changes, new invocations, messages."""
+
+    @property
+    def pending(self) -> int:
+        return (
+            len(self._events)
+            + len(self._event_updates)
+            + len(self._states)
+            + len(self._invocations)
+            + len(self._messages)
+            + len(self._log)
+        )
+
+    # --- events ----------------------------------------------------------------------------------------------------
+
+    def observe_event(self, record: EventRecord, now: float | None = None) -> str:
+        """Record an event as seen now: returns `new`, `changed` or `same`."""
+        now = time.time() if now is None else now
+        known = self._open_states.get(record.id)
+        if known is None:
+            row = self.conn.execute(
+                "SELECT delivered, error, tries, locked, next_retry_at, archived FROM events WHERE id = ?", (record.id,)
+            ).fetchone()
+            if row is not None:
+                known = (bool(row[0]), bool(row[1]), row[2], row[3], row[4], bool(row[5]))
+        state = record.state
+        if known == state:
+            return "same"
+        status = record.status
+        fields = {
+            "status": status,
+            "delivered": int(record.delivered),
+            "error": int(record.error),
+            "tries": record.tries,
+            "locked": record.locked,
+            "next_retry_at": record.next_retry_at,
+            "archived": int(record.archived),
+        }
+        if known is None:
+            self._events.append(
+                {
+                    "id": record.id,
+                    "trigger_name": record.trigger_name,
+                    "schema_name": record.schema_name,
+                    "table_name": record.table_name,
+                    "op": record.op,
+                    "created_at": record.created_at,
+                    "created_ts": timestamp_seconds(record.created_at),
+                    "payload": dumps(record.payload),
+                    "row_key": record.row_key,
+                    "trace_id": record.trace_id,
+                    "session_role": record.session_role,
+                    "captured_at": now,
+                    "updated_at": now,
+                    **fields,
+                }
+            )
+            outcome = "new"
+        else:
+            self._event_updates.append({"id": record.id, "updated_at": now, **fields})
+            outcome = "changed"
+        self._states.append(
+            (
+                record.id,
+                now,
+                status,
+                int(record.delivered),
+                int(record.error),
+                record.tries,
+                record.locked,
+                record.next_retry_at,
+                int(record.archived),
+            )
+        )
+        self._open_states[record.id] = state  # final ones are dropped at the next flush
+        self._touched.add(record.id)
+        self.recorded += 1
+        self._maybe_flush()
+        return outcome
+
+    def known_invocations(self, ids: Iterable[str]) -> set[str]:
+        """Which of these invocation ids are already recorded (or waiting to be)."""
+        ids = list(ids)
+        known = {i for i in ids if i in self._pending_invocations}
+        rest = [i for i in ids if i not in known]
+        for start in range(0, len(rest), 500):
+            chunk = rest[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            known.update(r[0] for r in self.conn.execute(f"SELECT id FROM invocations WHERE id IN ({marks})", chunk))
+        return known
+
+    def observe_invocation(
+        self,
+        record: InvocationRecord,
+        source: str = "hasura",
+        duration_ms: float | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Record an invocation unless already recorded; returns whether it was new."""
+        if record.id in self._pending_invocations or self.known_invocations([record.id]):
+            return False
+        now = time.time() if now is None else now
+        attempt = self._attempts.get(record.event_id)
+        if attempt is None:
+            attempt = int(
+                self.conn.execute("SELECT count(*) FROM invocations WHERE event_id = ?", (record.event_id,)).fetchone()[
+                    0
+                ]
+            )
+        attempt += 1
+        self._attempts[record.event_id] = attempt
+        self._invocations.append(
+            {
+                "id": record.id,
+                "event_id": record.event_id,
+                "trigger_name": record.trigger_name,
+                "attempt": attempt,
+                "http_status": record.http_status,
+                "status": record.status,
+                "request": None if record.request is None else dumps(redact_logged_request(record.request)),
+                "response": None if record.response is None else dumps(record.response),
+                "created_at": record.created_at,
+                "created_ts": timestamp_seconds(record.created_at),
+                "duration_ms": duration_ms,
+                "source": source,
+                "captured_at": now,
+            }
+        )
+        self._pending_invocations.add(record.id)
+        self._touched.add(record.event_id)
+        self.recorded += 1
+        self._maybe_flush()
+        return True
+
+    def snapshot_triggers(self, triggers: Iterable[tuple[str, Mapping[str, str], Mapping[str, Any]]]) -> None:
+        """Store the trigger configuration (source, table, config) as seen now."""
+        now = time.time()
+        with self.conn:
+            self.conn.executemany(
+                "INSERT INTO trigger_snapshots (captured_at, source, table_schema, table_name, name, config) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        now,
+                        source,
+                        table.get("schema", "public"),
+                        table.get("name"),
+                        config.get("name"),
+                        dumps(redact_trigger_config(config)),
+                    )
+                    for source, table, config in triggers
+                ],
+            )
+
+    # --- subscriptions ---------------------------------------------------------------------------------------------
+
+    def add_operation(
+        self, name: str | None, query: str, variables: Mapping[str, Any] | None, kind: str, protocol: str | None
+    ) -> int:
+        with self.conn:
+            cursor = self.conn.execute(
+                "INSERT INTO operations (name, query, variables, kind, protocol, started_at, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                (name, query, None if variables is None else dumps(variables), kind, protocol, time.time()),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def update_operation(self, operation_id: int, **fields: Any) -> None:
+        allowed = {"state", "cursor", "ended_at", "protocol"}
+        sets = {k: (dumps(v) if k == "cursor" else v) for k, v in fields.items() if k in allowed}
+        if sets:
+            self.flush()
+            with self.conn:
+                self.conn.execute(
+                    f"UPDATE operations SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ?",
+                    (*sets.values(), operation_id),
+                )
+
+    def add_message(
+        self,
+        operation_id: int | None,
+        received_at: float,
+        kind: str,
+        raw: str,
+        data: Any = None,
+        diff: Any = None,
+        rows: int | None = None,
+    ) -> None:
+        self._messages.append(
+            (
+                operation_id,
+                received_at,
+                kind,
+                raw,
+                None if data is None else dumps(data),
+                None if diff is None else dumps(diff),
+                rows,
+            )
+        )
+        self.recorded += 1
+        self._maybe_flush()
+
+    def log(self, level: str, source: str, message: str) -> None:
+        self._log.append((time.time(), level, source, message))
+
+    # --- flushing --------------------------------------------------------------------------------------------------
+
+    def _maybe_flush(self) -> None:
+        if self.pending >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything pending in one transaction."""
+        if not self.pending:
+            return
+        with self.conn:
+            if self._events:
+                self.capture.db.table("events").insert_all(self._events, batch_size=len(self._events), ignore=True)
+            for update in self._event_updates:
+                sets = ", ".join(f"{k} = :{k}" for k in update if k != "id")
+                self.conn.execute(f"UPDATE events SET {sets} WHERE id = :id", update)
+            if self._states:
+                self.conn.executemany(
+                    "INSERT INTO event_states (event_id, observed_at, status, delivered, error, tries, locked, "
+                    "next_retry_at, archived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    self._states,
+                )
+            if self._invocations:
+                self.capture.db.table("invocations").insert_all(
+                    self._invocations, batch_size=len(self._invocations), ignore=True
+                )
+            if self._messages:
+                self.conn.executemany(
+                    "INSERT INTO messages (operation_id, received_at, type, raw, data, diff, rows) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    self._messages,
+                )
+            if self._log:
+                self.conn.executemany(
+                    "INSERT INTO session_log (at, level, source, message) VALUES (?, ?, ?, ?)", self._log
+                )
+            if self._touched:
+                self._update_delivery_figures(list(self._touched))
+        self._events.clear()
+        self._event_updates.clear()
+        self._states.clear()
+        self._invocations.clear()
+        self._messages.clear()
+        self._log.clear()
+        self._pending_invocations.clear()
+        self._attempts.clear()
+        self._touched.clear()
+        # Keep only events that can still change; a final event seen again is looked up in the file.
+        self._open_states = {k: v for k, v in self._open_states.items() if not (v[0] or v[1] or v[5])}
+
+    def _update_delivery_figures(self, event_ids: list[str]) -> None:
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(
+                "UPDATE events SET "
+                "attempts = (SELECT count(*) FROM invocations i WHERE i.event_id = events.id), "
+                "first_attempt_ts = (SELECT min(created_ts) FROM invocations i WHERE i.event_id = events.id), "
+                "delivered_ts = (SELECT min(created_ts) FROM invocations i WHERE i.event_id = events.id "
+                "  AND i.http_status BETWEEN 200 AND 299), "
+                "last_http_status = (SELECT http_status FROM invocations i WHERE i.event_id = events.id "
+                "  ORDER BY created_ts DESC, seq DESC LIMIT 1) "
+                f"WHERE id IN ({marks})",
+                chunk,
+            )

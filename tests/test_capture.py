@@ -1,0 +1,489 @@
+"""Capturing a live backend: the sandbox over real sockets, real capture files, and misbehaving servers of our own."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import websockets
+
+from inspector.backends.errors import AuthenticationFailed, BackendError, ConnectionFailed
+from inspector.backends.subscriptions import SubscriptionSpec
+from inspector.core.profile import ConnectionProfile
+from inspector.sandbox.config import Faults
+from inspector.sandbox.server import Sandbox
+from inspector.session import CaptureOptions, CaptureSession
+from inspector.store.capture_file import CaptureFile
+from tests.conftest import ADMIN_SECRET, SandboxFactory
+
+LIVE = "subscription live { orders(order_by: {order_id: asc}) { order_id order_valid driver_assigned } }"
+STREAM = "subscription rows { items_stream(batch_size: 5, cursor: {initial_value: {id: 0}}) { id item } }"
+PROTOCOLS = ["graphql-ws", "graphql-transport-ws"]
+
+
+def profile_for(url: str, subprotocol: str = "auto") -> ConnectionProfile:
+    return ConnectionProfile.from_endpoint("test", url, subprotocol=subprotocol)  # type: ignore[arg-type]
+
+
+async def graphql(sandbox: Sandbox, query: str, variables: dict[str, Any] | None = None) -> Any:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            sandbox.graphql_url,
+            json={"query": query, "variables": variables},
+            headers={"x-hasura-admin-secret": ADMIN_SECRET},
+        ) as answer,
+    ):
+        result = await answer.json()
+    assert "errors" not in result, result
+    return result["data"]
+
+
+async def place_order(sandbox: Sandbox, order_id: str, items: int = 2, address: str = "1 Main St") -> None:
+    await graphql(
+        sandbox,
+        "mutation ($o: orders_insert_input!, $i: [items_insert_input!]!) { insert_orders_one(object: $o) "
+        "{ order_id } insert_items(objects: $i) { affected_rows } }",
+        {
+            "o": {"order_id": order_id, "user_id": "u", "restaurant_id": 1, "address": address},
+            "i": [{"order_id": order_id, "item": f"item-{n}"} for n in range(items)],
+        },
+    )
+
+
+async def until(predicate: Callable[[], bool] | Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            result = predicate()
+            if not isinstance(result, bool):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(0.05)
+
+
+def read(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Read a capture as another process would (a second connection while it is being written)."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+class Running:
+    """A capture session running in the background of a test."""
+
+    def __init__(self, session: CaptureSession, task: asyncio.Task[Any]) -> None:
+        self.session = session
+        self.task = task
+
+    async def finish(self) -> Any:
+        self.session.stop()
+        return await asyncio.wait_for(self.task, 20)
+
+
+@pytest.fixture
+async def start_capture(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    running: list[Running] = []
+
+    async def start(
+        profile: ConnectionProfile, secret: str | None = ADMIN_SECRET, name: str = "capture.db", **options: Any
+    ) -> Running:
+        options.setdefault("poll_interval", 0.05)
+        options.setdefault("flush_interval", 0.05)
+        capture = CaptureFile.create(tmp_path / name)
+        session = CaptureSession(profile, secret, capture, CaptureOptions(**options))
+        item = Running(session, asyncio.create_task(session.run()))
+        running.append(item)
+        return item
+
+    yield start
+    for item in running:
+        item.session.stop()
+        await asyncio.gather(item.task, return_exceptions=True)
+        item.session.capture.close()
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_captures_the_whole_order_chain_and_both_kinds_of_subscription(
+    sandbox: Sandbox, start_capture: Callable[..., Awaitable[Running]], tmp_path: Path, protocol: str
+) -> None:
+    run = await start_capture(
+        profile_for(sandbox.graphql_url, protocol),
+        subscriptions=(SubscriptionSpec(LIVE, name="live"), SubscriptionSpec(STREAM)),
+    )
+    path = tmp_path / "capture.db"
+    await place_order(sandbox, "chain-1", items=7)
+    await until(lambda: read(path, "SELECT count(*) FROM events WHERE status = 'delivered'")[0][0] == 4)
+    await until(lambda: read(path, "SELECT coalesce(sum(rows), 0) FROM messages WHERE operation_id = 2")[0][0] == 7)
+    await until(
+        lambda: any(
+            '"driver_assigned":true' in r[0] for r in read(path, "SELECT raw FROM messages WHERE operation_id = 1")
+        )
+    )
+    progress = await run.finish()
+    assert progress.protocol == protocol
+    events = read(
+        path, "SELECT trigger_name, op, status, attempts, last_http_status, row_key FROM events ORDER BY created_ts"
+    )
+    assert [e[0] for e in events] == ["validate-order", "process-payment", "restaurant-approval", "agent-assignment"]
+    assert [e[1] for e in events] == ["INSERT", "UPDATE", "UPDATE", "UPDATE"]
+    assert all(e[2:] == ("delivered", 1, 200, "chain-1") for e in events)
+    invocations = read(path, "SELECT attempt, http_status, request, response FROM invocations")
+    assert len(invocations) == 4 and all(i[:2] == (1, 200) for i in invocations)
+    assert json.loads(invocations[0][2])["version"] == "2"
+    assert json.loads(invocations[0][3])["type"] == "webhook_response"
+    # each event's states: the last one is delivered, and no state was recorded twice in a row
+    for (event_id,) in read(path, "SELECT id FROM events"):
+        states = read(path, "SELECT status, tries FROM event_states WHERE event_id = ? ORDER BY seq", (event_id,))
+        assert states[-1] == ("delivered", 1)
+        assert all(a != b for a, b in itertools.pairwise(states))
+    stream_rows = [
+        json.loads(r[0])["items_stream"]
+        for r in read(
+            path, "SELECT data FROM messages WHERE operation_id = 2 AND type IN ('next', 'data') ORDER BY seq"
+        )
+    ]
+    ids = [row["id"] for batch in stream_rows for row in batch]
+    assert ids == sorted(ids) and len(ids) == len(set(ids)) == 7
+    diffs = [r[0] for r in read(path, "SELECT diff FROM messages WHERE operation_id = 1 AND diff IS NOT NULL")]
+    assert diffs and all(json.loads(d) for d in diffs)
+    assert read(path, "SELECT protocol FROM operations WHERE id = 1")[0][0] == protocol
+    snapshot = read(path, "SELECT name, config FROM trigger_snapshots")
+    assert {s[0] for s in snapshot} == {"validate-order", "process-payment", "restaurant-approval", "agent-assignment"}
+
+
+async def test_retries_and_dead_letters_are_recorded_as_states(
+    sandbox_factory: SandboxFactory, start_capture: Callable[..., Awaitable[Running]], tmp_path: Path
+) -> None:
+    sandbox = await sandbox_factory(faults=Faults(fail_rate=1.0), num_retries=2, retry_interval_sec=1)
+    await start_capture(profile_for(sandbox.graphql_url), triggers=("validate-order",))
+    await place_order(sandbox, "doomed")
+    path = tmp_path / "capture.db"
+    await until(lambda: read(path, "SELECT count(*) FROM events WHERE status = 'failed'")[0][0] == 1, timeout=30)
+    await asyncio.sleep(0.3)
+    states = [r[0] for r in read(path, "SELECT status FROM event_states ORDER BY seq")]
+    assert states[-1] == "failed" and "retrying" in states
+    attempts = read(path, "SELECT attempt, http_status FROM invocations ORDER BY attempt")
+    assert attempts == [(1, 500), (2, 500), (3, 500)]
+    assert read(path, "SELECT attempts, last_http_status, delivered_ts FROM events") == [(3, 500, None)]
+
+
+async def test_since_now_skips_what_was_there_and_triggers_filter(
+    sandbox: Sandbox, start_capture: Callable[..., Awaitable[Running]], tmp_path: Path
+) -> None:
+    await place_order(sandbox, "old")
+    await until(lambda: _delivered(sandbox) >= 4)
+    await start_capture(profile_for(sandbox.graphql_url), since_now=True, triggers=("validate-order",))
+    await asyncio.sleep(0.3)
+    await place_order(sandbox, "new")
+    path = tmp_path / "capture.db"
+    await until(lambda: read(path, "SELECT count(*) FROM events WHERE status = 'delivered'")[0][0] == 1)
+    await asyncio.sleep(0.5)
+    assert read(path, "SELECT trigger_name, row_key FROM events") == [("validate-order", "new")]
+
+
+def _delivered(sandbox: Sandbox) -> int:
+    assert sandbox.db is not None
+    return int(sandbox.db.conn.execute("SELECT count(*) FROM hdb_event_log WHERE delivered = 1").fetchone()[0])
+
+
+async def test_unknown_trigger_and_wrong_secret_are_clear_errors(
+    sandbox: Sandbox, start_capture: Callable[..., Awaitable[Running]]
+) -> None:
+    run = await start_capture(profile_for(sandbox.graphql_url), triggers=("nope",), name="a.db")
+    with pytest.raises(BackendError, match="no event trigger named nope; the server has: agent-assignment"):
+        await asyncio.wait_for(run.task, 10)
+    run = await start_capture(profile_for(sandbox.graphql_url), secret="wrong", name="b.db")
+    with pytest.raises(AuthenticationFailed, match="check the admin secret"):
+        await asyncio.wait_for(run.task, 10)
+    for protocol in PROTOCOLS:
+        run = await start_capture(
+            profile_for(sandbox.graphql_url, protocol),
+            secret="wrong",
+            events=False,
+            subscriptions=(SubscriptionSpec(LIVE),),
+            name=f"c-{protocol}.db",
+        )
+        with pytest.raises(AuthenticationFailed, match="check the secret"):
+            await asyncio.wait_for(run.task, 10)
+
+
+async def test_connection_refused(start_capture: Callable[..., Awaitable[Running]]) -> None:
+    run = await start_capture(profile_for("http://127.0.0.1:9/v1/graphql"))
+    with pytest.raises(ConnectionFailed, match=r"127\.0\.0\.1:9"):
+        await asyncio.wait_for(run.task, 10)
+
+
+async def test_ten_megabyte_payloads(
+    sandbox: Sandbox, start_capture: Callable[..., Awaitable[Running]], tmp_path: Path
+) -> None:
+    big = "x" * (10 * 1024 * 1024)
+    await start_capture(
+        profile_for(sandbox.graphql_url),
+        triggers=("validate-order",),
+        subscriptions=(SubscriptionSpec("subscription { orders { order_id address } }"),),
+    )
+    await place_order(sandbox, "big", address=big)
+    path = tmp_path / "capture.db"
+    await until(lambda: read(path, "SELECT count(*) FROM events WHERE status = 'delivered'")[0][0] == 1, timeout=60)
+    await until(lambda: read(path, "SELECT max(length(raw)) FROM messages")[0][0] > len(big), timeout=30)
+    payload = json.loads(read(path, "SELECT payload FROM events")[0][0])
+    assert payload["data"]["new"]["address"] == big
+
+
+# --- servers that misbehave ---------------------------------------------------------------------------------------
+
+
+async def _graphql_ws_server(behaviour: Callable[[Any], Awaitable[None]]) -> tuple[Any, str]:
+    """A graphql-transport-ws server of our own (websockets) that acks and then does `behaviour`."""
+
+    async def handler(ws: Any) -> None:
+        init = json.loads(await ws.recv())
+        assert init["type"] == "connection_init"
+        await ws.send(json.dumps({"type": "connection_ack"}))
+        await behaviour(ws)
+
+    server = await websockets.serve(handler, "127.0.0.1", 0, subprotocols=["graphql-transport-ws"])
+    port = server.sockets[0].getsockname()[1]
+    return server, f"ws://127.0.0.1:{port}/v1/graphql"
+
+
+@pytest.mark.parametrize("code", [4401, 4403])
+async def test_server_closing_with_auth_codes_is_an_authentication_failure(
+    start_capture: Callable[..., Awaitable[Running]], code: int
+) -> None:
+    async def close(ws: Any) -> None:
+        await ws.recv()  # the subscribe
+        await ws.close(code, "Forbidden")
+
+    server, url = await _graphql_ws_server(close)
+    try:
+        run = await start_capture(
+            profile_for(url, "graphql-transport-ws"), events=False, subscriptions=(SubscriptionSpec(LIVE),)
+        )
+        with pytest.raises(AuthenticationFailed, match=str(code)):
+            await asyncio.wait_for(run.task, 10)
+    finally:
+        server.close()
+
+
+async def test_malformed_frames_are_recorded_and_the_capture_goes_on(
+    start_capture: Callable[..., Awaitable[Running]], tmp_path: Path
+) -> None:
+    connections = 0
+
+    async def garbage(ws: Any) -> None:
+        nonlocal connections
+        connections += 1
+        subscribe = json.loads(await ws.recv())
+        if connections == 1:
+            await ws.send('{"type": "next", "id": "1", "payload": {"data": ')  # cut short
+            await asyncio.sleep(5)
+        else:
+            await ws.send(json.dumps({"type": "next", "id": subscribe["id"], "payload": {"data": {"orders": []}}}))
+            await asyncio.sleep(5)
+
+    server, url = await _graphql_ws_server(garbage)
+    try:
+        run = await start_capture(
+            profile_for(url, "graphql-transport-ws"), events=False, subscriptions=(SubscriptionSpec(LIVE),)
+        )
+        path = tmp_path / "capture.db"
+        await until(lambda: read(path, "SELECT count(*) FROM messages WHERE type = 'next'")[0][0] == 1, timeout=15)
+        assert not run.task.done()
+        assert read(path, "SELECT raw FROM messages WHERE type = 'malformed'") == [
+            ('{"type": "next", "id": "1", "payload": {"data": ',)
+        ]
+        log = [r[0] for r in read(path, "SELECT message FROM session_log WHERE level = 'warning'")]
+        assert any("reconnecting" in line for line in log)
+        await run.finish()
+    finally:
+        server.close()
+
+
+# --- processes that die -------------------------------------------------------------------------------------------
+
+
+async def test_sandbox_restart_mid_capture_leaves_no_gap_and_no_duplicate(
+    start_capture: Callable[..., Awaitable[Running]], tmp_path: Path, unused_tcp_port_factory: Callable[[], int]
+) -> None:
+    port, handlers_port = unused_tcp_port_factory(), unused_tcp_port_factory()
+    db = str(tmp_path / "sandbox.db")
+
+    async def start_sandbox() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "inspector",
+            "sandbox",
+            "--port",
+            str(port),
+            "--handlers-port",
+            str(handlers_port),
+            "--db",
+            db,
+            "--admin-secret",
+            ADMIN_SECRET,
+            "--fetch-interval-ms",
+            "50",
+            "--refetch-interval-ms",
+            "50",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert proc.stdout is not None
+        await asyncio.wait_for(proc.stdout.readline(), 20)
+        return proc
+
+    base = f"http://127.0.0.1:{port}"
+    fake = Sandbox.__new__(Sandbox)
+    fake.port, fake.config = port, type("C", (), {"host": "127.0.0.1"})()  # only graphql_url is used below
+    proc = await start_sandbox()
+    try:
+        run = await start_capture(profile_for(f"{base}/v1/graphql"), subscriptions=(SubscriptionSpec(STREAM),))
+        for n in range(3):
+            await place_order(fake, f"before-{n}", items=4)
+        path = tmp_path / "capture.db"
+        await until(lambda: read(path, "SELECT coalesce(sum(rows), 0) FROM messages")[0][0] == 12)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        await asyncio.sleep(1.5)  # the capture notices and keeps retrying
+        proc = await start_sandbox()
+        for n in range(3):
+            await place_order(fake, f"after-{n}", items=4)
+        await until(lambda: read(path, "SELECT coalesce(sum(rows), 0) FROM messages")[0][0] >= 24, timeout=30)
+        await until(
+            lambda: read(path, "SELECT count(*) FROM events WHERE status = 'delivered'")[0][0] == 24, timeout=30
+        )
+        await asyncio.sleep(0.5)
+        await run.finish()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    ids = [
+        row["id"]
+        for (data,) in read(path, "SELECT data FROM messages WHERE type IN ('next', 'data') ORDER BY seq")
+        for row in json.loads(data)["items_stream"]
+    ]
+    assert ids == list(range(1, 25)), "every row once, in order, across the restart"
+    assert read(path, "SELECT count(*), count(DISTINCT id) FROM events") == [(24, 24)]
+    assert read(path, "SELECT count(*), count(DISTINCT id) FROM invocations") == [(24, 24)]
+    assert read(path, "SELECT count(*) FROM session_log WHERE message LIKE '%reconnecting%'")[0][0] >= 1
+
+
+async def test_kill_9_of_the_capture_process_leaves_a_readable_file(sandbox: Sandbox, tmp_path: Path) -> None:
+    out = tmp_path / "killed.db"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "inspector",
+        "capture",
+        "--endpoint",
+        sandbox.graphql_url,
+        "--poll-interval",
+        "0.05",
+        "--subscription",
+        STREAM,
+        "--out",
+        str(out),
+        env={**os.environ, "HASURA_GRAPHQL_ADMIN_SECRET": ADMIN_SECRET},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for n in range(5):
+            await place_order(sandbox, f"k-{n}", items=3)
+        await until(
+            lambda: out.exists() and read(out, "SELECT count(*) FROM events WHERE status = 'delivered'")[0][0] == 20,
+            timeout=30,
+        )
+    finally:
+        proc.kill()
+        await proc.wait()
+    capture = CaptureFile.open(out)
+    try:
+        assert capture.count("events") == 20
+        rows = sum(r["rows"] or 0 for r in capture.iter_table("messages"))
+        assert rows == 15
+    finally:
+        capture.close()
+
+
+async def test_the_admin_secret_never_reaches_the_capture_or_its_output(sandbox: Sandbox, tmp_path: Path) -> None:
+    out = tmp_path / "secret.db"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "inspector",
+        "-v",
+        "capture",
+        "--endpoint",
+        sandbox.graphql_url,
+        "--poll-interval",
+        "0.05",
+        "--subscription",
+        LIVE,
+        "--duration",
+        "3",
+        "--out",
+        str(out),
+        env={**os.environ, "MY_SECRET": ADMIN_SECRET},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.5)
+    await place_order(sandbox, "s-1")
+    await asyncio.sleep(0.1)
+    out_text, err_text = await asyncio.wait_for(proc.communicate(), 30)
+    # no --admin-secret-env and no HASURA_GRAPHQL_ADMIN_SECRET: refused, exit 3, one line
+    assert proc.returncode == 3, err_text
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "inspector",
+        "-v",
+        "capture",
+        "--endpoint",
+        sandbox.graphql_url,
+        "--poll-interval",
+        "0.05",
+        "--admin-secret-env",
+        "MY_SECRET",
+        "--subscription",
+        LIVE,
+        "--duration",
+        "3",
+        "--out",
+        str(out),
+        "--force",
+        env={**os.environ, "MY_SECRET": ADMIN_SECRET},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.5)
+    await place_order(sandbox, "s-2")
+    out_text2, err_text2 = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err_text2
+    secret = ADMIN_SECRET.encode()
+    for text in (out_text, err_text, out_text2, err_text2):
+        assert secret not in text
+    for suffix in ("", "-wal", "-shm"):
+        data = await asyncio.to_thread(_read_if_there, Path(f"{out}{suffix}"))
+        assert secret not in data, suffix
+    assert read(out, "SELECT count(*) FROM events")[0][0] >= 1
+
+
+def _read_if_there(path: Path) -> bytes:
+    return path.read_bytes() if path.exists() else b""
