@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="least time between two runs of a subscription (default 1000, as Hasura)",
     )
     eventing.add_argument(
+        "--hasura-version",
+        default="v2.48.0",
+        metavar="VERSION",
+        help="answer as this Hasura version (before v2.25: no pg_get_event_logs; clients use run_sql)",
+    )
+    eventing.add_argument(
         "--naive-handlers", action="store_true", help="handlers that are not idempotent (for replay checks)"
     )
     _add_capture(commands)
@@ -285,6 +291,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
         fetch_interval=args.fetch_interval_ms / 1000,
         refetch_interval=args.refetch_interval_ms / 1000,
         naive_handlers=args.naive_handlers,
+        hasura_version=args.hasura_version,
     )
 
     async def serve() -> int:

@@ -487,3 +487,23 @@ async def test_the_admin_secret_never_reaches_the_capture_or_its_output(sandbox:
 
 def _read_if_there(path: Path) -> bytes:
     return path.read_bytes() if path.exists() else b""
+
+
+async def test_servers_before_v2_25_are_read_through_run_sql(
+    sandbox_factory: SandboxFactory, start_capture: Callable[..., Awaitable[Running]], tmp_path: Path
+) -> None:
+    old = await sandbox_factory(hasura_version="v2.24.1")
+    run = await start_capture(profile_for(old.graphql_url))
+    await place_order(old, "legacy-1")
+    path = tmp_path / "capture.db"
+    await until(lambda: read(path, "SELECT count(*) FROM events WHERE status = 'delivered'")[0][0] == 4)
+    await until(lambda: read(path, "SELECT count(*) FROM invocations")[0][0] == 4)
+    await run.finish()
+    assert read(path, "SELECT value FROM capture_info WHERE key = 'event_log_api'") == [('"run_sql"',)]
+    rows = read(path, "SELECT trigger_name, attempt, http_status FROM invocations ORDER BY created_ts")
+    assert rows == [
+        (name, 1, 200) for name in ("validate-order", "process-payment", "restaurant-approval", "agent-assignment")
+    ]
+    assert read(path, "SELECT DISTINCT row_key FROM events") == [("legacy-1",)]
+    payload = json.loads(read(path, "SELECT payload FROM events WHERE trigger_name = 'validate-order'")[0][0])
+    assert payload["data"]["new"]["order_id"] == "legacy-1"

@@ -76,6 +76,8 @@ class SandboxConfig:
     """Least seconds between two runs of one live query or stream (Hasura's default refetch interval is 1 s)."""
     keepalive_seconds: float = 5.0
     init_timeout_seconds: float = 3.0
+    hasura_version: str = "v2.48.0"
+    """The version the sandbox answers as; before v2.25 it has no event-log metadata calls (use run_sql)."""
     naive_handlers: bool = False
     """Handlers that are not idempotent (a redelivered payment is charged twice): for replay checks."""
 

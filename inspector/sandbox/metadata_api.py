@@ -22,7 +22,7 @@ Handler = Callable[[Mapping[str, Any], Mapping[str, str]], Any]
 class MetadataAPI:
     """Answers metadata calls for one sandbox."""
 
-    def __init__(self, triggers: EventTriggers) -> None:
+    def __init__(self, triggers: EventTriggers, event_log_api: bool = True) -> None:
         self.triggers = triggers
         self._handlers: dict[str, Handler] = {
             "export_metadata": self._export_metadata,
@@ -34,6 +34,9 @@ class MetadataAPI:
             "pg_get_event_invocation_logs": self._invocation_logs,
             "pg_get_event_by_id": self._event_by_id,
         }
+        if not event_log_api:  # servers before v2.25 (reference §3): read the event log with run_sql instead
+            for kind in ("pg_get_event_logs", "pg_get_event_invocation_logs", "pg_get_event_by_id"):
+                del self._handlers[kind]
 
     def handle(self, body: Any, session_variables: Mapping[str, str]) -> Any:
         """Run one call; raises `HasuraError` with the status and body Hasura would answer with."""

@@ -29,12 +29,10 @@ from inspector.sandbox.graphql_engine import AccessDenied, GraphQLEngine, Reques
 from inspector.sandbox.graphql_ws import WebSocketSettings, close_graphql_websockets, handle_graphql_websocket
 from inspector.sandbox.handlers import HANDLER_NAMES, Handlers
 from inspector.sandbox.metadata_api import MetadataAPI
+from inspector.sandbox.run_sql import run_sql
 from inspector.sandbox.traffic import generate_orders
 
 log = logging.getLogger(__name__)
-
-HASURA_VERSION = "v2.48.0"
-"""The Hasura version the sandbox answers as (metadata API of v2.25+, streaming subscriptions, both WS protocols)."""
 
 EXAMPLE_TRIGGERS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("validate-order", {"insert": {"columns": "*"}}),
@@ -126,6 +124,7 @@ class Sandbox:
             app.router.add_post(path, self._graphql_http)
             app.router.add_get(path, self._graphql_ws)
         app.router.add_post("/v1/metadata", self._metadata)
+        app.router.add_post("/v2/query", self._query_v2)
         app.on_shutdown.append(close_graphql_websockets)
         self.port = await self._serve(app, config.port)
 
@@ -217,7 +216,7 @@ class Sandbox:
         ]
         secret = "required (x-hasura-admin-secret)" if self.config.admin_secret else "none: every request is admin"
         lines = [
-            f"Inspector sandbox: a Hasura {HASURA_VERSION}-compatible 3factor backend (food-ordering example)",
+            f"Inspector sandbox: a Hasura {self.config.hasura_version}-compatible 3factor backend (food-ordering example)",
             f"  GraphQL     {self.graphql_url}   (WebSocket: {self.ws_url})",
             f"  Metadata    {self.metadata_url}",
             f"  Health      {self.base_url}/healthz",
@@ -236,7 +235,28 @@ class Sandbox:
         return web.Response(text="OK")
 
     async def _version(self, _request: web.Request) -> web.Response:
-        return web.json_response({"version": HASURA_VERSION, "server_type": "inspector-sandbox"})
+        return web.json_response({"version": self.config.hasura_version, "server_type": "inspector-sandbox"})
+
+    async def _query_v2(self, request: web.Request) -> web.Response:
+        """`/v2/query`: `run_sql` only (read-only), for clients of servers without the event-log API."""
+        assert self.engine is not None and self.db is not None
+        try:
+            session = self.engine.authenticate(request.headers)
+        except AccessDenied as exc:
+            return web.json_response({"path": "$", "error": exc.message, "code": "access-denied"}, status=401)
+        if session.variables.get("x-hasura-role") != "admin":
+            return web.json_response(
+                {"path": "$", "error": "restricted access : admin only", "code": "access-denied"}, status=400
+            )
+        try:
+            body = json.loads(await request.read())
+            if not isinstance(body, dict) or body.get("type") != "run_sql":
+                raise HasuraError("the sandbox's /v2/query answers run_sql only", "not-supported", "$.type")
+            return web.json_response(run_sql(self.db.conn, body.get("args") or {}))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return web.json_response({"path": "$", "error": f"Error in $: {exc}", "code": "invalid-json"}, status=400)
+        except HasuraError as exc:
+            return web.json_response(exc.to_json(), status=exc.status)
 
     async def _graphql_http(self, request: web.Request) -> web.Response:
         assert self.engine is not None
@@ -287,7 +307,8 @@ class Sandbox:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return web.json_response({"path": "$", "error": f"Error in $: {exc}", "code": "invalid-json"}, status=400)
         try:
-            return web.json_response(MetadataAPI(self.triggers).handle(body, session.variables))
+            api = MetadataAPI(self.triggers, event_log_api=_version_tuple(self.config.hasura_version) >= (2, 25))
+            return web.json_response(api.handle(body, session.variables))
         except HasuraError as exc:
             return web.json_response(exc.to_json(), status=exc.status)
 
@@ -295,3 +316,8 @@ class Sandbox:
 def env_admin_secret() -> str | None:
     """`HASURA_GRAPHQL_ADMIN_SECRET`, as Hasura reads it."""
     return os.environ.get("HASURA_GRAPHQL_ADMIN_SECRET") or None
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = version.lstrip("v").split("-")[0].split(".")
+    return tuple(int(p) for p in parts if p.isdigit())

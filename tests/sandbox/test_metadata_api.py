@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -182,3 +183,42 @@ async def test_malformed_bodies(sandbox: Sandbox) -> None:
             ) as r:
                 body = await r.json()
                 assert r.status == 400 and set(body) == {"path", "error", "code"}, (data, body)
+
+
+async def run_sql(sandbox: Sandbox, sql: str, secret: str | None = ADMIN_SECRET) -> tuple[int, Any]:
+    headers = {} if secret is None else {"x-hasura-admin-secret": secret}
+    body = {"type": "run_sql", "args": {"source": "default", "sql": sql, "cascade": False, "read_only": True}}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{sandbox.base_url}/v2/query", json=body, headers=headers) as r,
+    ):
+        return r.status, await r.json()
+
+
+async def test_run_sql_reads_the_event_tables_as_postgres_text(sandbox: Sandbox) -> None:
+    await delivered_order(sandbox)
+    status, result = await run_sql(
+        sandbox,
+        "SELECT id, delivered, error, tries, next_retry_at, payload FROM hdb_catalog.event_log "
+        "WHERE trigger_name = 'validate-order' ORDER BY created_at DESC LIMIT 10",
+    )
+    assert status == 200 and result["result_type"] == "TuplesOk"
+    header, row = result["result"]
+    assert header == ["id", "delivered", "error", "tries", "next_retry_at", "payload"]
+    assert row[1:5] == ["t", "f", "1", "NULL"]
+    assert json.loads(row[5])["op"] == "INSERT"
+    status, result = await run_sql(sandbox, "SELECT count(*) AS n FROM hdb_catalog.event_invocation_logs")
+    assert result["result"] == [["n"], ["4"]]
+    for sql in ("DELETE FROM hdb_catalog.event_log", "SELECT 1; DROP TABLE orders", "SELECT nope FROM nowhere"):
+        status, body = await run_sql(sandbox, sql)
+        assert status == 400 and set(body) == {"path", "error", "code"}, sql
+    assert (await run_sql(sandbox, "SELECT 1", secret="wrong"))[0] == 401
+
+
+async def test_an_old_hasura_has_no_event_log_api(sandbox_factory: Any) -> None:
+    old = await sandbox_factory(hasura_version="v2.24.1")
+    status, body = await call(old, "pg_get_event_logs", {"name": "validate-order"})
+    assert status == 400 and body["code"] == "bad-request"
+    async with aiohttp.ClientSession() as session, session.get(f"{old.base_url}/v1/version") as r:
+        assert (await r.json())["version"] == "v2.24.1"
+    assert (await call(old, "export_metadata"))[0] == 200
