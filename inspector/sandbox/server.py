@@ -216,7 +216,8 @@ class Sandbox:
         ]
         secret = "required (x-hasura-admin-secret)" if self.config.admin_secret else "none: every request is admin"
         lines = [
-            f"Inspector sandbox: a Hasura {self.config.hasura_version}-compatible 3factor backend (food-ordering example)",
+            f"Inspector sandbox: a Hasura {self.config.hasura_version}-compatible 3factor backend "
+            "(food-ordering example)",
             f"  GraphQL     {self.graphql_url}   (WebSocket: {self.ws_url})",
             f"  Metadata    {self.metadata_url}",
             f"  Health      {self.base_url}/healthz",

@@ -12,9 +12,11 @@ filtering; `captured_at`/`received_at` are this machine's clock):
   configuration as `export_metadata` gave it, with header values redacted (secrets stay out of capture files).
 - `events(seq, id UNIQUE, trigger_name, schema_name, table_name, op, created_at, created_ts, payload, status,
   delivered, error, tries, locked, next_retry_at, archived, attempts, first_attempt_ts, delivered_ts,
-  last_http_status, row_key, trace_id, session_role, captured_at, updated_at, variant_of)`: one row per Hasura event
-  id; `payload` is the `event` object as received (JSON text, keys in the order received); `status` is derived
-  (pending, retrying, in-flight, delivered, failed, archived); `variant_of` links an edited copy to its original.
+  last_http_status, row_key, trace_id, session_role, captured_at, updated_at, variant_of, successes, flags)`: one
+  row per Hasura event id; `payload` is the `event` object as received (JSON text, keys in the order received);
+  `status` is derived (pending, retrying, in-flight, delivered, failed, archived); `variant_of` links an edited copy
+  to its original; `successes` counts 2xx invocations (more than one is a duplicate delivery); `flags` holds what
+  analysis found (e.g. `out-of-order`), NULL until it runs.
 - `event_states(seq, event_id, observed_at, status, delivered, error, tries, locked, next_retry_at, archived)`: every
   state an event was seen in, in the order seen.
 - `invocations(seq, id UNIQUE, event_id, trigger_name, attempt, http_status, status, request, response, created_at,
@@ -61,7 +63,7 @@ CREATE TABLE IF NOT EXISTS events (
   created_at TEXT, created_ts REAL, payload TEXT, status TEXT, delivered INTEGER, error INTEGER, tries INTEGER,
   locked TEXT, next_retry_at TEXT, archived INTEGER, attempts INTEGER NOT NULL DEFAULT 0, first_attempt_ts REAL,
   delivered_ts REAL, last_http_status INTEGER, row_key TEXT, trace_id TEXT, session_role TEXT, captured_at REAL,
-  updated_at REAL, variant_of TEXT
+  updated_at REAL, variant_of TEXT, successes INTEGER NOT NULL DEFAULT 0, flags TEXT
 );
 CREATE INDEX IF NOT EXISTS events_trigger ON events (trigger_name, created_ts);
 CREATE INDEX IF NOT EXISTS events_created ON events (created_ts);
@@ -202,6 +204,12 @@ class CaptureFile:
 
     def _initialise(self) -> None:
         self.conn.executescript(_DDL)
+        # Columns added while format 1 was unreleased; files written before them get them here.
+        have = {row[1] for row in self.conn.execute("PRAGMA table_info(events)")}
+        for column, decl in (("successes", "INTEGER NOT NULL DEFAULT 0"), ("flags", "TEXT")):
+            if column not in have:
+                with self.conn:
+                    self.conn.execute(f"ALTER TABLE events ADD COLUMN {column} {decl}")
         for table, column in (("events", "payload"), ("invocations", "response")):
             if not self.db.table(table).detect_fts():
                 self.db.table(table).enable_fts([column], create_triggers=True)
@@ -590,6 +598,8 @@ class CaptureWriter:
             self.conn.execute(
                 "UPDATE events SET "
                 "attempts = (SELECT count(*) FROM invocations i WHERE i.event_id = events.id), "
+                "successes = (SELECT count(*) FROM invocations i WHERE i.event_id = events.id "
+                "  AND i.http_status BETWEEN 200 AND 299), "
                 "first_attempt_ts = (SELECT min(created_ts) FROM invocations i WHERE i.event_id = events.id), "
                 "delivered_ts = (SELECT min(created_ts) FROM invocations i WHERE i.event_id = events.id "
                 "  AND i.http_status BETWEEN 200 AND 299), "
