@@ -137,6 +137,33 @@ class CaptureSession:
         self._sink = _CountingWriter(self.writer, self.progress, options.count)
         self._stop = asyncio.Event()
         self._recorder: SubscriptionRecorder | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._extra_recorders: list[SubscriptionRecorder] = []
+
+    def add_subscription(self, spec: SubscriptionSpec) -> None:
+        """Start recording one more subscription on its own connection while the capture runs (the window's
+        subscriptions console). Its failures are logged to the capture, not fatal to the session."""
+        recorder = SubscriptionRecorder(
+            self.profile.graphql_ws_url,
+            self.profile.websocket_init_payload(self._secret),
+            self.profile.subprotocols(),
+            [spec],
+            self._sink,
+            verify_tls=self.profile.verify_tls,
+        )
+        self._extra_recorders.append(recorder)
+
+        async def record() -> None:
+            try:
+                await recorder.run(self._stop)
+            except BackendError as error:
+                self._sink.log("error", "subscriptions", f"{spec.name or 'subscription'}: {error}")
+
+        self._tasks.append(asyncio.create_task(record(), name="console subscription"))
+
+    @property
+    def running(self) -> bool:
+        return self.progress.state in ("capturing", "reconnecting", "starting")
 
     def stop(self) -> None:
         """Ask the session to finish: it flushes what it has and returns from `run`."""
@@ -148,7 +175,7 @@ class CaptureSession:
         self.capture.set_info(
             endpoint=self.profile.redacted_endpoint, started_at=time.time(), subprotocol=self.profile.subprotocol
         )
-        tasks: list[asyncio.Task[None]] = []
+        tasks = self._tasks
         client: HasuraMetadataClient | None = None
         try:
             if self.options.events:
@@ -239,7 +266,7 @@ class CaptureSession:
                 break
             if self.options.count is not None and self.writer.recorded >= self.options.count:
                 break
-            if tasks and all(t.done() for t in tasks):
+            if tasks and all(t.done() for t in tasks) and not self._extra_recorders:
                 break
 
     def _report(self, started: float) -> None:

@@ -71,6 +71,8 @@ class DeliveryWorker:
         self._pool = asyncio.Semaphore(config.http_pool_size)
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, int] = {}
+        self._wanting_slot = 0
+        """Deliveries holding or waiting for a pool slot (not those held back by the reorder window)."""
         self._session: aiohttp.ClientSession | None = None
         self.deliveries = 0
         """Attempts made since start (duplicates included)."""
@@ -80,16 +82,20 @@ class DeliveryWorker:
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self.config.http_pool_size))
         try:
             while True:
-                free = self.config.fetch_batch_size
+                # As Hasura's processor: fetch only as many as there are free delivery slots, and sleep the fetch
+                # interval only after an empty fetch (or while every slot is busy).
+                free = min(self.config.fetch_batch_size, self.config.http_pool_size - self._wanting_slot)
                 events = self.triggers.fetch_due(free) if free > 0 else []
                 for event in events:
                     self._start(event)
                     if self.config.faults.duplicate_rate and self._rng.random() < self.config.faults.duplicate_rate:
                         self._start(event)
-                if len(events) < self.config.fetch_batch_size:
-                    await asyncio.sleep(self.config.fetch_interval)
-                else:
+                if events:
                     await asyncio.sleep(0)
+                else:
+                    await asyncio.sleep(
+                        self.config.fetch_interval if free > 0 else min(0.05, self.config.fetch_interval)
+                    )
         finally:
             tasks = list(self._tasks)
             in_flight = list(self._in_flight)  # taken before cancelling: each cancelled delivery forgets its event
@@ -112,8 +118,12 @@ class DeliveryWorker:
         try:
             if delay:
                 await asyncio.sleep(delay)
-            async with self._pool:
-                await self._attempt(event)
+            self._wanting_slot += 1
+            try:
+                async with self._pool:
+                    await self._attempt(event)
+            finally:
+                self._wanting_slot -= 1
         except asyncio.CancelledError:
             raise
         except Exception:  # a bug here must not stop the worker; the event is unlocked below and retried

@@ -608,3 +608,83 @@ class CaptureWriter:
                 f"WHERE id IN ({marks})",
                 chunk,
             )
+
+
+def copy_events(
+    source: str | Path, destination: str | Path, where: str = "1", params: Iterable[Any] = (), overwrite: bool = False
+) -> int:
+    """Write a new capture holding the events of `source` that match `where` (an SQL predicate over `events e`,
+    e.g. a compiled display filter), with their invocations and states, the trigger configuration and the capture
+    info. Returns how many events were copied. The destination appears only when complete.
+
+    Used by "export displayed / marked events"; the caller can interrupt a long copy with `conn.interrupt()` on the
+    connection passed to `on_connection` (not needed here: a temporary file is removed on any error).
+    """
+    destination = Path(destination)
+    if destination.exists() and not overwrite:
+        raise FileExistsError(f"{destination} exists; choose another file or allow overwriting")
+    temporary = destination.with_name(f".{destination.name}.partial")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{temporary}{suffix}").unlink(missing_ok=True)
+    target = CaptureFile.create(temporary)
+    try:
+        conn = target.conn
+        conn.execute("ATTACH DATABASE ? AS source", (str(source),))
+        with conn:
+            conn.execute("CREATE TEMP TABLE chosen AS SELECT e.id FROM source.events e WHERE " + where, tuple(params))
+            columns = ", ".join(c[1] for c in conn.execute("PRAGMA source.table_info(events)") if c[1] != "seq")
+            conn.execute(
+                f"INSERT INTO main.events ({columns}) SELECT {columns} FROM source.events "
+                "WHERE id IN (SELECT id FROM temp.chosen) ORDER BY seq"
+            )
+            for table in ("invocations", "event_states"):
+                cols = ", ".join(c[1] for c in conn.execute(f"PRAGMA source.table_info({table})") if c[1] != "seq")
+                conn.execute(
+                    f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM source.{table} "
+                    "WHERE event_id IN (SELECT id FROM temp.chosen) ORDER BY seq"
+                )
+            conn.execute(
+                "INSERT INTO main.trigger_snapshots (captured_at, source, table_schema, table_name, name, "
+                "config) SELECT captured_at, source, table_schema, table_name, name, config "
+                "FROM source.trigger_snapshots ORDER BY seq"
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO main.capture_info (key, value) SELECT key, value "
+                "FROM source.capture_info WHERE key NOT IN ('schema_version', 'created_at')"
+            )
+            conn.execute(
+                "INSERT INTO main.marks (kind, target, created_at) SELECT kind, target, created_at "
+                "FROM source.marks WHERE kind = 'event' AND target IN (SELECT id FROM temp.chosen)"
+            )
+            copied = int(conn.execute("SELECT count(*) FROM temp.chosen").fetchone()[0])
+        conn.execute("DETACH DATABASE source")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        target.close()
+    except BaseException:
+        target.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{temporary}{suffix}").unlink(missing_ok=True)
+        raise
+    for suffix in ("-wal", "-shm"):
+        Path(f"{temporary}{suffix}").unlink(missing_ok=True)
+    temporary.replace(destination)
+    return copied
+
+
+def save_copy(source: CaptureFile | str | Path, destination: str | Path) -> None:
+    """Save a consistent copy of a capture (even one being written) with SQLite's backup API."""
+    destination = Path(destination)
+    temporary = destination.with_name(f".{destination.name}.partial")
+    temporary.unlink(missing_ok=True)
+    src = source.conn if isinstance(source, CaptureFile) else sqlite3.connect(str(source))
+    try:
+        dst = sqlite3.connect(str(temporary))
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+    finally:
+        if not isinstance(source, CaptureFile):
+            src.close()
+    temporary.replace(destination)
