@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_capture(commands)
     _add_export(commands)
     _add_import(commands)
+    _add_demo(commands)
+    parser.add_argument("--quit-after", type=_non_negative, default=None, help=argparse.SUPPRESS)
     return parser
 
 
@@ -241,8 +243,25 @@ def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     imp.add_argument("--force", action="store_true", help="replace --out if it exists")
 
 
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="open the window capturing a local sandbox with live traffic and a few faults",
+        description="Start the sandbox in this process (temporary data, an order a second, some handler failures, "
+        "latency, cold starts and duplicate deliveries) and the window connected to it, capturing live.",
+    )
+    demo.add_argument("--orders-per-second", type=_non_negative, default=1.0, metavar="R")
+    demo.add_argument("--seed", type=int, default=None, metavar="N", help="make traffic and faults reproducible")
+    demo.add_argument("--quit-after", type=_non_negative, default=None, help=argparse.SUPPRESS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"sandbox", "capture", "export", "import", "demo"}
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
+        # `inspector FILE`: open a capture in the window
+        return run_window(argv[0], quit_after=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -262,9 +281,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inspector.exchange_command import run_import
 
         return run_import(args)
-    parser.print_help()
-    print("\nThe window (`inspector`, `inspector demo`) is not built yet; `inspector sandbox` runs the backend.")
-    return EXIT_USAGE
+    if args.command == "demo":
+        from inspector.qt.app import DemoSettings
+
+        demo = DemoSettings(orders_per_second=args.orders_per_second, seed=args.seed)
+        return run_window(None, demo=demo, quit_after=args.quit_after)
+    return run_window(None, quit_after=args.quit_after)
+
+
+def run_window(capture: str | None, demo: object = None, quit_after: float | None = None) -> int:
+    """The window; the only path that imports Qt. A missing system library gets a message naming what to install."""
+    try:
+        from inspector.qt.app import DemoSettings, run_gui
+    except ImportError as error:
+        print(
+            f"inspector: the window cannot start: {error}\n"
+            "On Linux, Qt needs: libgl1 libegl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3 (and, on a "
+            "display, libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0).",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return run_gui(capture, demo if isinstance(demo, DemoSettings) else None, quit_after=quit_after)
 
 
 def run_sandbox(args: argparse.Namespace) -> int:

@@ -1,0 +1,242 @@
+"""Colouring rules for the event list: an ordered list of (name, display filter, colours); the first enabled rule whose
+filter matches an event colours its row, as in Wireshark.
+
+Owns the rule type, the default rules, their JSON form (how the window keeps them in QSettings) and their compilation
+to one SQL `CASE` expression, so the event list colours a whole page of rows in the same query that reads it. Pure:
+no Qt, no I/O. Used by the event list model and the colouring-rules dialog.
+
+Each rule carries two pairs of colours, one for light palettes and one for dark ones: a pale tint with dark text on a
+light window, a deep tint with light text on a dark one; the view picks the pair that matches its palette.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from inspector.core.filter import CompiledFilter, FilterError, compile_filter
+
+__all__ = [
+    "DEFAULT_RULES",
+    "ColourRule",
+    "ColouringError",
+    "CompiledRules",
+    "compile_rules",
+    "rules_from_json",
+    "rules_to_json",
+    "validate_rule",
+]
+
+RULES_FORMAT = 1
+"""Version of the JSON form written by `rules_to_json`."""
+
+_HEX = re.compile(r"#(?:[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})")
+
+
+class ColouringError(ValueError):
+    """Stored rules that cannot be read at all (not JSON, or not a list of rules); single bad rules never raise."""
+
+
+@dataclass(frozen=True)
+class ColourRule:
+    """One colouring rule."""
+
+    name: str
+    """What the user calls it; also what `RULE_ROLE` gives for a row it colours."""
+    filter_text: str
+    """A display filter (see `inspector.core.filter`): the events the rule colours."""
+    background: str
+    """Row background on a light palette, `#RRGGBB` (or `#AARRGGBB`)."""
+    foreground: str
+    """Row text on a light palette."""
+    enabled: bool = True
+    """Disabled rules colour nothing but keep their place in the list."""
+    dark_background: str | None = None
+    """Row background on a dark palette; None: the light one."""
+    dark_foreground: str | None = None
+    """Row text on a dark palette; None: the light one."""
+    error: str | None = None
+    """Why the rule was disabled when it was read or compiled (bad filter, bad colour); None when it is usable."""
+
+    def colours(self, dark: bool) -> tuple[str, str]:
+        """(background, foreground) for a dark or a light palette."""
+        if dark:
+            return self.dark_background or self.background, self.dark_foreground or self.foreground
+        return self.background, self.foreground
+
+
+DEFAULT_RULES: tuple[ColourRule, ...] = (
+    ColourRule(
+        "Failed", 'status == "failed"', "#F6C9C9", "#5A0000", dark_background="#6B1F1F", dark_foreground="#FFE3E3"
+    ),
+    # Before "Retried": a duplicate delivery always took at least two attempts, so below it this rule could never win.
+    ColourRule(
+        "Duplicate delivery",
+        "successes > 1",
+        "#E4D2F4",
+        "#3B1260",
+        dark_background="#4E2C6E",
+        dark_foreground="#F1E6FB",
+    ),
+    ColourRule(
+        "Out of order",
+        'flags contains "out-of-order"',
+        "#CDEDE6",
+        "#0E4036",
+        dark_background="#1F5148",
+        dark_foreground="#DDF7F1",
+    ),
+    ColourRule("Retried", "attempts > 1", "#FBE3B0", "#5A3A00", dark_background="#6B4A12", dark_foreground="#FFF0D0"),
+    ColourRule("Slow", "latency > 1000", "#D6E4F0", "#14324D", dark_background="#2B4257", dark_foreground="#E1EEF9"),
+    ColourRule(
+        "Pending",
+        "status in {pending retrying in-flight}",
+        "#FAF5C8",
+        "#4A4300",
+        dark_background="#4F4A1E",
+        dark_foreground="#FBF6D2",
+    ),
+)
+"""The rules a new installation starts with, in order (first match wins)."""
+
+
+def validate_rule(rule: ColourRule) -> ColourRule:
+    """The rule as it can be used: kept as given when its colours and filter are good; otherwise disabled with
+    `error` saying why (the text stays, so the user can fix it)."""
+    problem = _colour_problem(rule)
+    if problem is None:
+        try:
+            compile_filter(rule.filter_text)
+        except FilterError as exc:
+            problem = f"filter: {exc.message} (at {exc.start})"
+    if problem is None:
+        return replace(rule, error=None) if rule.error else rule
+    return replace(rule, enabled=False, error=problem)
+
+
+def _colour_problem(rule: ColourRule) -> str | None:
+    for label, value in (
+        ("background", rule.background),
+        ("foreground", rule.foreground),
+        ("dark background", rule.dark_background),
+        ("dark foreground", rule.dark_foreground),
+    ):
+        if value is None and label.startswith("dark"):
+            continue
+        if not isinstance(value, str) or not _HEX.fullmatch(value):
+            return f"{label} {value!r} is not a colour like #RRGGBB"
+    return None
+
+
+# --- persistence -------------------------------------------------------------------------------------------------
+
+
+def rules_to_json(rules: Iterable[ColourRule]) -> str:
+    """Rules as JSON text, for QSettings; `error` is not kept (it is worked out again when read)."""
+    out = []
+    for rule in rules:
+        item: dict[str, Any] = {
+            "name": rule.name,
+            "filter": rule.filter_text,
+            "background": rule.background,
+            "foreground": rule.foreground,
+            "enabled": rule.enabled,
+        }
+        if rule.dark_background is not None:
+            item["dark_background"] = rule.dark_background
+        if rule.dark_foreground is not None:
+            item["dark_foreground"] = rule.dark_foreground
+        out.append(item)
+    return json.dumps({"format": RULES_FORMAT, "rules": out}, ensure_ascii=False)
+
+
+def rules_from_json(text: str) -> list[ColourRule]:
+    """Rules written by `rules_to_json`, each validated: a rule whose filter no longer compiles (or whose colour is
+    unreadable) is kept, disabled, with `error` set. Raises `ColouringError` when the text is not rules at all (the
+    caller then falls back to `DEFAULT_RULES`)."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ColouringError(f"colouring rules are not JSON: {exc}") from exc
+    items = data.get("rules") if isinstance(data, dict) else data
+    if isinstance(data, dict) and isinstance(data.get("format"), int) and data["format"] > RULES_FORMAT:
+        raise ColouringError(f"colouring rules in format {data['format']} come from a newer Inspector")
+    if not isinstance(items, list):
+        raise ColouringError("colouring rules are not a list")
+    rules = []
+    for position, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise ColouringError(f"colouring rule {position} is not an object")
+        name = item.get("name")
+        text_value = item.get("filter", item.get("filter_text"))
+        rule = ColourRule(
+            name=str(name) if isinstance(name, str) and name.strip() else f"Rule {position}",
+            filter_text=text_value if isinstance(text_value, str) else "",
+            background=_colour(item.get("background"), "#FFFFFF"),
+            foreground=_colour(item.get("foreground"), "#000000"),
+            enabled=item.get("enabled", True) is not False,
+            dark_background=_optional_colour(item.get("dark_background")),
+            dark_foreground=_optional_colour(item.get("dark_foreground")),
+        )
+        rule = validate_rule(rule)
+        if not isinstance(text_value, str) and rule.error is None:
+            rule = replace(rule, enabled=False, error="filter: missing")
+        rules.append(rule)
+    return rules
+
+
+def _colour(value: Any, missing: str) -> str:
+    return missing if value is None else str(value)
+
+
+def _optional_colour(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+# --- compilation -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """The enabled, usable rules as one SQL expression over `events e`: `sql` gives the index (into `rules`) of the
+    first rule that matches a row, or NULL; `params` are its parameters in order. `errors` maps the name of each
+    enabled rule that could not be compiled to the reason (those rules are left out)."""
+
+    sql: str
+    params: list[Any]
+    rules: tuple[ColourRule, ...]
+    needs_regexp: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def rule_at(self, index: int | None) -> ColourRule | None:
+        return None if index is None or not 0 <= index < len(self.rules) else self.rules[index]
+
+
+def compile_rules(rules: Sequence[ColourRule]) -> CompiledRules:
+    """Compile each enabled rule once; the result colours any number of rows in the query that reads them."""
+    kept: list[ColourRule] = []
+    compiled: list[CompiledFilter] = []
+    errors: dict[str, str] = {}
+    for rule in rules:
+        if not rule.enabled:
+            continue
+        problem = _colour_problem(rule)
+        if problem is not None:
+            errors[rule.name] = problem
+            continue
+        try:
+            compiled.append(compile_filter(rule.filter_text))
+        except FilterError as exc:
+            errors[rule.name] = f"filter: {exc.message} (at {exc.start})"
+            continue
+        kept.append(rule)
+    if not kept:
+        return CompiledRules("NULL", [], (), errors=errors)
+    whens = " ".join(f"WHEN ({c.where}) THEN {i}" for i, c in enumerate(compiled))
+    params = [p for c in compiled for p in c.params]
+    return CompiledRules(
+        f"(CASE {whens} END)", params, tuple(kept), any(c.needs_regexp for c in compiled), errors=errors
+    )
