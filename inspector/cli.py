@@ -261,7 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"sandbox", "capture", "export", "import", "demo"}
     if argv and not argv[0].startswith("-") and argv[0] not in commands:
         # `inspector FILE`: open a capture in the window
-        return run_window(argv[0], quit_after=None)
+        rest = parser.parse_args(argv[1:])
+        return run_window(argv[0], quit_after=rest.quit_after)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -48,6 +48,18 @@ def _literal(value: str) -> str:
     return f"'{value}'"
 
 
+def _unreachable(url: str, exc: BaseException) -> ConnectionFailed:
+    """A failed request as a message that says what to check."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return ConnectionFailed(f"nothing is listening at {url} (connection refused): is the server running?")
+        cause = getattr(cause, "os_error", None) or cause.__cause__
+    if isinstance(exc, TimeoutError):
+        return ConnectionFailed(f"{url} did not answer in time")
+    return ConnectionFailed(f"cannot reach {url}: {exc or type(exc).__name__}")
+
+
 @dataclass(frozen=True)
 class TriggerRef:
     """Where an event trigger lives."""
@@ -105,7 +117,7 @@ class HasuraMetadataClient:
         except aiohttp.ClientConnectorCertificateError as exc:
             raise ConnectionFailed(f"TLS certificate of {url} was not accepted: {exc.certificate_error}") from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise ConnectionFailed(f"cannot reach {url}: {exc or type(exc).__name__}") from exc
+            raise _unreachable(url, exc) from exc
         try:
             result = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -132,8 +144,10 @@ class HasuraMetadataClient:
                 if answer.status == 200:
                     body = await answer.json(content_type=None)
                     self.server_version = str(body.get("version")) if isinstance(body, Mapping) else None
-        except (aiohttp.ClientError, TimeoutError, OSError, json.JSONDecodeError) as exc:
-            raise ConnectionFailed(f"cannot reach {self.version_url}: {exc or type(exc).__name__}") from exc
+        except json.JSONDecodeError as exc:
+            raise ProtocolMismatch(f"{self.version_url} did not answer with JSON: is it a Hasura server?") from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise _unreachable(self.version_url, exc) from exc
         version = parse_version(self.server_version)
         self.use_run_sql = version is not None and version[:2] < EVENT_LOG_API_SINCE
         await self.export_metadata()

@@ -110,8 +110,10 @@ class MainWindow(QMainWindow):
         settings: QSettings | None = None,
         profiles: ProfileStore | None = None,
         secrets: SecretStore | None = None,
+        capture_directory: Path | None = None,
     ) -> None:
         super().__init__()
+        self.capture_directory = capture_directory
         self.settings = settings or QSettings()
         self.profiles = profiles or ProfileStore()
         self.secrets = secrets or SecretStore()
@@ -556,11 +558,12 @@ class MainWindow(QMainWindow):
         if self.session is not None and self.session.running:
             self.stop_capture()
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = captures_directory() / f"capture-{stamp}{CAPTURE_SUFFIX}"
+        directory = self.capture_directory or captures_directory()
+        path = directory / f"capture-{stamp}{CAPTURE_SUFFIX}"
         counter = 1
         while path.exists():
             counter += 1
-            path = captures_directory() / f"capture-{stamp}-{counter}{CAPTURE_SUFFIX}"
+            path = directory / f"capture-{stamp}-{counter}{CAPTURE_SUFFIX}"
         capture = CaptureFile.create(path)
         session = CaptureSession(
             profile,

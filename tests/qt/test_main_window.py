@@ -1,0 +1,275 @@
+"""The window against a real sandbox (a separate process, real sockets), offscreen.
+
+These are synchronous pytest-qt tests: the window's tasks run on a qasync loop driven by `qtbot.waitUntil` (never
+`async def` tests with qtbot, which hang: shared/reference/qt-stack.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+import qasync
+from keyrings.alt.file import PlaintextKeyring
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication
+
+from inspector.core.profile import ConnectionProfile
+from inspector.profiles import ProfileStore, SecretStore
+from inspector.qt.main_window import MainWindow
+from inspector.qt.roles import EVENT_ID_ROLE, RULE_ROLE
+from inspector.store.capture_file import CaptureFile, CaptureWriter
+from tests.sandbox.test_cli import sandbox_process
+
+SECRET = "window-test-secret"
+
+
+@pytest.fixture(scope="module")
+def sandbox_url() -> Iterator[str]:
+    """A sandbox with traffic and some failures, for the whole module."""
+    with sandbox_process(
+        "--admin-secret",
+        SECRET,
+        "--orders-per-second",
+        "4",
+        "--fetch-interval-ms",
+        "100",
+        "--refetch-interval-ms",
+        "100",
+        "--fail-rate",
+        "0.3",
+        "--retry-interval",
+        "1",
+        "--seed",
+        "5",
+    ) as (_proc, base):
+        yield f"{base}/v1/graphql"
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    event_loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(event_loop)
+    yield event_loop
+    for task in asyncio.all_tasks(event_loop):
+        task.cancel()
+    for _ in range(20):  # let the cancellations run
+        qapp.processEvents()
+    # qasync marked this thread as running a loop; undo it so the next (pytest-asyncio) test can run its own
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def window(qtbot: Any, tmp_path: Path, loop: asyncio.AbstractEventLoop) -> Iterator[MainWindow]:
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring.cfg")  # type: ignore[misc]
+    previous = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(
+        settings=settings,
+        profiles=ProfileStore(tmp_path / "profiles"),
+        secrets=SecretStore(backend=backend),
+        capture_directory=tmp_path,
+    )
+    # Not qtbot.addWidget: pytest-qt would close and delete the window before this fixture can stop its capture.
+    win.show()
+    yield win
+    if win.session is not None:
+        win.session.stop()
+        qtbot.waitUntil(lambda: win.session is None, timeout=10000)
+    win.close()
+    win.deleteLater()
+    keyring.set_keyring(previous)
+
+
+def connect(window: MainWindow, url: str, secret: str | None = SECRET) -> None:
+    window.connect_profile(ConnectionProfile.from_endpoint("test", url), secret)
+
+
+def test_live_capture_shows_events_sources_and_status(window: MainWindow, sandbox_url: str, qtbot: Any) -> None:
+    connect(window, sandbox_url)
+    qtbot.waitUntil(lambda: window.model is not None and window.model.rowCount() >= 12, timeout=20000)
+    assert window.connect_button.text() == "Stop capture"
+    qtbot.waitUntil(lambda: "Capturing" in window.state_label.text(), timeout=5000)
+    window._on_refresh_timer_timeout(force=True)
+    triggers = window.sources._triggers
+    names = {triggers.child(i).text(0) for i in range(triggers.childCount())}
+    assert names == {"validate-order", "process-payment", "restaurant-approval", "agent-assignment"}
+    assert window.displayed_label.text().startswith("Displayed: ")
+    assert window.file_label.text().strip().endswith(".inspector")
+    # the filter narrows the list to one trigger, and the status bar says so
+    total = window.model.rowCount()
+    window.apply_filter('trigger == "validate-order"')
+    qtbot.waitUntil(lambda: not window.model.loading, timeout=5000)
+    shown = window.model.rowCount()
+    assert 0 < shown < total
+    trigger_column = window.model.columns.index("trigger")
+    assert {window.model.index(r, trigger_column).data() for r in range(shown)} == {"validate-order"}
+    assert window.displayed_label.text().startswith(f"Displayed: {shown:,} of ")
+    # selecting an event shows it with its invocations
+    window.table.selectRow(0)
+    event_id = window.model.index(0, 0).data(EVENT_ID_ROLE)
+    qtbot.waitUntil(lambda: window.detail.event_id == event_id, timeout=5000)
+    tabs = window.detail.tabs
+    labels = [tabs.tabText(i) for i in range(tabs.count())]
+    assert any(label.startswith("Invocations (") and label != "Invocations (0)" for label in labels), labels
+    # stopping ends the session and leaves the file readable
+    window.stop_capture()
+    qtbot.waitUntil(lambda: window.session is None, timeout=10000)
+    assert window.connect_button.text() == "Start capture"
+
+
+def test_a_failed_event_is_coloured_and_found_by_filter(window: MainWindow, sandbox_url: str, qtbot: Any) -> None:
+    connect(window, sandbox_url)
+    qtbot.waitUntil(lambda: window.model is not None and window.model.rowCount() >= 1, timeout=20000)
+    window.apply_filter("attempts > 1")
+    qtbot.waitUntil(lambda: window.model.rowCount() >= 1, timeout=30000)  # the window's timer refreshes the list
+    assert window.model.index(0, 0).data(RULE_ROLE) in ("Retried", "Failed", "Duplicate delivery")
+    assert window.model.index(0, 0).data(Qt.ItemDataRole.BackgroundRole) is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "expected"),
+    [
+        (None, "wrong-secret", "check the admin secret"),
+        ("http://127.0.0.1:9/v1/graphql", SECRET, "connection refused"),
+    ],
+)
+def test_connection_errors_are_messages_and_the_window_goes_on(
+    window: MainWindow, sandbox_url: str, qtbot: Any, url: str | None, secret: str, expected: str
+) -> None:
+    connect(window, url or sandbox_url, secret)
+    qtbot.waitUntil(lambda: window.banner.isVisible() and window.session is None, timeout=15000)
+    assert expected in window.banner.label.text()
+    assert "Traceback" not in window.banner.label.text()
+    assert window.connect_button.text() == "Start capture"
+    connect(window, sandbox_url)  # and it still works afterwards
+    qtbot.waitUntil(lambda: window.model is not None and window.model.rowCount() >= 1, timeout=20000)
+
+
+def _small_capture(path: Path, count: int = 6) -> list[str]:
+    from tests.store.captures import event_dict
+
+    capture = CaptureFile.create(path)
+    writer = CaptureWriter(capture)
+    ids = []
+    for i in range(count):
+        event = event_dict(f"6f1c2d3e-00{i:02d}-4000-8000-000000000000")
+        event["trigger_name"] = "validate-order" if i % 2 == 0 else "agent-assignment"
+        from inspector.core.events import EventRecord
+
+        writer.observe_event(EventRecord.from_hasura(event))
+        ids.append(event["id"])
+    writer.flush()
+    capture.close()
+    return ids
+
+
+def test_open_export_marks_recent_and_corrupt_files(window: MainWindow, tmp_path: Path, qtbot: Any) -> None:
+    path = tmp_path / "saved.inspector"
+    ids = _small_capture(path)
+    assert window.open_capture(path)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 6, timeout=5000)
+    assert str(path.resolve()) == window.recent_files()[0]
+    window.apply_filter('trigger == "validate-order"')
+    qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=5000)
+    assert window.export_events(marked=False, path=str(tmp_path / "displayed.inspector")) == 3
+    exported = sqlite3.connect(tmp_path / "displayed.inspector")
+    assert exported.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+    exported.close()
+    window.table.selectRow(1)
+    window.toggle_mark()
+    assert window.export_events(marked=True, path=str(tmp_path / "marked.inspector")) == 1
+    marked = sqlite3.connect(tmp_path / "marked.inspector")
+    assert marked.execute("SELECT id FROM events").fetchall() == [(ids[2],)]
+    marked.close()
+    # a corrupt file: a message, and the open capture stays
+    bad = tmp_path / "bad.inspector"
+    bad.write_bytes(b"SQLite format 3\x00" + os.urandom(4000))
+    assert not window.open_capture(bad)
+    assert "Cannot open bad.inspector" in window.banner.label.text()
+    assert window.capture is not None and window.capture.path == path
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert not window.open_capture(text)
+    assert "not a capture file" in window.banner.label.text()
+
+
+def test_settings_survive_a_restart(window: MainWindow, tmp_path: Path, qtbot: Any) -> None:
+    path = tmp_path / "saved.inspector"
+    _small_capture(path)
+    window.open_capture(path)
+    window.filter_bar.set_text('trigger == "agent-assignment"')
+    window._set_column_shown("trace_id", True)
+    window.close()
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    again = MainWindow(settings=settings, profiles=ProfileStore(tmp_path / "profiles"), capture_directory=tmp_path)
+    qtbot.addWidget(again)
+    assert again.filter_bar.history[0] == 'trigger == "agent-assignment"'
+    assert str(path.resolve()) in again.recent_files()
+    again.open_capture(path)
+    assert "trace_id" in again.model.columns
+    again.close()
+
+
+def test_inspector_demo_starts_captures_and_quits(tmp_path: Path) -> None:
+    """The README's main job, as a user runs it (offscreen), ends cleanly and leaves a capture with events."""
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "inspector", "demo", "--quit-after", "8", "--seed", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 60
+    captures = list((tmp_path / "data" / "inspector" / "captures").glob("*.inspector"))
+    assert len(captures) == 1
+    conn = sqlite3.connect(captures[0])
+    try:
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] >= 4
+        assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] >= 1
+        info = dict(conn.execute("SELECT key, value FROM capture_info"))
+        assert json.loads(info["ended_at"]) > json.loads(info["started_at"])
+    finally:
+        conn.close()
+
+
+def test_window_on_a_capture_file_from_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "cli.inspector"
+    _small_capture(path)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inspector", str(path), "--quit-after", "3"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+    assert proc.returncode == 0, err[-2000:]
