@@ -27,6 +27,7 @@ import websockets.exceptions
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportError, TransportQueryError, TransportServerError
 from gql.transport.websockets import WebsocketsTransport
+from graphql import ExecutionResult
 
 from inspector.backends.errors import AuthenticationFailed, BackendError, ConnectionFailed, ProtocolMismatch
 from inspector.core.graphql_ops import OperationInfo, analyse, diff, resume_stream, with_cursor_column
@@ -136,13 +137,20 @@ def classify(exc: BaseException, url: str) -> BackendError:
 
 
 class _RecordingTransport(WebsocketsTransport):
-    """gql's transport, reporting each frame received and the id each operation is sent with."""
+    """gql's transport, reporting each frame received and the id each operation is sent with.
+
+    Two shortcuts keep the recording cheap (each frame costs gql about as much again as recording it): the JSON the
+    recorder parsed is handed to gql's parser instead of parsing the frame twice, and the results of recorded
+    subscriptions are not queued for their consumer, which only waits for `complete` or an error (both still
+    queued)."""
 
     def __init__(self, *args: Any, recorder: SubscriptionRecorder, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._recorder = recorder
+        self._parsed: tuple[str, Any] | None = None
 
     async def _receive(self) -> str:
+        self._parsed = None
         try:
             answer = await super()._receive()
         except TransportError as exc:
@@ -150,8 +158,23 @@ class _RecordingTransport(WebsocketsTransport):
             if code is not None:
                 self._recorder.on_frame(json.dumps({"type": "close", "code": code, "reason": reason}), time.time())
             raise
-        self._recorder.on_frame(answer, time.time())
+        self._parsed = (answer, self._recorder.on_frame(answer, time.time()))
         return answer
+
+    def _parse_answer(self, answer: str) -> tuple[str, int | None, ExecutionResult | None]:
+        parsed, self._parsed = self._parsed, None
+        if parsed is None or parsed[0] is not answer or not isinstance(parsed[1], dict):
+            return super()._parse_answer(answer)  # not the frame just recorded, or not an object: gql's own path
+        if self.subprotocol == self.GRAPHQLWS_SUBPROTOCOL:
+            return self._parse_answer_graphqlws(parsed[1])
+        return self._parse_answer_apollo(parsed[1])
+
+    async def _handle_answer(
+        self, answer_type: str, answer_id: int | None, execution_result: ExecutionResult | None
+    ) -> None:
+        if answer_type == "data" and self._recorder.records(answer_id):
+            return  # recorded already; its consumer discards results
+        await super()._handle_answer(answer_type, answer_id, execution_result)
 
     async def _send_query(self, request: GraphQLRequest) -> int:
         query_id = await super()._send_query(request)
@@ -199,7 +222,12 @@ class SubscriptionRecorder:
                 self._by_query_id[str(query_id)] = op
                 return
 
-    def on_frame(self, raw: str, received_at: float) -> None:
+    def records(self, query_id: int | None) -> bool:
+        """Whether results sent with this gql query id belong to an operation recorded here."""
+        return query_id is not None and str(query_id) in self._by_query_id
+
+    def on_frame(self, raw: str, received_at: float) -> Any:
+        """Record one frame received; returns it parsed (None if it is not JSON)."""
         try:
             message = json.loads(raw)
             kind = str(message.get("type")) if isinstance(message, dict) else "malformed"
@@ -208,12 +236,12 @@ class SubscriptionRecorder:
         op = self._by_query_id.get(str(message.get("id"))) if isinstance(message, dict) else None
         if op is None:
             self.sink.add_message(None, received_at, kind, raw)
-            return
+            return message
         if kind not in ("next", "data"):
             self.sink.add_message(op.operation_id, received_at, kind, raw)
             if kind in ("complete", "error"):
                 op.done = True
-            return
+            return message
         payload = message.get("payload") if isinstance(message, dict) else None
         data = payload.get("data") if isinstance(payload, dict) else None
         if op.info.kind == "stream" and isinstance(data, dict):
@@ -222,15 +250,16 @@ class SubscriptionRecorder:
                 op.cursor = rows[-1][op.info.cursor_column]
                 op.has_cursor = True
             self.sink.add_message(op.operation_id, received_at, kind, raw, data=data, rows=len(rows))
-            return
+            return message
         changes = diff(op.last_result, data) if op.has_result else None
         if op.has_result and not op.resynced and not changes:
             # the first result after a reconnect, identical to the last one recorded: not a new message
             op.resynced = True
-            return
+            return message
         op.resynced = True
         op.last_result, op.has_result = data, True
         self.sink.add_message(op.operation_id, received_at, kind, raw, data=data, diff=changes)
+        return message
 
     # --- running ---------------------------------------------------------------------------------------------------
 

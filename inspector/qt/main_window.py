@@ -243,8 +243,11 @@ class MainWindow(QMainWindow):
         self.displayed_label = QLabel(self)
         self.file_label = QLabel(self)
         self.rate_label = QLabel(self)
+        self.legend = QLabel(self)
+        self.legend.setToolTip("Row colours (first matching rule wins)")
         self.statusBar().addWidget(self.displayed_label)
         self.statusBar().addWidget(self.file_label, 1)
+        self.statusBar().addPermanentWidget(self.legend)
         self.statusBar().addPermanentWidget(self.rate_label)
         self._reload_profiles()
 
@@ -367,6 +370,7 @@ class MainWindow(QMainWindow):
         self.model.modelReset.connect(self._update_status)
         self.model.rowsInserted.connect(self._update_status)
         self._resize_columns()
+        self._show_legend()
         self.detail.clear()
         self._selected_event = None
         self._last_log_seq = 0
@@ -414,6 +418,20 @@ class MainWindow(QMainWindow):
         }
         for column, key in enumerate(self.model.columns):
             self.table.setColumnWidth(column, widths.get(key, 120))
+
+    def _show_legend(self) -> None:
+        """The colouring rules as small swatches in the status bar, so a newcomer can read the colours."""
+        if self.model is None:
+            self.legend.setText("")
+            return
+        dark = self.palette().color(self.backgroundRole()).lightness() < 128
+        swatches = []
+        for rule in self.model.rules:
+            if not rule.enabled:
+                continue
+            background, foreground = rule.colours(dark)
+            swatches.append(f"<span style='background:{background}; color:{foreground}'>&nbsp;{rule.name}&nbsp;</span>")
+        self.legend.setText(" ".join(swatches) + "&nbsp;&nbsp;")
 
     def save_as(self) -> None:
         if self.capture is None:

@@ -124,6 +124,8 @@ class SubscriptionsConsole(QWidget):
         self.messages.setHorizontalHeaderLabels(["Received", "Type", "Rows", "Changes"])
         self.messages.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.messages.verticalHeader().setVisible(False)
+        self.messages.setWordWrap(False)
+        self.messages.verticalHeader().setDefaultSectionSize(22)
         self.messages.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.messages.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.messages.itemSelectionChanged.connect(self._on_messages_selection_changed)

@@ -125,9 +125,12 @@ class CaptureFormatError(Exception):
     """The file is not a capture Inspector can read (not SQLite, damaged, or from a newer Inspector)."""
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """JSON as stored in a capture: compact, keys in their original order, non-ASCII kept."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(value)  # what json.dumps(value, ensure_ascii=False, separators=...) gives, minus its setup
 
 
 class CaptureFile:
