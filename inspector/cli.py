@@ -228,6 +228,11 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="hide session variables (except x-hasura-role) and credential-looking header values",
     )
     export.add_argument("--out", metavar="PATH", help="write here instead of standard output (replaced atomically)")
+    export.add_argument(
+        "--filter",
+        metavar="EXPR",
+        help="only events matching this display filter (the window's language), e.g. 'status == \"failed\"'",
+    )
 
 
 def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

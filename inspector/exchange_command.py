@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from inspector.store.capture_file import CaptureFile, CaptureFormatError
+from inspector.core.filter import FilterError, compile_filter
+from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_events
 from inspector.store.exchange import ExchangeError, export_har, export_jsonl, import_jsonl
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -58,6 +59,20 @@ def run_export(args: argparse.Namespace, stdout: TextIO | None = None, stderr: T
     except (OSError, sqlite3.Error) as exc:
         print(f"inspector export: cannot open {source}: {_reason(exc)}", file=err)
         return EXIT_USAGE
+    filtered_dir: tempfile.TemporaryDirectory[str] | None = None
+    if getattr(args, "filter", None):
+        try:
+            compiled = compile_filter(args.filter)
+        except FilterError as exc:
+            capture.close()
+            pointer = " " * exc.start + "^" * max(1, exc.end - exc.start)
+            print(f"inspector export: --filter: {exc.message}\n  {args.filter}\n  {pointer}", file=err)
+            return EXIT_USAGE
+        capture.close()
+        filtered_dir = tempfile.TemporaryDirectory(prefix="inspector-export-")
+        filtered = Path(filtered_dir.name) / "filtered.inspector"
+        copy_events(source, filtered, compiled.where, compiled.params)
+        capture = CaptureFile.open(filtered)
     write = export_har if fmt == "har" else export_jsonl
     try:
         if args.out:
@@ -93,6 +108,8 @@ def run_export(args: argparse.Namespace, stdout: TextIO | None = None, stderr: T
         return EXIT_OK
     finally:
         capture.close()
+        if filtered_dir is not None:
+            filtered_dir.cleanup()
 
 
 def run_import(args: argparse.Namespace, stdin: BinaryIO | None = None, stderr: TextIO | None = None) -> int:

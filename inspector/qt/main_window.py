@@ -8,6 +8,7 @@ settings kept between runs. It adapts; the capture file, the session and the mod
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPlainTextEdit,
+    QProgressBar,
+    QProgressDialog,
     QPushButton,
     QSplitter,
     QTableView,
@@ -38,12 +41,15 @@ from PySide6.QtWidgets import (
 )
 
 from inspector import __version__
+from inspector.backends.errors import BackendError
 from inspector.backends.subscriptions import SubscriptionSpec
+from inspector.core.colouring import DEFAULT_RULES, ColouringError, ColourRule, rules_from_json, rules_to_json
 from inspector.core.filter import FilterError, compile_filter
 from inspector.core.graphql_ops import analyse
 from inspector.core.profile import ConnectionProfile
 from inspector.profiles import NoKeyringError, ProfileStore, SecretStore, resolve_secret
 from inspector.qt.bridge import TaskRunner
+from inspector.qt.colouring_dialog import ColouringDialog
 from inspector.qt.connection_dialog import ConnectionDialog
 from inspector.qt.detail_pane import DetailPane
 from inspector.qt.event_table_model import COLUMNS, EventTableModel, LiveTail
@@ -57,6 +63,7 @@ from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_e
 CAPTURE_SUFFIX = ".inspector"
 CAPTURE_FILTER = "Inspector captures (*.inspector *.db *.sqlite);;All files (*)"
 RECENT_KEY = "files/recent"
+RULES_KEY = "list/colouring_rules"
 RECENT_SIZE = 10
 REFRESH_MS = 250
 
@@ -247,6 +254,16 @@ class MainWindow(QMainWindow):
         self.legend.setToolTip("Row colours (first matching rule wins)")
         self.statusBar().addWidget(self.displayed_label)
         self.statusBar().addWidget(self.file_label, 1)
+        self.load_progress = QProgressBar(self)
+        self.load_progress.setMaximumWidth(180)
+        self.load_progress.setFormat("loading %v rows")
+        self.load_progress.hide()
+        self.load_cancel = QPushButton("Cancel filter", self)
+        self.load_cancel.setToolTip("Stop applying this filter and show all events")
+        self.load_cancel.clicked.connect(lambda: self.apply_filter(""))
+        self.load_cancel.hide()
+        self.statusBar().addPermanentWidget(self.load_progress)
+        self.statusBar().addPermanentWidget(self.load_cancel)
         self.statusBar().addPermanentWidget(self.legend)
         self.statusBar().addPermanentWidget(self.rate_label)
         self._reload_profiles()
@@ -259,10 +276,10 @@ class MainWindow(QMainWindow):
         self.save_action = self._action(file_menu, "Save capture &as…", QKeySequence("Ctrl+Shift+S"), self.save_as)
         file_menu.addSeparator()
         self.export_displayed_action = self._action(
-            file_menu, "Export &displayed events…", None, lambda: self.export_events(marked=False)
+            file_menu, "Export &displayed events…", None, lambda: self.start_export(marked=False)
         )
         self.export_marked_action = self._action(
-            file_menu, "Export &marked events…", None, lambda: self.export_events(marked=True)
+            file_menu, "Export &marked events…", None, lambda: self.start_export(marked=True)
         )
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -280,6 +297,7 @@ class MainWindow(QMainWindow):
         self.columns_menu = view_menu.addMenu("&Columns")
         view_menu.addAction(self.console_dock.toggleViewAction())
         view_menu.addAction(self.log_dock.toggleViewAction())
+        self._action(view_menu, "Colouring &rules…", None, self.edit_colouring_rules)
         self.follow_action = self._action(
             view_menu, "&Follow new events", QKeySequence("Ctrl+Shift+F"), self._toggle_follow
         )
@@ -358,7 +376,7 @@ class MainWindow(QMainWindow):
         self._close_capture()
         self.capture = capture
         self.reader = sqlite3.connect(str(capture.path), check_same_thread=False)
-        self.model = EventTableModel(capture.path, parent=self)
+        self.model = EventTableModel(capture.path, rules=self.colouring_rules(), parent=self)
         stored = self._stored_columns()
         if stored:
             self.model.set_columns(stored)
@@ -367,6 +385,8 @@ class MainWindow(QMainWindow):
         self.tail.followingChanged.connect(self.follow_action.setChecked)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_row_changed)
         self.model.filterFailed.connect(self._on_model_filter_failed)
+        self.model.loadingChanged.connect(self._on_model_loading_changed)
+        self.model.rowsLoaded.connect(self._on_model_rows_loaded)
         self.model.modelReset.connect(self._update_status)
         self.model.rowsInserted.connect(self._update_status)
         self._resize_columns()
@@ -419,6 +439,31 @@ class MainWindow(QMainWindow):
         for column, key in enumerate(self.model.columns):
             self.table.setColumnWidth(column, widths.get(key, 120))
 
+    def colouring_rules(self) -> list[ColourRule]:
+        """The user's colouring rules (QSettings), or the defaults."""
+        stored = self.settings.value(RULES_KEY)
+        if isinstance(stored, str) and stored:
+            try:
+                return rules_from_json(stored)
+            except ColouringError:
+                self.banner.show_message("The stored colouring rules could not be read; using the defaults.", "warning")
+        return list(DEFAULT_RULES)
+
+    def edit_colouring_rules(self) -> None:
+        dark = self.palette().color(self.backgroundRole()).lightness() < 128
+        dialog = ColouringDialog(self.model.rules if self.model is not None else self.colouring_rules(), dark, self)
+        if dialog.exec():
+            self.apply_colouring_rules(dialog.rules())
+
+    def apply_colouring_rules(self, rules: list[ColourRule]) -> None:
+        self.settings.setValue(RULES_KEY, rules_to_json(rules))
+        if self.model is not None:
+            self.model.set_rules(rules)
+        self._show_legend()
+        broken = [f"{r.name}: {r.error}" for r in rules if r.error]
+        if broken:
+            self.banner.show_message("Some colouring rules were turned off: " + "; ".join(broken), "warning")
+
     def _show_legend(self) -> None:
         """The colouring rules as small swatches in the status bar, so a newcomer can read the colours."""
         if self.model is None:
@@ -449,6 +494,54 @@ class MainWindow(QMainWindow):
         self._remember_recent(Path(path))
         self.statusBar().showMessage(f"Saved {path}", 5000)
 
+    def _export_selection(self, marked: bool) -> tuple[str, list[Any]]:
+        if marked:
+            return "e.id IN (SELECT target FROM marks WHERE kind = 'event')", []
+        assert self.model is not None
+        compiled = compile_filter(self.model.filter_text)
+        return compiled.where, list(compiled.params)
+
+    def start_export(self, marked: bool) -> None:
+        """Export in the background with a progress dialog whose Cancel stops the copy (nothing half-written stays)."""
+        if self.capture is None or self.model is None:
+            return
+        suggestion = str(Path.home() / f"{'marked' if marked else 'displayed'}-events{CAPTURE_SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self, "Export events", suggestion, CAPTURE_FILTER)
+        if not path:
+            return
+        where, params = self._export_selection(marked)
+        if self.session is not None:
+            self.session.writer.flush()
+        connections: list[sqlite3.Connection] = []
+        progress = QProgressDialog(f"Exporting to {Path(path).name}…", "Cancel", 0, 0, self)
+        progress.setWindowTitle("Export events")
+        progress.setMinimumDuration(300)
+
+        def cancel() -> None:
+            for connection in connections:
+                connection.interrupt()
+
+        progress.canceled.connect(cancel)
+        source = self.capture.path
+
+        def done(count: Any) -> None:
+            progress.reset()
+            self.statusBar().showMessage(f"Exported {count} events to {path}", 8000)
+
+        async def export() -> int:
+            try:
+                return await asyncio.to_thread(copy_events, source, path, where, params, True, connections.append)
+            except sqlite3.OperationalError as error:
+                progress.reset()
+                if "interrupt" in str(error):
+                    raise BackendError("Export cancelled; nothing was written.") from error
+                raise BackendError(f"Could not export to {path}: {error}") from error
+            except OSError as error:
+                progress.reset()
+                raise BackendError(f"Could not export to {path}: {error}") from error
+
+        self.tasks.start("export", export(), on_result=done)
+
     def export_events(self, marked: bool, path: str | None = None) -> int | None:
         """Copy the displayed (or marked) events, with their invocations, to a new capture file."""
         if self.capture is None or self.model is None:
@@ -458,17 +551,11 @@ class MainWindow(QMainWindow):
             path, _ = QFileDialog.getSaveFileName(self, "Export events", suggestion, CAPTURE_FILTER)
             if not path:
                 return None
-        if marked:
-            where, params = "e.id IN (SELECT target FROM source.marks WHERE kind = 'event')", []
-        else:
-            compiled = compile_filter(self.model.filter_text)
-            where, params = compiled.where, list(compiled.params)
+        where, params = self._export_selection(marked)
         if self.session is not None:
             self.session.writer.flush()
         try:
-            count = copy_events(
-                self.capture.path, path, where.replace("events_fts", "source.events_fts"), params, overwrite=True
-            )
+            count = copy_events(self.capture.path, path, where, params, overwrite=True)
         except (OSError, sqlite3.Error, FilterError) as error:
             self.banner.show_message(f"Could not export to {path}: {error}", "error")
             return None
@@ -678,6 +765,21 @@ class MainWindow(QMainWindow):
         if self.model is None:
             return
         self.model.set_filter(text)
+        self._update_status()
+
+    def _on_model_loading_changed(self, loading: bool) -> None:
+        """A progress bar while a large capture or a slow filter loads, with a way out of the filter."""
+        self.load_progress.setVisible(loading)
+        self.load_cancel.setVisible(loading and bool(self.model is not None and self.model.filter_text))
+        if loading:
+            self.load_progress.setRange(0, 0)
+
+    def _on_model_rows_loaded(self, loaded: int, total: int) -> None:
+        if total > 0:
+            self.load_progress.setRange(0, total)
+            self.load_progress.setValue(loaded)
+        else:
+            self.load_progress.setRange(0, 0)
         self._update_status()
 
     def _on_model_filter_failed(self, message: str, _start: int, _end: int) -> None:

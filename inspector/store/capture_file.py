@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ import sqlite_utils
 
 from inspector import __version__
 from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
+from inspector.core.filter import register_functions
 from inspector.core.profile import is_secret_header
 
 SCHEMA_VERSION = 1
@@ -614,14 +615,19 @@ class CaptureWriter:
 
 
 def copy_events(
-    source: str | Path, destination: str | Path, where: str = "1", params: Iterable[Any] = (), overwrite: bool = False
+    source: str | Path,
+    destination: str | Path,
+    where: str = "1",
+    params: Iterable[Any] = (),
+    overwrite: bool = False,
+    on_connection: Callable[[sqlite3.Connection], None] | None = None,
 ) -> int:
     """Write a new capture holding the events of `source` that match `where` (an SQL predicate over `events e`,
     e.g. a compiled display filter), with their invocations and states, the trigger configuration and the capture
     info. Returns how many events were copied. The destination appears only when complete.
 
-    Used by "export displayed / marked events"; the caller can interrupt a long copy with `conn.interrupt()` on the
-    connection passed to `on_connection` (not needed here: a temporary file is removed on any error).
+    Used by "export displayed / marked events" and `inspector export --filter`. A caller in another thread can cancel
+    a long copy with `interrupt()` on the connection given to `on_connection`; the partial file is then removed.
     """
     destination = Path(destination)
     if destination.exists() and not overwrite:
@@ -629,45 +635,47 @@ def copy_events(
     temporary = destination.with_name(f".{destination.name}.partial")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{temporary}{suffix}").unlink(missing_ok=True)
-    target = CaptureFile.create(temporary)
+    CaptureFile.create(temporary).close()  # the schema, empty
+    # Run from the source's side, with the new file attached: the filter's SQL (subqueries on invocations, the
+    # full-text index) then reads the source's tables, as it does in the window.
+    conn = sqlite3.connect(str(source), check_same_thread=False)
     try:
-        conn = target.conn
-        conn.execute("ATTACH DATABASE ? AS source", (str(source),))
+        register_functions(conn)
+        if on_connection is not None:
+            on_connection(conn)
+        conn.execute("ATTACH DATABASE ? AS target", (str(temporary),))
         with conn:
-            conn.execute("CREATE TEMP TABLE chosen AS SELECT e.id FROM source.events e WHERE " + where, tuple(params))
-            columns = ", ".join(c[1] for c in conn.execute("PRAGMA source.table_info(events)") if c[1] != "seq")
-            conn.execute(
-                f"INSERT INTO main.events ({columns}) SELECT {columns} FROM source.events "
-                "WHERE id IN (SELECT id FROM temp.chosen) ORDER BY seq"
-            )
-            for table in ("invocations", "event_states"):
-                cols = ", ".join(c[1] for c in conn.execute(f"PRAGMA source.table_info({table})") if c[1] != "seq")
+            conn.execute("CREATE TEMP TABLE chosen AS SELECT e.id FROM main.events e WHERE " + where, tuple(params))
+            for table, key in (("events", "id"), ("invocations", "event_id"), ("event_states", "event_id")):
+                cols = ", ".join(c[1] for c in conn.execute(f"PRAGMA main.table_info({table})") if c[1] != "seq")
                 conn.execute(
-                    f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM source.{table} "
-                    "WHERE event_id IN (SELECT id FROM temp.chosen) ORDER BY seq"
+                    f"INSERT INTO target.{table} ({cols}) SELECT {cols} FROM main.{table} "
+                    f"WHERE {key} IN (SELECT id FROM temp.chosen) ORDER BY seq"
                 )
             conn.execute(
-                "INSERT INTO main.trigger_snapshots (captured_at, source, table_schema, table_name, name, "
-                "config) SELECT captured_at, source, table_schema, table_name, name, config "
-                "FROM source.trigger_snapshots ORDER BY seq"
+                "INSERT INTO target.trigger_snapshots (captured_at, source, table_schema, table_name, name, config) "
+                "SELECT captured_at, source, table_schema, table_name, name, config FROM main.trigger_snapshots "
+                "ORDER BY seq"
             )
             conn.execute(
-                "INSERT OR REPLACE INTO main.capture_info (key, value) SELECT key, value "
-                "FROM source.capture_info WHERE key NOT IN ('schema_version', 'created_at')"
+                "INSERT OR REPLACE INTO target.capture_info (key, value) SELECT key, value "
+                "FROM main.capture_info WHERE key NOT IN ('schema_version', 'created_at')"
             )
             conn.execute(
-                "INSERT INTO main.marks (kind, target, created_at) SELECT kind, target, created_at "
-                "FROM source.marks WHERE kind = 'event' AND target IN (SELECT id FROM temp.chosen)"
+                "INSERT INTO target.marks (kind, target, created_at) SELECT kind, target, created_at "
+                "FROM main.marks WHERE kind = 'event' AND target IN (SELECT id FROM temp.chosen)"
             )
             copied = int(conn.execute("SELECT count(*) FROM temp.chosen").fetchone()[0])
-        conn.execute("DETACH DATABASE source")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        target.close()
+        conn.execute("DETACH DATABASE target")
     except BaseException:
-        target.close()
+        conn.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{temporary}{suffix}").unlink(missing_ok=True)
         raise
+    conn.close()
+    finished = sqlite3.connect(str(temporary))
+    finished.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finished.close()
     for suffix in ("-wal", "-shm"):
         Path(f"{temporary}{suffix}").unlink(missing_ok=True)
     temporary.replace(destination)

@@ -273,3 +273,60 @@ def test_window_on_a_capture_file_from_the_command_line(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
     assert proc.returncode == 0, err[-2000:]
+
+
+def test_colouring_rules_are_edited_applied_and_kept(window: MainWindow, tmp_path: Path, qtbot: Any) -> None:
+    from inspector.core.colouring import ColourRule
+    from inspector.qt.colouring_dialog import FILTER, NAME, ColouringDialog
+
+    path = tmp_path / "rules.inspector"
+    _small_capture(path)
+    window.open_capture(path)
+    dialog = ColouringDialog(window.model.rules)
+    qtbot.addWidget(dialog)
+    dialog._add()
+    last = dialog.table.rowCount() - 1
+    dialog.table.item(last, NAME).setText("Agents")
+    dialog.table.item(last, FILTER).setText('trigger == "agent-assignment"')
+    dialog._move(-1)
+    dialog.table.selectRow(0)
+    rules = dialog.rules()
+    assert [r.name for r in rules][-2] == "Agents"
+    # disable everything but the new rule, so it is the one that colours
+    rules = [r if r.name == "Agents" else ColourRule(r.name, r.filter_text, r.background, r.foreground, False)
+             for r in rules]
+    window.apply_colouring_rules(rules)
+    trigger = window.model.columns.index("trigger")
+    coloured = {window.model.index(r, trigger).data(): window.model.index(r, 0).data(RULE_ROLE)
+                for r in range(window.model.rowCount())}
+    assert coloured == {"validate-order": None, "agent-assignment": "Agents"}
+    assert "Agents" in window.legend.text()
+    # a bad filter is kept but turned off, with the reason shown
+    dialog.table.item(0, FILTER).setText("trigger ==")
+    assert "expected" in dialog.status.text()
+    broken = dialog.rules()[0]
+    assert not broken.enabled and broken.error
+    # kept between runs
+    again = MainWindow(settings=window.settings, profiles=window.profiles, capture_directory=tmp_path)
+    assert [r.name for r in again.colouring_rules()] == [r.name for r in rules]
+    again.close()
+    again.deleteLater()
+
+
+def test_a_slow_filter_shows_progress_and_can_be_cancelled(window: MainWindow, tmp_path: Path, qtbot: Any) -> None:
+    from tests.qt.test_event_table_model import build_big_capture
+
+    path = build_big_capture(tmp_path / "big.inspector", 300_000)
+    assert window.open_capture(path)
+    seen: list[bool] = []
+    window.model.loadingChanged.connect(seen.append)
+    window.apply_filter("data.new.restaurant_id == 7")
+    if window.model.loading:
+        assert window.load_progress.isVisible() and window.load_cancel.isVisible()
+        window.load_cancel.click()
+        assert window.filter_bar.edit.text() == ""
+        qtbot.waitUntil(lambda: not window.model.loading, timeout=10000)
+        assert window.model.rowCount() > 0
+    else:  # a fast machine finished at once: it still went through the loading state
+        assert seen and seen[-1] is False
+    qtbot.waitUntil(lambda: not window.load_progress.isVisible(), timeout=10000)

@@ -378,3 +378,38 @@ def test_credential_headers_in_logged_requests_are_redacted_when_recorded(captur
         {"name": "X-Plain", "value": "visible"},
     ]
     assert b"super-secret" not in capture.path.read_bytes() + Path(f"{capture.path}-wal").read_bytes()
+
+
+def test_copy_events_follows_the_filter_and_can_be_cancelled(tmp_path: Path) -> None:
+    import threading
+
+    from inspector.core.filter import compile_filter
+    from inspector.store.capture_file import copy_events
+    from tests.qt.test_event_table_model import build_big_capture
+
+    source = build_big_capture(tmp_path / "big.inspector", 300_000)
+    # a filter that needs the source's own tables (a subquery on invocations) copies what it matches
+    small = CaptureFile.create(tmp_path / "small.inspector")
+    writer = CaptureWriter(small)
+    event = event_dict(EVENT_ID)
+    writer.observe_event(EventRecord.from_hasura(event))
+    writer.observe_invocation(InvocationRecord.from_hasura(
+        invocation_dict("inv-1", event, 500, client_error("boom"), "2024-03-01T12:00:01")))
+    writer.flush()
+    small.close()
+    compiled = compile_filter("invocation.http_status == 500")
+    assert copy_events(tmp_path / "small.inspector", tmp_path / "out.inspector", compiled.where, compiled.params) == 1
+    copied = CaptureFile.open(tmp_path / "out.inspector")
+    assert copied.count("events") == 1 and copied.count("invocations") == 1
+    copied.close()
+    # cancelling a long copy from another thread leaves nothing behind
+    connections: list[sqlite3.Connection] = []
+    timer = threading.Timer(0.05, lambda: [c.interrupt() for c in connections])
+    timer.start()
+    with pytest.raises(sqlite3.OperationalError, match="interrupt"):
+        for _ in range(50):  # repeat until the interrupt lands mid-copy
+            copy_events(source, tmp_path / "cancelled.inspector", "e.payload LIKE '%restaurant%'", (), True,
+                        connections.append)
+    timer.cancel()
+    assert not (tmp_path / "cancelled.inspector").exists()
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []

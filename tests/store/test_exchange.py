@@ -494,3 +494,23 @@ def test_cli_usage_errors_exit_2_with_one_line_and_no_traceback(sample: CaptureF
     assert not (tmp_path / "x.inspector").exists()
     assert existing.read_bytes() == b"keep me"
     assert leftovers(tmp_path) == []
+
+
+def test_cli_export_with_a_display_filter(sample: CaptureFile, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "inspector", "export", str(sample.path), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    everything = [json.loads(line) for line in run().stdout.splitlines()]
+    some = [json.loads(line) for line in run("--filter", 'trigger == "validate-order"').stdout.splitlines()]
+    all_events = [r for r in everything if r["kind"] == "event"]
+    chosen = [r for r in some if r["kind"] == "event"]
+    assert 0 < len(chosen) < len(all_events)
+    assert {r["trigger_name"] for r in chosen} == {"validate-order"}
+    chosen_ids = {r["id"] for r in chosen}
+    assert {r["event_id"] for r in some if r["kind"] == "invocation"} <= chosen_ids
+    bad = run("--filter", "trigger ==")
+    assert bad.returncode == 2 and "--filter" in bad.stderr and "^" in bad.stderr and "Traceback" not in bad.stderr
