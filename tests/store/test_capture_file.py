@@ -393,8 +393,9 @@ def test_copy_events_follows_the_filter_and_can_be_cancelled(tmp_path: Path) -> 
     writer = CaptureWriter(small)
     event = event_dict(EVENT_ID)
     writer.observe_event(EventRecord.from_hasura(event))
-    writer.observe_invocation(InvocationRecord.from_hasura(
-        invocation_dict("inv-1", event, 500, client_error("boom"), "2024-03-01T12:00:01")))
+    writer.observe_invocation(
+        InvocationRecord.from_hasura(invocation_dict("inv-1", event, 500, client_error("boom"), "2024-03-01T12:00:01"))
+    )
     writer.flush()
     small.close()
     compiled = compile_filter("invocation.http_status == 500")
@@ -406,10 +407,15 @@ def test_copy_events_follows_the_filter_and_can_be_cancelled(tmp_path: Path) -> 
     connections: list[sqlite3.Connection] = []
     timer = threading.Timer(0.05, lambda: [c.interrupt() for c in connections])
     timer.start()
-    with pytest.raises(sqlite3.OperationalError, match="interrupt"):
+
+    def copy_until_interrupted() -> None:
         for _ in range(50):  # repeat until the interrupt lands mid-copy
-            copy_events(source, tmp_path / "cancelled.inspector", "e.payload LIKE '%restaurant%'", (), True,
-                        connections.append)
+            copy_events(
+                source, tmp_path / "cancelled.inspector", "e.payload LIKE '%restaurant%'", (), True, connections.append
+            )
+
+    with pytest.raises(sqlite3.OperationalError, match="interrupt"):
+        copy_until_interrupted()
     timer.cancel()
     assert not (tmp_path / "cancelled.inspector").exists()
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
