@@ -119,3 +119,9 @@ class TriggerStats:
     delivered_p50_ms: float | None
     delivered_p95_ms: float | None
     anomalies: dict[str, int] = field(default_factory=dict)
+    retry_causes: dict[str, int] = field(default_factory=dict)
+    """Why attempts failed, most frequent first: `HTTP 500`, `response timeout`, `Connection refused`..."""
+    table: str | None = None
+    """The table the trigger is on (from the capture's trigger snapshot)."""
+    handler: str | None = None
+    """The handler it calls, as `ServiceEdge.handler` names it."""
