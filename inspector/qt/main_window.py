@@ -886,16 +886,21 @@ class MainWindow(QMainWindow):
         if self.model is not None:
             self.model.refresh()
         slow = force or self._tick % 4 == 0
+        changed = False
         if self.reader is not None:
             try:
                 version = int(self.reader.execute("PRAGMA data_version").fetchone()[0])
                 if force or version != self._data_version:  # count again only when someone wrote
                     self._data_version = version
                     self._total_events = int(self.reader.execute("SELECT count(*) FROM events").fetchone()[0])
+                    changed = True
             except sqlite3.Error:
                 return
-        if slow and self.reader is not None:
+        if (changed or slow) and self.reader is not None:
+            # At every tick that brought something: the tree reads only what was written since its last refresh, so
+            # small steps keep each one short while a capture grows fast.
             self.sources.refresh(self.reader)
+        if slow and self.reader is not None:
             self.console.refresh(self.reader)
             self._append_log()
             self._rate_samples.append((time.monotonic(), self._total_events))

@@ -293,12 +293,15 @@ def test_colouring_rules_are_edited_applied_and_kept(window: MainWindow, tmp_pat
     rules = dialog.rules()
     assert [r.name for r in rules][-2] == "Agents"
     # disable everything but the new rule, so it is the one that colours
-    rules = [r if r.name == "Agents" else ColourRule(r.name, r.filter_text, r.background, r.foreground, False)
-             for r in rules]
+    rules = [
+        r if r.name == "Agents" else ColourRule(r.name, r.filter_text, r.background, r.foreground, False) for r in rules
+    ]
     window.apply_colouring_rules(rules)
     trigger = window.model.columns.index("trigger")
-    coloured = {window.model.index(r, trigger).data(): window.model.index(r, 0).data(RULE_ROLE)
-                for r in range(window.model.rowCount())}
+    coloured = {
+        window.model.index(r, trigger).data(): window.model.index(r, 0).data(RULE_ROLE)
+        for r in range(window.model.rowCount())
+    }
     assert coloured == {"validate-order": None, "agent-assignment": "Agents"}
     assert "Agents" in window.legend.text()
     # a bad filter is kept but turned off, with the reason shown
