@@ -135,9 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     eventing.add_argument(
         "--naive-handlers", action="store_true", help="handlers that are not idempotent (for replay checks)"
     )
+    eventing.add_argument(
+        "--order-sensitive-handlers",
+        action="store_true",
+        help="restaurant-approval approves only if the payment is already valid (for order-tolerance checks)",
+    )
     _add_capture(commands)
     _add_export(commands)
+    _add_stats(commands)
     _add_import(commands)
+    _add_replay(commands)
     _add_demo(commands)
     parser.add_argument("--quit-after", type=_non_negative, default=None, help=argparse.SUPPRESS)
     return parser
@@ -235,6 +242,21 @@ def _add_export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
 
 
+def _add_stats(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from inspector.stats_command import add_arguments
+
+    stats = commands.add_parser(
+        "stats",
+        help="per-trigger delivery figures and anomalies (duplicates, out-of-order, retries, dead letters...)",
+        description="Analyse a capture file: per-trigger counts, delivery latency percentiles (created to first "
+        "attempt, created to success), retries and their causes, and each anomaly kind (duplicate, out-of-order, "
+        "retry, dead-letter, pending-too-long, cold-start, contract) with its count and up to 5 example event ids. "
+        "--mark writes what was found into the capture (events.flags). Exit codes: 0 done, 1 the flags could not "
+        "be written, 2 usage error (a bad filter, a missing or damaged capture).",
+    )
+    add_arguments(stats)
+
+
 def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     imp = commands.add_parser(
         "import",
@@ -246,6 +268,20 @@ def _add_import(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     imp.add_argument("file", metavar="FILE.jsonl", help="the JSONL file to read (- for standard input)")
     imp.add_argument("--out", required=True, metavar="CAPTURE", help="the capture file to write")
     imp.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from inspector.replay_command import add_arguments
+
+    replay = commands.add_parser(
+        "replay",
+        help="send captured events to their handlers again and check the answers (idempotency, order, as recorded)",
+        description="Replay events from a capture file with Hasura's exact body and headers: to each trigger's "
+        "captured webhook, to --target overrides, or through the backend (--via-backend). The plan is printed "
+        "first; hosts other than this machine need --allow-remote. Every attempt is added to the capture. Exit "
+        "codes: 0 everything passed, 1 a replay or check failed, 2 usage error, 3 connection failure.",
+    )
+    add_arguments(replay)
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -263,7 +299,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"sandbox", "capture", "export", "import", "demo"}
+    commands = {"sandbox", "capture", "export", "import", "demo", "replay", "stats"}
     if argv and not argv[0].startswith("-") and argv[0] not in commands:
         # `inspector FILE`: open a capture in the window
         rest = parser.parse_args(argv[1:])
@@ -287,6 +323,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inspector.exchange_command import run_import
 
         return run_import(args)
+    if args.command == "stats":
+        from inspector.stats_command import run_stats
+
+        return run_stats(args)
+    if args.command == "replay":
+        from inspector.replay_command import run_replay
+
+        return run_replay(args)
     if args.command == "demo":
         from inspector.qt.app import DemoSettings
 
@@ -334,6 +378,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
         fetch_interval=args.fetch_interval_ms / 1000,
         refetch_interval=args.refetch_interval_ms / 1000,
         naive_handlers=args.naive_handlers,
+        order_sensitive_handlers=args.order_sensitive_handlers,
         hasura_version=args.hasura_version,
     )
 

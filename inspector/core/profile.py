@@ -137,6 +137,22 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), hostport, parts.path, "", ""))
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address (no brackets, no port) is this machine: `localhost` (and `*.localhost`),
+    127.0.0.0/8, `::1` (also as `::ffff:127.x.x.x`). Any other name, even one that resolves to 127.0.0.1, is not:
+    nothing is resolved here."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
 def is_secret_header(name: str) -> bool:
     """Whether a header carries a credential (admin secret, bearer token, cookie, API key...)."""
     lower = name.strip().lower()
@@ -323,16 +339,7 @@ class ConnectionProfile:
     @property
     def is_loopback(self) -> bool:
         """Whether the host is this machine: `localhost` (and `*.localhost`), 127.0.0.0/8, `::1`."""
-        host = _parse(self.endpoint).host.lower().rstrip(".")
-        if host == "localhost" or host.endswith(".localhost"):
-            return True
-        try:
-            address = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            return address.ipv4_mapped.is_loopback
-        return address.is_loopback
+        return is_loopback_host(_parse(self.endpoint).host)
 
     def request_headers(self, secret: str | None) -> dict[str, str]:
         """HTTP headers to send: the plain headers, plus the secret in `secret_header` when one is given."""

@@ -80,6 +80,9 @@ class SandboxConfig:
     """The version the sandbox answers as; before v2.25 it has no event-log metadata calls (use run_sql)."""
     naive_handlers: bool = False
     """Handlers that are not idempotent (a redelivered payment is charged twice): for replay checks."""
+    order_sensitive_handlers: bool = False
+    """restaurant-approval depends on arrival order: it approves only when the order's payment is already valid in
+    the database, and otherwise answers 200 without approving (a silent drop): for order-tolerance replay checks."""
 
     def rng(self, purpose: str) -> random.Random:
         """A random source for one purpose, reproducible under `seed` and independent of the others."""

@@ -11,7 +11,9 @@ sandbox's GraphQL endpoint, so each write raises the next event as in the 3facto
 
 They are idempotent by default (a redelivered event writes nothing twice; concurrent duplicates are serialised per
 order inside this process, the one shortcut a real serverless function could not take). `naive_handlers` turns that
-off for replay checks. The fault knobs fail, latency and cold start act here.
+off for replay checks, and `order_sensitive_handlers` makes restaurant-approval depend on the order events arrive
+in (it approves only an order whose payment is already valid, and silently approves nothing otherwise), for
+order-tolerance checks. The fault knobs fail, latency and cold start act here.
 """
 
 from __future__ import annotations
@@ -142,6 +144,16 @@ class Handlers:
         return await self._set_flag(row["order_id"], "order_valid", headers)
 
     async def _restaurant_approval(self, row: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        if self.config.order_sensitive_handlers:
+            # Reads the current row instead of trusting the event: correct only if payment was handled first.
+            data = await self._graphql(
+                "query ($id: String!) { orders_by_pk(order_id: $id) { payment_valid } }",
+                {"id": row["order_id"]},
+                headers,
+            )
+            order = data["orders_by_pk"]
+            if not (order and order["payment_valid"]):
+                return {"order_id": row["order_id"], "approved": False, "reason": "payment not valid yet"}
         return await self._set_flag(row["order_id"], "approved", headers)
 
     async def _already(self, table: str, order_id: str, headers: dict[str, str]) -> bool:

@@ -72,6 +72,7 @@ CREATE INDEX IF NOT EXISTS events_status ON events (status);
 CREATE INDEX IF NOT EXISTS events_row_key ON events (row_key);
 CREATE INDEX IF NOT EXISTS events_http_status ON events (last_http_status);
 CREATE INDEX IF NOT EXISTS events_trace ON events (trace_id);
+CREATE INDEX IF NOT EXISTS events_row_trigger ON events (row_key, trigger_name);
 CREATE TABLE IF NOT EXISTS event_states (
   seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, observed_at REAL, status TEXT, delivered INTEGER, error INTEGER,
   tries INTEGER, locked TEXT, next_retry_at TEXT, archived INTEGER
@@ -214,9 +215,27 @@ class CaptureFile:
             if column not in have:
                 with self.conn:
                     self.conn.execute(f"ALTER TABLE events ADD COLUMN {column} {decl}")
+        self._index_payloads()
+
+    def _index_payloads(self) -> None:
+        """Full-text indexes over payloads and responses, kept current by triggers. The update triggers fire only
+        when the indexed column changes: status updates (every flush) and analysis flags must not re-index."""
         for table, column in (("events", "payload"), ("invocations", "response")):
             if not self.db.table(table).detect_fts():
                 self.db.table(table).enable_fts([column], create_triggers=True)
+            trigger = f"{table}_au"
+            sql = self.conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (trigger,)
+            ).fetchone()
+            if sql is not None and f"UPDATE OF {column}" not in sql[0]:
+                with self.conn:
+                    self.conn.execute(f'DROP TRIGGER "{trigger}"')
+                    self.conn.execute(
+                        f'CREATE TRIGGER "{trigger}" AFTER UPDATE OF {column} ON "{table}" BEGIN '
+                        f'INSERT INTO "{table}_fts" ("{table}_fts", rowid, "{column}") '
+                        f"VALUES ('delete', old.rowid, old.\"{column}\"); "
+                        f'INSERT INTO "{table}_fts" (rowid, "{column}") VALUES (new.rowid, new."{column}"); END'
+                    )
 
     def close(self) -> None:
         self.conn.close()
@@ -599,16 +618,16 @@ class CaptureWriter:
         for start in range(0, len(event_ids), 500):
             chunk = event_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
+            # Only what the backend did counts here: replays (source 'replay') never make an event look retried or
+            # delivered twice.
+            captured = "FROM invocations i WHERE i.event_id = events.id AND i.source = 'hasura'"
             self.conn.execute(
                 "UPDATE events SET "
-                "attempts = (SELECT count(*) FROM invocations i WHERE i.event_id = events.id), "
-                "successes = (SELECT count(*) FROM invocations i WHERE i.event_id = events.id "
-                "  AND i.http_status BETWEEN 200 AND 299), "
-                "first_attempt_ts = (SELECT min(created_ts) FROM invocations i WHERE i.event_id = events.id), "
-                "delivered_ts = (SELECT min(created_ts) FROM invocations i WHERE i.event_id = events.id "
-                "  AND i.http_status BETWEEN 200 AND 299), "
-                "last_http_status = (SELECT http_status FROM invocations i WHERE i.event_id = events.id "
-                "  ORDER BY created_ts DESC, seq DESC LIMIT 1) "
+                f"attempts = (SELECT count(*) {captured}), "
+                f"successes = (SELECT count(*) {captured} AND i.http_status BETWEEN 200 AND 299), "
+                f"first_attempt_ts = (SELECT min(created_ts) {captured}), "
+                f"delivered_ts = (SELECT min(created_ts) {captured} AND i.http_status BETWEEN 200 AND 299), "
+                f"last_http_status = (SELECT http_status {captured} ORDER BY created_ts DESC, seq DESC LIMIT 1) "
                 f"WHERE id IN ({marks})",
                 chunk,
             )

@@ -501,8 +501,12 @@ def test_cli_export_with_a_display_filter(sample: CaptureFile, tmp_path: Path) -
     import sys
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "inspector", "export", str(sample.path), *args],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "inspector", "export", str(sample.path), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     everything = [json.loads(line) for line in run().stdout.splitlines()]
     some = [json.loads(line) for line in run("--filter", 'trigger == "validate-order"').stdout.splitlines()]

@@ -1,0 +1,134 @@
+"""The webhook sender: POSTs an event-trigger body to a handler as Hasura does, and times the answer.
+
+Owns one aiohttp session (a keep-alive connection pool sized for the replay's concurrency), the per-request timeout
+(Hasura's is the trigger's `retry_conf.timeout_sec`, §1.3), the duration of each request (from sending to the last
+byte of the answer, `time.perf_counter`) and the translation of aiohttp's failures into typed errors whose message
+is what Hasura would log in an `http_exception` (§1.6).
+
+Headers are sent exactly as given: the caller builds them with `inspector.core.replay_plan.resolve_headers`, which
+puts Hasura's `Content-Type: application/json` and `User-Agent: hasura-graphql-engine/<version>` over the trigger's
+configured headers. Configured header values never come from a capture (it keeps them redacted): they come from
+the user (the profile's keyring entry or environment variables, `--webhook-header NAME=ENVVAR`) or from the
+trigger's `value_from_env` variable, as Hasura reads it. aiohttp adds `Host`, `Content-Length`, `Accept` and
+`Accept-Encoding`, as any HTTP client (Hasura's included) adds its own.
+
+Used by the replay runner (`inspector.replay`) and its benchmark.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from inspector.backends.errors import BackendError, ConnectionFailed
+
+
+class WebhookError(BackendError):
+    """A delivery that got no HTTP answer; `kind` says why, `duration_ms` how long it took to find out."""
+
+    kind = "http_exception"
+
+    def __init__(self, message: str, url: str, duration_ms: float) -> None:
+        super().__init__(message)
+        self.url = url
+        self.duration_ms = duration_ms
+
+
+class WebhookUnreachable(WebhookError, ConnectionFailed):
+    """Nothing could be connected to: refused, no route, unknown host."""
+
+
+class WebhookTimeout(WebhookError, ConnectionFailed):
+    """No (complete) answer within the timeout; Hasura logs `response timeout`."""
+
+
+class InvalidWebhookURL(WebhookError):
+    """The URL cannot be requested at all (Hasura logs `invalid_url`)."""
+
+    kind = "invalid_url"
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    """An HTTP answer, whatever its status."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    duration_ms: float
+
+
+class WebhookSender:
+    """Sends webhook requests over one pooled session. Use `async with WebhookSender(...) as sender`."""
+
+    def __init__(self, connections: int = 100, verify_tls: bool = True) -> None:
+        self._connections = max(1, connections)
+        self._ssl: ssl.SSLContext | bool = bool(verify_tls)
+        self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+
+    async def __aenter__(self) -> WebhookSender:
+        self._open()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl),
+                # Our own cookies must not travel between handlers; Hasura keeps none either.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], time_limit: float) -> WebhookAnswer:
+        """POST `body` with exactly `headers`, within `time_limit` seconds; the answer of any status, or a
+        `WebhookError`."""
+        session = self._open()
+        timeout = self._timeouts.get(time_limit)
+        if timeout is None:
+            timeout = self._timeouts[time_limit] = aiohttp.ClientTimeout(total=time_limit)
+        started = time.perf_counter()
+        try:
+            async with session.post(
+                url,
+                data=body,
+                headers=dict(headers),
+                timeout=timeout,
+                allow_redirects=False,
+            ) as answer:
+                raw = await answer.read()
+                return WebhookAnswer(
+                    answer.status,
+                    raw,
+                    tuple(answer.headers.items()),
+                    (time.perf_counter() - started) * 1000,
+                )
+        except TimeoutError as exc:
+            raise WebhookTimeout("response timeout", url, _since(started)) from exc
+        except aiohttp.InvalidURL as exc:
+            raise InvalidWebhookURL(f"invalid URL: {exc}", url, _since(started)) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise WebhookUnreachable(_connector_message(exc), url, _since(started)) from exc
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise WebhookError(str(exc) or type(exc).__name__, url, _since(started)) from exc
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _connector_message(exc: aiohttp.ClientConnectorError) -> str:
+    reason = exc.os_error.strerror if exc.os_error is not None and exc.os_error.strerror else str(exc.os_error)
+    return f"cannot connect to {exc.host}:{exc.port}: {reason}"
