@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector import __version__
+from inspector import __version__, analysis
 from inspector.backends.errors import BackendError
 from inspector.backends.subscriptions import SubscriptionSpec
 from inspector.core.colouring import DEFAULT_RULES, ColouringError, ColourRule, rules_from_json, rules_to_json
@@ -54,6 +54,7 @@ from inspector.qt.connection_dialog import ConnectionDialog
 from inspector.qt.detail_pane import DetailPane
 from inspector.qt.event_table_model import COLUMNS, EventTableModel, LiveTail
 from inspector.qt.filter_bar import FilterBar
+from inspector.qt.flows_dock import FlowsPanel
 from inspector.qt.roles import EVENT_ID_ROLE
 from inspector.qt.sources_tree import SourcesTree
 from inspector.qt.subscriptions_console import SubscriptionsConsole
@@ -243,6 +244,17 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.console_dock)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
         self.tabifyDockWidget(self.console_dock, self.log_dock)
+        self.flows = FlowsPanel(self)
+        self.flows.eventSelected.connect(self.select_event)
+        self.flows.filterRequested.connect(self.apply_filter)
+        self.flows.pictureExported.connect(lambda path: self.statusBar().showMessage(f"Saved {path}", 4000))
+        self.flows_dock = QDockWidget("Flows", self)
+        self.flows_dock.setObjectName("flows_dock")
+        self.flows_dock.setWidget(self.flows)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.flows_dock)
+        self.tabifyDockWidget(self.console_dock, self.flows_dock)
+        self.flows_dock.visibilityChanged.connect(self._on_flows_dock_visibility_changed)
+        self._analysed_version = -1
         self.console_dock.raise_()
         self.resizeDocks([self.console_dock], [230], Qt.Orientation.Vertical)
         self._last_log_seq = 0
@@ -297,6 +309,7 @@ class MainWindow(QMainWindow):
         self.columns_menu = view_menu.addMenu("&Columns")
         view_menu.addAction(self.console_dock.toggleViewAction())
         view_menu.addAction(self.log_dock.toggleViewAction())
+        view_menu.addAction(self.flows_dock.toggleViewAction())
         self._action(view_menu, "Colouring &rules…", None, self.edit_colouring_rules)
         self.follow_action = self._action(
             view_menu, "&Follow new events", QKeySequence("Ctrl+Shift+F"), self._toggle_follow
@@ -792,11 +805,51 @@ class MainWindow(QMainWindow):
         if event_id and event_id != self._selected_event:
             self._selected_event = str(event_id)
             self.detail.show_event(self.reader, str(event_id))
+            self._show_flow_of(str(event_id))
 
     def _on_sources_operation_selected(self, operation_id: int) -> None:
         self.console_dock.show()
         self.console_dock.raise_()
         self.console.select_operation(operation_id)
+
+    def _show_flow_of(self, event_id: str) -> None:
+        """The selected event's flow as a sequence diagram (cheap: a few indexed queries)."""
+        if self.reader is None:
+            return
+        try:
+            flow = analysis.flow_for_event(self.reader, event_id)
+        except (KeyError, sqlite3.Error):
+            return
+        self.flows.show_flow(flow)
+        self.flows.select_event(event_id)
+
+    def _on_flows_dock_visibility_changed(self, visible: bool) -> None:
+        if visible:
+            self.refresh_analysis()
+
+    def refresh_analysis(self) -> None:
+        """Analyse the capture in a worker thread (its own connection: a large capture takes seconds) and show the
+        service map, timeline and anomalies; also writes the anomaly flags the colouring rules use."""
+        if self.capture is None or self.tasks.running("analysis"):
+            return
+        path = str(self.capture.path)
+
+        def work() -> Any:
+            conn = sqlite3.connect(path)
+            try:
+                report = analysis.analyse(conn)
+                analysis.mark_flags(conn, report)
+                return report
+            finally:
+                conn.close()
+
+        self.tasks.start("analysis", asyncio.to_thread(work), on_result=self._on_analysis_done)
+
+    def _on_analysis_done(self, report: Any) -> None:
+        # The timeline is read when its tab asks for it: through the window's own (GUI-thread) connection.
+        report.connection = self.reader
+        if self.reader is not None:
+            self.flows.show_report(report)
 
     def select_event(self, event_id: str) -> bool:
         if self.model is None:
@@ -896,6 +949,9 @@ class MainWindow(QMainWindow):
                     changed = True
             except sqlite3.Error:
                 return
+        if self._tick % 20 == 0 and self.flows_dock.isVisible() and self._data_version != self._analysed_version:
+            self._analysed_version = self._data_version
+            self.refresh_analysis()
         if (changed or slow) and self.reader is not None:
             # At every tick that brought something: the tree reads only what was written since its last refresh, so
             # small steps keep each one short while a capture grows fast.
