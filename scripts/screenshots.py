@@ -15,7 +15,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
 from inspector.qt.app import DemoSettings, start_demo
@@ -67,6 +67,22 @@ async def shoot(out: Path, warmup: float) -> None:
         window.console.message_tabs.setCurrentIndex(1)
         await asyncio.sleep(0.3)
         window.grab().save(str(out / "subscriptions.png"))
+        # 5. the flows dock: the selected event's sequence diagram, then the service map
+        window.flows_dock.show()
+        window.flows_dock.raise_()
+        window.resizeDocks([window.flows_dock], [430], Qt.Orientation.Vertical)
+        window.table.selectRow(row)
+        window.refresh_analysis()
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if not window.tasks.running("analysis"):
+                break
+        window.flows.show_tab("sequence")
+        await asyncio.sleep(0.5)
+        window.grab().save(str(out / "flow.png"))
+        window.flows.show_tab("map")
+        await asyncio.sleep(0.5)
+        window.grab().save(str(out / "service-map.png"))
     finally:
         if window.session is not None:
             window.session.stop()
@@ -86,7 +102,7 @@ def main() -> int:
 
     qasync.run(shoot(args.out, args.warmup))
     del app
-    for name in ("window", "invocations", "filter", "subscriptions"):
+    for name in ("window", "invocations", "filter", "subscriptions", "flow", "service-map"):
         print(args.out / f"{name}.png")
     return 0
 
