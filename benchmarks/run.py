@@ -1,10 +1,12 @@
-"""Inspector's benchmarks: end-to-end orders/s through the sandbox's 4-hop event chain, and WebSocket messages/s of a
-streaming subscription, each printed with its ratio against a baseline measured in the same run.
+"""Inspector's benchmarks: end-to-end orders/s through the sandbox's 4-hop event chain, WebSocket messages/s of a
+streaming subscription, and the capture's ingest rate, memory and JSONL rates, each printed with its ratio against a
+baseline measured in the same run; and the window's event list and UI stalls, against their goals and the idle window.
 
-Run `python benchmarks/run.py` (about 2 minutes) or `python benchmarks/run.py --quick` (a smoke run of about 10
-seconds). Every server (sandbox or baseline) runs in a child process of this script (this file again, with the hidden
-`--serve` option), so that the load generator and the gql client do not share an event loop or a core with the server
-under test; the child stops when its stdin closes, so it never outlives the run. `--profile DIR` makes the children
+Run `python benchmarks/run.py` (about 6 minutes) or `python benchmarks/run.py --quick` (a smoke run of about 35
+seconds); `--only sandbox` runs the first two, `--only capture` the third, `--only window` the fourth. Every server
+(sandbox or baseline) runs in a child process of this script (this file again, with the hidden `--serve` option), so
+that the load generator and the gql client do not share an event loop or a core with the server under test; the child
+stops when its stdin closes, so it never outlives the run. `--profile DIR` makes the sandbox benchmarks' children
 write cProfile stats there.
 
 Figures (see benchmarks/README.md and BENCHMARKS.md):
@@ -19,6 +21,12 @@ Figures (see benchmarks/README.md and BENCHMARKS.md):
 2. ws: a gql client (WebsocketsTransport, both sub-protocols) consumes `items_stream` from cursor 0 over pre-inserted
    rows with batch_size 1 and 100. Baseline: a minimal `websockets` server on loopback that answers the same
    subscription with pre-encoded frames of the same bytes (the transport ceiling of the same client).
+3. capture: benchmarks/capture.py (its docstring says what it measures): `inspector capture`'s ingest rate against
+   the raw gql client on the same stream, its memory over a 1M-message capture, and JSONL export/import rates.
+4. window (`--only window`; benchmarks/window.py runs both as child processes): benchmarks/event_list.py, the event
+   list over a 1,000,000-event capture (first rows, memory, scrolling, filters, live tail), each against its goal;
+   and benchmarks/ui_stall.py, the window's UI stalls while another process writes 10,000 events/s into the capture
+   it shows, against the same window idle. `--profile DIR` also profiles the window's process (ui_stall-gui.prof).
 """
 
 from __future__ import annotations
@@ -854,14 +862,91 @@ def _load() -> str:
         return "unknown"
 
 
-async def bench_main(settings: Settings, profile: Path | None, only: str | None) -> Results:
+async def capture_benchmarks(settings: Settings, results: Results, quick: bool) -> None:
+    """benchmarks/capture.py's figures (ingest rate, memory, JSONL), at its own full or --quick sizes."""
+    sys.modules.setdefault("run", sys.modules[__name__])  # capture.py imports this file as `run`
+    import capture
+
+    await capture.capture_benchmark(
+        replace(capture.QUICK if quick else capture.FULL, repeats=settings.repeats), results
+    )
+
+
+async def window_benchmarks(settings: Settings, results: Results, quick: bool, profile: Path | None) -> None:
+    """benchmarks/event_list.py and benchmarks/ui_stall.py (through benchmarks/window.py), full or --quick sizes."""
+    sys.modules.setdefault("run", sys.modules[__name__])  # window.py imports this file as `run`
+    import window
+
+    log("  event list (benchmarks/event_list.py):")
+    try:
+        await window.event_list_benchmark(settings.repeats, results, quick)
+    except Exception as exc:  # the stall benchmark still runs
+        log(f"  event list: FAILED: {type(exc).__name__}: {exc}")
+        results.notes.append(f"event list failed: {exc!r}")
+    log("  UI stalls while ingesting (benchmarks/ui_stall.py):")
+    await window.ui_stall_benchmark(settings.repeats, results, quick, profile)
+
+
+STANDALONE = {
+    "pictures": ("pictures.py", ["--quick"]),
+    "replay": ("replay.py", ["--quick"]),
+    "analysis": ("analysis.py", ["--rows", "50000"]),
+}
+"""Benchmarks that print their own figures and ratios (each with its goal); run as child processes, output relayed."""
+
+
+BENCHMARKS_DIR = Path(__file__).resolve().parent
+
+
+async def standalone_benchmarks(results: Results, quick: bool, names: Sequence[str]) -> None:
+    here = BENCHMARKS_DIR
+    for name in names:
+        script, quick_args = STANDALONE[name]
+        log(f"  {name} (benchmarks/{script}):")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(here / script),
+            *(quick_args if quick else []),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await proc.communicate()
+        for line in output.decode(errors="replace").splitlines():
+            log(f"    {line}")
+        if proc.returncode != 0:
+            results.notes.append(f"{name} exited {proc.returncode}")
+
+
+ONLY = {"orders": ("orders",), "ws": ("ws",), "sandbox": ("orders", "ws"), "capture": ("capture",)}
+ONLY["window"] = ("window",)
+for _name in STANDALONE:
+    ONLY[_name] = (_name,)
+
+
+async def bench_main(settings: Settings, profile: Path | None, only: str | None, quick: bool = False) -> Results:
     results = Results()
+
+    async def capture_step(settings: Settings, results: Results, _profile: Path | None) -> None:
+        await capture_benchmarks(settings, results, quick)
+
+    async def window_step(settings: Settings, results: Results, profile: Path | None) -> None:
+        await window_benchmarks(settings, results, quick, profile)
+
+    def standalone_step(name: str) -> Callable[[Settings, Results, Path | None], Awaitable[None]]:
+        async def step(_settings: Settings, results: Results, _profile: Path | None) -> None:
+            await standalone_benchmarks(results, quick, [name])
+
+        return step
+
     steps: list[tuple[str, Callable[[Settings, Results, Path | None], Awaitable[None]]]] = [
         ("orders", orders_benchmark),
         ("ws", ws_benchmark),
+        ("capture", capture_step),
+        ("window", window_step),
+        *((name, standalone_step(name)) for name in STANDALONE),
     ]
     for name, step in steps:
-        if only and only != name:
+        if only and name not in ONLY[only]:
             continue
         started = time.perf_counter()
         log(f"[{name}]")
@@ -880,7 +965,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, metavar="K", help="override K, the concurrent customers")
     parser.add_argument("--seconds", type=float, metavar="T", help="override T, the seconds of load per orders run")
     parser.add_argument("--repeats", type=int, metavar="N", help="override the number of repetitions")
-    parser.add_argument("--only", choices=("orders", "ws"), help="run one benchmark")
+    parser.add_argument(
+        "--only",
+        choices=tuple(ONLY),
+        help="run one benchmark (sandbox: orders and ws; capture: benchmarks/capture.py; window: benchmarks/window.py;"
+        " pictures, replay, analysis: the standalone scripts of those names)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="child servers write cProfile stats into DIR")
     parser.add_argument("--serve", choices=("sandbox", "raw-ws"), help=argparse.SUPPRESS)
     parser.add_argument("--fetch-interval", type=float, default=0.05, help=argparse.SUPPRESS)
@@ -903,7 +993,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"  revision {_revision()}; {settings}")
     log(f"  load average before: {_load()}")
     try:
-        results = asyncio.run(bench_main(settings, profile, args.only))
+        results = asyncio.run(bench_main(settings, profile, args.only, args.quick))
     except KeyboardInterrupt:  # the servers were stopped on the way out
         log("interrupted")
         return 130

@@ -405,7 +405,7 @@ async def test_kill_9_of_the_capture_process_leaves_a_readable_file(sandbox: San
     try:
         for n in range(5):
             await place_order(sandbox, f"k-{n}", items=3)
-        await until(lambda: _delivered_in(out) == 20, timeout=30)
+        await until(lambda: _delivered_in(out) == 20 and _stream_rows_in(out) == 15, timeout=30)
     finally:
         proc.kill()
         await proc.wait()
@@ -513,4 +513,11 @@ def _delivered_in(path: Path) -> int:
     try:
         return int(read(path, "SELECT count(*) FROM events WHERE status = 'delivered'")[0][0])
     except sqlite3.OperationalError:  # the file exists but the schema is not committed yet
+        return 0
+
+
+def _stream_rows_in(path: Path) -> int:
+    try:
+        return int(read(path, "SELECT coalesce(sum(rows), 0) FROM messages")[0][0])
+    except sqlite3.OperationalError:
         return 0

@@ -8,15 +8,18 @@ a message a user can act on (never a traceback), and cancelling everything when 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
 from inspector.backends.errors import BackendError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class TaskRunner(QObject):
@@ -30,6 +33,13 @@ class TaskRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        # Our own pool for blocking work (a large analysis, an export): plain Python threads, shut down with the
+        # window. qasync's default executor runs QThreads, which abort the process if still alive at exit.
+        self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="inspector-worker")
+
+    async def in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a blocking function on a worker thread and await its result."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, functools.partial(function, *args))
 
     def start(
         self,
@@ -81,3 +91,4 @@ class TaskRunner(QObject):
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._threads.shutdown(wait=False, cancel_futures=True)

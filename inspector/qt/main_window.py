@@ -8,7 +8,6 @@ settings kept between runs. It adapts; the capture file, the session and the mod
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import time
@@ -543,7 +542,7 @@ class MainWindow(QMainWindow):
 
         async def export() -> int:
             try:
-                return await asyncio.to_thread(copy_events, source, path, where, params, True, connections.append)
+                return await self.tasks.in_thread(copy_events, source, path, where, params, True, connections.append)
             except sqlite3.OperationalError as error:
                 progress.reset()
                 if "interrupt" in str(error):
@@ -843,7 +842,7 @@ class MainWindow(QMainWindow):
             finally:
                 conn.close()
 
-        self.tasks.start("analysis", asyncio.to_thread(work), on_result=self._on_analysis_done)
+        self.tasks.start("analysis", self.tasks.in_thread(work), on_result=self._on_analysis_done)
 
     def _on_analysis_done(self, report: Any) -> None:
         # The timeline is read when its tab asks for it: through the window's own (GUI-thread) connection.

@@ -66,6 +66,10 @@ def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
         task.cancel()
     for _ in range(20):  # let the cancellations run
         qapp.processEvents()
+    # qasync runs run_in_executor(None, ...) work (e.g. DNS look-ups) on QThreads: stop them, or Qt aborts at exit
+    executor = getattr(event_loop, "_QEventLoop__default_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
     # qasync marked this thread as running a loop; undo it so the next (pytest-asyncio) test can run its own
     asyncio.events._set_running_loop(None)
     asyncio.set_event_loop(None)
