@@ -25,7 +25,7 @@ from inspector.sandbox.config import SandboxConfig
 from inspector.sandbox.database import Database
 from inspector.sandbox.delivery import DeliveryWorker, stop_task
 from inspector.sandbox.eventing import EventTriggers
-from inspector.sandbox.graphql_engine import AccessDenied, GraphQLEngine, RequestError, hasura_error
+from inspector.sandbox.graphql_engine import AccessDenied, GraphQLEngine, RequestError, Session, hasura_error
 from inspector.sandbox.graphql_ws import WebSocketSettings, close_graphql_websockets, handle_graphql_websocket
 from inspector.sandbox.handlers import HANDLER_NAMES, Handlers
 from inspector.sandbox.metadata_api import MetadataAPI
@@ -238,9 +238,9 @@ class Sandbox:
     async def _version(self, _request: web.Request) -> web.Response:
         return web.json_response({"version": self.config.hasura_version, "server_type": "inspector-sandbox"})
 
-    async def _query_v2(self, request: web.Request) -> web.Response:
-        """`/v2/query`: `run_sql` only (read-only), for clients of servers without the event-log API."""
-        assert self.engine is not None and self.db is not None
+    def _admin_session(self, request: web.Request) -> Session | web.Response:
+        """The admin session of a metadata or query request, or the refusal to send (Hasura's error bodies)."""
+        assert self.engine is not None
         try:
             session = self.engine.authenticate(request.headers)
         except AccessDenied as exc:
@@ -249,6 +249,14 @@ class Sandbox:
             return web.json_response(
                 {"path": "$", "error": "restricted access : admin only", "code": "access-denied"}, status=400
             )
+        return session
+
+    async def _query_v2(self, request: web.Request) -> web.Response:
+        """`/v2/query`: `run_sql` only (read-only), for clients of servers without the event-log API."""
+        assert self.engine is not None and self.db is not None
+        session = self._admin_session(request)
+        if isinstance(session, web.Response):
+            return session
         try:
             body = json.loads(await request.read())
             if not isinstance(body, dict) or body.get("type") != "run_sql":
@@ -295,14 +303,9 @@ class Sandbox:
 
     async def _metadata(self, request: web.Request) -> web.Response:
         assert self.engine is not None and self.triggers is not None
-        try:
-            session = self.engine.authenticate(request.headers)
-        except AccessDenied as exc:
-            return web.json_response({"path": "$", "error": exc.message, "code": "access-denied"}, status=401)
-        if session.variables.get("x-hasura-role") != "admin":
-            return web.json_response(
-                {"path": "$", "error": "restricted access : admin only", "code": "access-denied"}, status=400
-            )
+        session = self._admin_session(request)
+        if isinstance(session, web.Response):
+            return session
         try:
             body = json.loads(await request.read())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
