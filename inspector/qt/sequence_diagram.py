@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.flows import Flow, FlowStep
-from inspector.qt.highlighters import is_dark
+from inspector.qt.picture_look import PictureLook
 from inspector.qt.picture_style import (
     LANE_KINDS,
     OTHER_LANE,
@@ -54,7 +54,6 @@ from inspector.qt.picture_style import (
     format_ms,
     format_offset,
     mark_style,
-    on_dark,
     ordered_marks,
     split_lane,
 )
@@ -413,32 +412,19 @@ def _legend(
 # --- drawing ---------------------------------------------------------------------------------------------------------
 
 
-class _Look:
-    """Fonts, metrics, pens and colours of one drawing, made once per layout rather than once per paint."""
+class _Look(PictureLook):
+    """The sequence diagram's look: the shared one plus its bands (zebra, hover, selected) and pens."""
 
     def __init__(self, font: QFont, palette: QPalette) -> None:
-        self.font = QFont(font)
-        self.bold = QFont(font)
-        self.bold.setBold(True)
-        self.small = QFont(font)
-        self.small.setPointSizeF(max(6.5, font.pointSizeF() * 0.82))
+        super().__init__(font, palette, small_scale=0.82, muted_alpha=0.62)
         self.small_bold = QFont(self.small)
         self.small_bold.setBold(True)
-        self.title_font = QFont(self.bold)
-        self.title_font.setPointSizeF(font.pointSizeF() * 1.08)
-        self.metrics = QFontMetricsF(self.font)
-        self.bold_metrics = QFontMetricsF(self.bold)
-        self.small_metrics = QFontMetricsF(self.small_bold)
-        self.dark = is_dark(palette)
-        self.base = palette.color(QPalette.ColorRole.Base)
-        self.text = palette.color(QPalette.ColorRole.Text)
-        self.muted = QColor(self.text)
-        self.muted.setAlphaF(0.62)
+        self.title_font = self.title
+        self.small_metrics = QFontMetricsF(self.small_bold)  # badges and captions are small bold
         self.grid = QColor(self.text)
         self.grid.setAlphaF(0.22)
         self.zebra = QColor(self.text)
         self.zebra.setAlphaF(0.035)
-        self.hover: QColor = palette.color(QPalette.ColorRole.Highlight)
         self.hover.setAlphaF(0.10)
         self.selected: QColor = palette.color(QPalette.ColorRole.Highlight)
         self.selected.setAlphaF(0.24)
@@ -449,21 +435,7 @@ class _Look:
             "hover": _over(self.hover, self.base),
             "selected": _over(self.selected, self.base),
         }
-        self._colours: dict[str, QColor] = {}
         self._pens: dict[tuple[str, bool], QPen] = {}
-
-    def colour(self, hex_colour: str) -> QColor:
-        colour = self._colours.get(hex_colour)
-        if colour is None:
-            colour = QColor(on_dark(hex_colour) if self.dark else hex_colour)
-            self._colours[hex_colour] = colour
-        return colour
-
-    def tint(self, hex_colour: str) -> QColor:
-        colour = QColor(hex_colour)
-        if self.dark:
-            return QColor.fromHslF(colour.hslHueF(), min(1.0, colour.hslSaturationF()) * 0.35, 0.24)
-        return colour
 
     def pen(self, hex_colour: str, dashed: bool) -> QPen:
         key = (hex_colour, dashed)
@@ -475,15 +447,6 @@ class _Look:
                 pen.setStyle(Qt.PenStyle.DashLine)
             self._pens[key] = pen
         return pen
-
-    def measure(self, text: str) -> float:
-        return self.metrics.horizontalAdvance(text)
-
-    def measure_bold(self, text: str) -> float:
-        return self.bold_metrics.horizontalAdvance(text)
-
-    def measure_small(self, text: str) -> float:
-        return self.small_metrics.horizontalAdvance(text)
 
 
 def _over(colour: QColor, base: QColor) -> QColor:

@@ -23,7 +23,6 @@ from PySide6.QtGui import (
     QBrush,
     QColor,
     QFont,
-    QFontMetricsF,
     QPainter,
     QPainterPath,
     QPainterPathStroker,
@@ -42,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.flows import ServiceEdge, TriggerStats
-from inspector.qt.highlighters import is_dark
+from inspector.qt.picture_look import PictureLook
 from inspector.qt.picture_style import (
     ERROR_RATE_BANDS,
     LANE_KINDS,
@@ -51,7 +50,6 @@ from inspector.qt.picture_style import (
     estimate_width,
     format_ms,
     format_percent,
-    on_dark,
     quote,
 )
 
@@ -498,44 +496,15 @@ def _legend(measure: Measure) -> tuple[tuple[MapLegendEntry, ...], float]:
 # --- drawing ---------------------------------------------------------------------------------------------------------
 
 
-class _Look:
+class _Look(PictureLook):
+    """The service map's look: the shared one plus caption and border colours."""
+
     def __init__(self, font: QFont, palette: QPalette) -> None:
-        self.font = QFont(font)
-        self.bold = QFont(font)
-        self.bold.setBold(True)
-        self.small = QFont(font)
-        self.small.setPointSizeF(max(6.5, font.pointSizeF() * 0.85))
+        super().__init__(font, palette, small_scale=0.85, muted_alpha=0.65)
         self.caption = QFont(self.small)
         self.caption.setBold(True)
-        self.title = QFont(self.bold)
-        self.title.setPointSizeF(font.pointSizeF() * 1.08)
-        self.metrics = QFontMetricsF(self.font)
-        self.dark = is_dark(palette)
-        self.base = palette.color(QPalette.ColorRole.Base)
-        self.text = palette.color(QPalette.ColorRole.Text)
-        self.muted = QColor(self.text)
-        self.muted.setAlphaF(0.65)
         self.border = QColor(self.text)
         self.border.setAlphaF(0.35)
-        self.hover: QColor = palette.color(QPalette.ColorRole.Highlight)
-
-    def colour(self, hex_colour: str) -> QColor:
-        return QColor(on_dark(hex_colour) if self.dark else hex_colour)
-
-    def tint(self, hex_colour: str) -> QColor:
-        colour = QColor(hex_colour)
-        if self.dark:
-            return QColor.fromHslF(colour.hslHueF(), colour.hslSaturationF() * 0.35, 0.24)
-        return colour
-
-    def measure(self, text: str) -> float:
-        return self.metrics.horizontalAdvance(text)
-
-    def measure_bold(self, text: str) -> float:
-        return QFontMetricsF(self.bold).horizontalAdvance(text)
-
-    def measure_small(self, text: str) -> float:
-        return QFontMetricsF(self.small).horizontalAdvance(text)
 
 
 class MapScene(QGraphicsScene):
