@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from inspector.command_support import open_capture, reason
 from inspector.core.filter import FilterError, compile_filter
-from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_events
+from inspector.store.capture_file import CaptureFile, copy_events
 from inspector.store.exchange import ExchangeError, export_har, export_jsonl, import_jsonl
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -48,17 +49,10 @@ def run_export(args: argparse.Namespace, stdout: TextIO | None = None, stderr: T
     if args.out and not Path(args.out).parent.is_dir():
         print(f"inspector export: no directory {Path(args.out).parent} for --out", file=err)
         return EXIT_USAGE
-    try:
-        capture = CaptureFile.open(source)
-    except FileNotFoundError:
-        print(f"inspector export: no such file: {source}", file=err)
+    opened = open_capture("export", source, err)
+    if opened is None:
         return EXIT_USAGE
-    except CaptureFormatError as exc:
-        print(f"inspector export: {exc}", file=err)
-        return EXIT_USAGE
-    except (OSError, sqlite3.Error) as exc:
-        print(f"inspector export: cannot open {source}: {_reason(exc)}", file=err)
-        return EXIT_USAGE
+    capture = opened
     filtered_dir: tempfile.TemporaryDirectory[str] | None = None
     if getattr(args, "filter", None):
         try:
@@ -184,5 +178,4 @@ def _utf8_stdout() -> TextIO:
     return io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n", line_buffering=False)
 
 
-def _reason(exc: BaseException) -> str:
-    return (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) or type(exc).__name__
+_reason = reason

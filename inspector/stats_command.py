@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from inspector.analysis import KINDS, SEVERITY, AnalysisReport, Thresholds, analyse, mark_flags
+from inspector.command_support import open_capture
 from inspector.core.filter import FilterError, compile_filter
-from inspector.store.capture_file import CaptureFile, CaptureFormatError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXAMPLES = 5
@@ -96,16 +96,8 @@ def run_stats(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Te
             return EXIT_USAGE
         where, params = compiled.where, tuple(compiled.params)
     path = Path(args.file)
-    try:
-        capture = CaptureFile.open(path)
-    except FileNotFoundError:
-        print(f"inspector stats: no such file: {path}", file=err)
-        return EXIT_USAGE
-    except CaptureFormatError as exc:
-        print(f"inspector stats: {exc}", file=err)
-        return EXIT_USAGE
-    except (OSError, sqlite3.Error) as exc:
-        print(f"inspector stats: cannot open {path}: {exc}", file=err)
+    capture = open_capture("stats", path, err)
+    if capture is None:
         return EXIT_USAGE
     try:
         try:
