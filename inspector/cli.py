@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_import(commands)
     _add_replay(commands)
     _add_demo(commands)
+    _add_self_test(commands)
     parser.add_argument("--quit-after", type=_non_negative, default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -296,10 +297,23 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     demo.add_argument("--quit-after", type=_non_negative, default=None, help=argparse.SUPPRESS)
 
 
+def _add_self_test(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from inspector.self_test import add_arguments
+
+    self_test = commands.add_parser(
+        "self-test",
+        help="check this installation end to end: a sandbox in-process, one order's events captured (no display)",
+        description="Start the sandbox in this process, capture it into a temporary capture file until one order's "
+        "four events are delivered, print a summary and exit: 0 passed, 1 failed. --gui also opens the window "
+        "(offscreen unless QT_QPA_PLATFORM is set) and closes it. The installers run this after building.",
+    )
+    add_arguments(self_test)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"sandbox", "capture", "export", "import", "demo", "replay", "stats"}
+    commands = {"sandbox", "capture", "export", "import", "demo", "replay", "stats", "self-test"}
     if argv and not argv[0].startswith("-") and argv[0] not in commands:
         # `inspector FILE`: open a capture in the window
         rest = parser.parse_args(argv[1:])
@@ -331,6 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from inspector.replay_command import run_replay
 
         return run_replay(args)
+    if args.command == "self-test":
+        from inspector.self_test import run_self_test
+
+        return run_self_test(args)
     if args.command == "demo":
         from inspector.qt.app import DemoSettings
 

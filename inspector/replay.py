@@ -284,6 +284,7 @@ class ReplayRunner:
         *,
         backend: Backend | None = None,
         header_values: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
         allow_remote: bool = False,
         on_progress: Callable[[ReplayProgress], None] | None = None,
@@ -296,6 +297,10 @@ class ReplayRunner:
         self.plan = plan
         self.backend = backend
         self.header_values = dict(header_values or {})
+        self.extra_headers = {
+            k: v for k, v in (extra_headers or {}).items() if k.lower() not in ("content-type", "user-agent")
+        }
+        """Headers sent besides the trigger's configured ones (the window's editor); logged with redacted values."""
         self.env = dict(os.environ if env is None else env)
         self.allow_remote = allow_remote
         self.on_progress = on_progress
@@ -662,6 +667,9 @@ class ReplayRunner:
         cached = self._headers.get(item.event.trigger_name)
         if cached is None:
             send, logged, _ = resolve_headers(item.trigger, self.header_values, self.env, self._user_agent)
+            if self.extra_headers:
+                send = {**send, **self.extra_headers}
+                logged = [*logged, *({"name": n, "value": "<redacted>"} for n in self.extra_headers)]
             logged_text = dumps(redact_logged_request({"headers": logged})["headers"])
             cached = self._headers[item.event.trigger_name] = (send, logged_text)
         return cached

@@ -129,7 +129,7 @@ class SubscriptionsConsole(QWidget):
         self.messages.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.messages.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.messages.itemSelectionChanged.connect(self._on_messages_selection_changed)
-        self.result_tree = JsonTreeWidget(self)
+        self.result_tree = JsonTreeWidget(self, field_function=None)  # results are not event payloads: no filters
         self.diff_table = QTableWidget(0, 3, self)
         self.diff_table.setHorizontalHeaderLabels(["Path", "Before", "After"])
         self.diff_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
