@@ -54,6 +54,7 @@ from inspector.qt.detail_pane import DetailPane
 from inspector.qt.event_table_model import COLUMNS, EventTableModel, LiveTail
 from inspector.qt.filter_bar import FilterBar
 from inspector.qt.flows_dock import FlowsPanel
+from inspector.qt.replay_dialog import ReplayDialog
 from inspector.qt.roles import EVENT_ID_ROLE
 from inspector.qt.sources_tree import SourcesTree
 from inspector.qt.subscriptions_console import SubscriptionsConsole
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         self._total_events = 0
         self._data_version = -1
         self._selected_event: str | None = None
+        self.replay_dialog: ReplayDialog | None = None
         self._pending_subscriptions: list[SubscriptionSpec] = []
         self.setWindowTitle("Inspector")
         self.setAcceptDrops(True)
@@ -304,6 +306,9 @@ class MainWindow(QMainWindow):
         self.mark_action = self._action(edit_menu, "&Mark / unmark event", QKeySequence("Ctrl+M"), self.toggle_mark)
         self._action(edit_menu, "&Find (display filter)", QKeySequence("Ctrl+/"), self.filter_bar.focus_filter)
         self._action(edit_menu, "Clear display filter", QKeySequence("Ctrl+Shift+/"), lambda: self.apply_filter(""))
+        edit_menu.addSeparator()
+        self.replay_action = self._action(edit_menu, "Edit and &replay…", QKeySequence("Ctrl+R"), self.edit_and_replay)
+        self.replay_action.setEnabled(False)
         view_menu = menu.addMenu("&View")
         self.columns_menu = view_menu.addMenu("&Columns")
         view_menu.addAction(self.console_dock.toggleViewAction())
@@ -405,6 +410,7 @@ class MainWindow(QMainWindow):
         self._show_legend()
         self.detail.clear()
         self._selected_event = None
+        self.replay_action.setEnabled(False)
         self._last_log_seq = 0
         self.log_view.clear()
         self._rate_samples.clear()
@@ -803,6 +809,7 @@ class MainWindow(QMainWindow):
         event_id = self.model.data(self.model.index(current.row(), 0), EVENT_ID_ROLE)
         if event_id and event_id != self._selected_event:
             self._selected_event = str(event_id)
+            self.replay_action.setEnabled(True)
             self.detail.show_event(self.reader, str(event_id))
             self._show_flow_of(str(event_id))
 
@@ -860,6 +867,40 @@ class MainWindow(QMainWindow):
         self.table.scrollTo(self.model.index(row, 0))
         return True
 
+    def edit_and_replay(self, event_id: str | None = None) -> ReplayDialog | None:
+        """Open the editor on `event_id` (default: the selected event) to edit it and replay it to a handler."""
+        event_id = event_id or self._selected_event
+        if self.capture is None or not event_id:
+            return None
+        if self.replay_dialog is not None:
+            self.replay_dialog.close()
+        try:
+            dialog = ReplayDialog(self.capture.path, event_id, self.tasks, self)
+        except (KeyError, OSError, CaptureFormatError, sqlite3.Error) as error:
+            self.banner.show_message(f"Cannot edit event {event_id}: {error}", "error")
+            return None
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.replayed.connect(self._on_replay_dialog_replayed)
+        dialog.destroyed.connect(lambda _=None, d=dialog: self._forget_replay_dialog(d))
+        self.replay_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def _forget_replay_dialog(self, dialog: ReplayDialog) -> None:
+        if self.replay_dialog is dialog:
+            self.replay_dialog = None
+
+    def _on_replay_dialog_replayed(self, event_id: str) -> None:
+        """A replay was recorded: show the event (a new variant appears in the list) with its new attempt."""
+        self._on_refresh_timer_timeout(force=True)
+        self.select_event(event_id)
+        if self.reader is not None:
+            self._selected_event = event_id
+            self.replay_action.setEnabled(True)
+            self.detail.show_event(self.reader, event_id)
+
     def toggle_mark(self) -> None:
         if self.model is None:
             return
@@ -898,6 +939,7 @@ class MainWindow(QMainWindow):
                     action.triggered.connect(lambda _=False, e=expression: self.apply_filter(e))
         if event_id:
             menu.addAction("Copy event id", lambda: self._copy(str(event_id)))
+            menu.addAction("Edit and replay… (Ctrl+R)", lambda: self.edit_and_replay(str(event_id)))
         menu.exec(self.table.viewport().mapToGlobal(position))
 
     def _copy(self, text: str) -> None:
