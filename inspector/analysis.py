@@ -92,6 +92,7 @@ from urllib.parse import urlsplit
 from inspector.core.events import decode_twice
 from inspector.core.filter import register_functions
 from inspector.core.flows import Anomaly, AnomalyKind, Flow, FlowStep, ServiceEdge, Severity, TriggerStats
+from inspector.store.capture_file import dumps, message_data_sql, message_diffs
 
 __all__ = [
     "KINDS",
@@ -2088,12 +2089,33 @@ def _messages(
         return
     low = _seq_at(conn, start, bounds[0], bounds[1])
     high = _seq_at(conn, end, bounds[0], bounds[1], after=True)
-    for operation, name, received, kind, data, diff, rows in conn.execute(
-        "SELECT m.operation_id, o.name, m.received_at, m.type, m.data, m.diff, m.rows FROM messages m "
+    # Live queries' diffs are derived when read (capture_file.message_diffs): their results are candidates whatever
+    # they hold, and are kept below when the derived diff (or, for a first result, the data) mentions the key.
+    derived = "(m.diff IS NULL AND m.type IN ('next', 'data') AND o.kind IS NOT 'stream')"
+    found = conn.execute(
+        f"SELECT m.seq, m.operation_id, o.name, m.received_at, m.type, {message_data_sql('m')}, m.diff, m.rows, "
+        f"{derived} FROM messages m "
         "LEFT JOIN operations o ON o.id = m.operation_id WHERE m.seq BETWEEN ? AND ? AND m.received_at BETWEEN ? AND ? "
-        "AND instr(coalesce(m.diff, m.data), ?) ORDER BY m.seq",
+        f"AND ({derived} OR instr(coalesce(m.diff, {message_data_sql('m')}), ?)) ORDER BY m.seq",
         (low, high, start, end, key),
-    ):
+    ).fetchall()
+    by_operation: dict[int, list[int]] = {}
+    for row in found:
+        if row[8] and row[1] is not None:
+            by_operation.setdefault(row[1], []).append(row[0])
+    diffs: dict[int, Any] = {}
+    for operation_id, seqs in by_operation.items():
+        diffs.update(message_diffs(conn, operation_id, seqs))
+    for seq, operation, name, received, kind, data, diff, rows, is_derived in found:
+        if is_derived:
+            changes = diffs.get(seq)
+            if changes is None:
+                if data is None or key not in data:
+                    continue
+            else:
+                if key not in dumps(changes):
+                    continue
+                diff = dumps(changes)
         yield operation, name, received, kind, _loads(data), _loads(diff), rows
 
 

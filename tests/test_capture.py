@@ -23,7 +23,7 @@ from inspector.core.profile import ConnectionProfile
 from inspector.sandbox.config import Faults
 from inspector.sandbox.server import Sandbox
 from inspector.session import CaptureOptions, CaptureSession
-from inspector.store.capture_file import CaptureFile
+from inspector.store.capture_file import CaptureFile, message_data_sql, message_diffs
 from tests.conftest import ADMIN_SECRET, SandboxFactory
 
 LIVE = "subscription live { orders(order_by: {order_id: asc}) { order_id order_valid driver_assigned } }"
@@ -152,13 +152,20 @@ async def test_captures_the_whole_order_chain_and_both_kinds_of_subscription(
     stream_rows = [
         json.loads(r[0])["items_stream"]
         for r in read(
-            path, "SELECT data FROM messages WHERE operation_id = 2 AND type IN ('next', 'data') ORDER BY seq"
+            path,
+            f"SELECT {message_data_sql()} FROM messages WHERE operation_id = 2 AND type IN ('next', 'data') "
+            "ORDER BY seq",
         )
     ]
     ids = [row["id"] for batch in stream_rows for row in batch]
     assert ids == sorted(ids) and len(ids) == len(set(ids)) == 7
-    diffs = [r[0] for r in read(path, "SELECT diff FROM messages WHERE operation_id = 1 AND diff IS NOT NULL")]
-    assert diffs and all(json.loads(d) for d in diffs)
+    conn = sqlite3.connect(path)
+    try:
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM messages WHERE operation_id = 1")]
+        diffs = [d for d in message_diffs(conn, 1, seqs).values() if d is not None]  # derived when read
+    finally:
+        conn.close()
+    assert diffs and all(diffs)
     assert read(path, "SELECT protocol FROM operations WHERE id = 1")[0][0] == protocol
     snapshot = read(path, "SELECT name, config FROM trigger_snapshots")
     assert {s[0] for s in snapshot} == {"validate-order", "process-payment", "restaurant-approval", "agent-assignment"}
@@ -374,7 +381,9 @@ async def test_sandbox_restart_mid_capture_leaves_no_gap_and_no_duplicate(
         await proc.wait()
     ids = [
         row["id"]
-        for (data,) in read(path, "SELECT data FROM messages WHERE type IN ('next', 'data') ORDER BY seq")
+        for (data,) in read(
+            path, f"SELECT {message_data_sql()} FROM messages WHERE type IN ('next', 'data') ORDER BY seq"
+        )
         for row in json.loads(data)["items_stream"]
     ]
     assert ids == list(range(1, 25)), "every row once, in order, across the restart"

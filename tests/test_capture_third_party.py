@@ -16,6 +16,8 @@ from aiohttp import web
 from strawberry.aiohttp.views import GraphQLView
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from inspector.store.capture_file import message_data_sql
+
 
 @strawberry.type
 class Query:
@@ -76,7 +78,9 @@ async def test_capture_records_every_message_of_a_third_party_server(
     try:
         values = [
             json.loads(data)["count"]
-            for (data,) in conn.execute("SELECT data FROM messages WHERE type IN ('next', 'data') ORDER BY seq")
+            for (data,) in conn.execute(
+                f"SELECT {message_data_sql()} FROM messages WHERE type IN ('next', 'data') ORDER BY seq"
+            )
         ]
         assert values == list(range(500)), "each message exactly once, in order"
         assert conn.execute("SELECT protocol, state FROM operations").fetchall() == [(protocol, "completed")]

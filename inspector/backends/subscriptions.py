@@ -3,9 +3,10 @@
 Owns one WebSocket connection at a time carrying every subscription of a capture, through gql's
 `WebsocketsTransport` (both `graphql-transport-ws` and Hasura's default legacy `graphql-ws`), the connection headers
 sent in `connection_init` as `payload.headers` as Hasura expects, and the recording of every frame received (raw
-text, time received) for the capture. A live query's results are recorded with their diff to the previous result; a
-stream's batches with their row count, and the stream's cursor is remembered so that after a dropped connection the
-subscription is sent again starting after the last row received: nothing lost, nothing recorded twice.
+text, time received) for the capture. A live query's results are recorded as received (their diff to the previous
+result is derived when the capture is read: `capture_file.message_diffs`); a stream's batches with their row count,
+and the stream's cursor is remembered so that after a dropped connection the subscription is sent again starting
+after the last row received: nothing lost, nothing recorded twice.
 
 gql is subclassed at two documented-by-code points (`_receive`, `_send_query`) to see raw frames and to learn the id
 each operation was sent with; everything else is gql's.
@@ -30,7 +31,7 @@ from gql.transport.websockets import WebsocketsTransport
 from graphql import ExecutionResult
 
 from inspector.backends.errors import AuthenticationFailed, BackendError, ConnectionFailed, ProtocolMismatch
-from inspector.core.graphql_ops import OperationInfo, analyse, diff, resume_stream, with_cursor_column
+from inspector.core.graphql_ops import OperationInfo, analyse, resume_stream, with_cursor_column
 
 log = logging.getLogger(__name__)
 
@@ -251,14 +252,15 @@ class SubscriptionRecorder:
                 op.has_cursor = True
             self.sink.add_message(op.operation_id, received_at, kind, raw, data=data, rows=len(rows))
             return message
-        changes = diff(op.last_result, data) if op.has_result else None
-        if op.has_result and not op.resynced and not changes:
+        if op.has_result and not op.resynced and data == op.last_result:
             # the first result after a reconnect, identical to the last one recorded: not a new message
             op.resynced = True
             return message
         op.resynced = True
         op.last_result, op.has_result = data, True
-        self.sink.add_message(op.operation_id, received_at, kind, raw, data=data, diff=changes)
+        # The diff from the previous result is derived when read (`capture_file.message_diffs`), not here: it cost
+        # more than receiving the frame.
+        self.sink.add_message(op.operation_id, received_at, kind, raw, data=data)
         return message
 
     # --- running ---------------------------------------------------------------------------------------------------

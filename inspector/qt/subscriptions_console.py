@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from inspector.core.graphql_ops import OperationError, analyse
 from inspector.qt.highlighters import GraphQLHighlighter
 from inspector.qt.json_tree import JsonTreeWidget
+from inspector.store.capture_file import message_data_sql, message_diffs
 
 EXAMPLE = """subscription order_status {
   orders(order_by: {created: desc}, limit: 10) {
@@ -228,16 +229,17 @@ class SubscriptionsConsole(QWidget):
         last_seq = self._shown[1] if self._shown[0] == op_id else -1
         try:
             rows = self._conn.execute(
-                "SELECT seq, received_at, type, rows, diff IS NOT NULL, diff FROM messages "
-                "WHERE operation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, received_at, type, rows FROM messages WHERE operation_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
                 (op_id, last_seq, MESSAGE_PAGE),
             ).fetchall()
+            diffs = message_diffs(self._conn, op_id, (r[0] for r in rows))  # live queries' diffs, derived when read
         except sqlite3.Error:
             return
         if not rows:
             return
         follow = self.messages.rowCount() == 0 or self.messages.currentRow() == self.messages.rowCount() - 1
-        for seq, received, kind, count, has_diff, diff_text in rows:
+        for seq, received, kind, count in rows:
             row = self.messages.rowCount()
             self.messages.insertRow(row)
             stamp = time.strftime("%H:%M:%S", time.localtime(received)) + f".{int(received * 1000) % 1000:03d}"
@@ -247,8 +249,9 @@ class SubscriptionsConsole(QWidget):
             self.messages.setItem(row, 1, QTableWidgetItem(kind))
             self.messages.setItem(row, 2, QTableWidgetItem("" if count is None else str(count)))
             summary = ""
-            if has_diff:
-                changes = json.loads(diff_text) or []
+            changes = diffs.get(seq)
+            if changes is not None:
+                changes = changes or []
                 summary = f"{len(changes)} change(s): " + ", ".join(c["path"] for c in changes[:3])
             self.messages.setItem(row, 3, QTableWidgetItem(summary))
         self._shown = (op_id, rows[-1][0])
@@ -261,15 +264,17 @@ class SubscriptionsConsole(QWidget):
         if item is None or self._conn is None:
             return
         seq = item.data(Qt.ItemDataRole.UserRole)
-        found = self._conn.execute("SELECT raw, data, diff FROM messages WHERE seq = ?", (seq,)).fetchone()
+        found = self._conn.execute(
+            f"SELECT raw, {message_data_sql()}, operation_id FROM messages WHERE seq = ?", (seq,)
+        ).fetchone()
         if found is None:
             return
-        raw, data, diff_text = found
+        raw, data, op_id = found
         try:
             self.result_tree.set_json(json.loads(data) if data is not None else json.loads(raw))
         except ValueError:
             self.result_tree.set_json(raw)
-        changes = json.loads(diff_text) if diff_text else []
+        changes = (message_diffs(self._conn, op_id, [seq]).get(seq) if op_id is not None else None) or []
         self.diff_table.setRowCount(0)
         for change in changes:
             row = self.diff_table.rowCount()

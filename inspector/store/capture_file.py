@@ -27,19 +27,30 @@ filtering; `captured_at`/`received_at` are this machine's clock):
   queries run by the capture; `kind` is `live` or `stream`; `cursor` the last stream cursor (JSON).
 - `messages(seq, operation_id, received_at, type, raw, data, diff, rows)`: every frame received for an operation,
   raw as received; `data` the result, `diff` the change from the previous live-query result, `rows` the number of
-  rows in a stream batch.
+  rows in a stream batch. Since 2026-11-26 (same format version; readers handle both) `data` is NULL when it is an
+  object that is `payload.data` of `raw` (every result of a recorded operation whose `data` is an object): it is
+  not stored twice, and `message_data_sql()` reads it (the stored text, else `json_extract` of `raw`: the same JSON
+  value, its text as the server sent it). Files written before hold `data` re-encoded in every row; both read the
+  same through that expression. Likewise `diff` is NULL at ingest for the results of live queries (any operation
+  whose `kind` is not `stream`) and derived when read, by `message_diffs` (the window) and `iter_table` (exports):
+  `graphql_ops.diff` between the operation's previous `next`/`data` result and this one; NULL for its first. Files
+  written before hold it stored; a stored `diff` is always used as is.
 - `session_log(seq, at, level, source, message)`: connects, disconnects, errors, reconnects.
 - `marks(kind, target, created_at)`, `notes(seq, kind, target, created_at, text)`.
 - Full-text search: `events_fts` over `events.payload`, `invocations_fts` over `invocations.response`.
 
 WAL mode with `synchronous=NORMAL`; the writer commits in batches, so a reader (the window, `inspector export`) can open
-the file while a capture writes it, and a crash loses at most the last uncommitted batch.
+the file while a capture writes it, and a crash loses at most the last uncommitted batches. `CaptureWriter` commits
+its batches on one writer thread with its own connection (the capture's event loop only appends rows); `flush()`
+returns when everything recorded so far is committed.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -130,6 +141,83 @@ class CaptureFormatError(Exception):
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
+def message_data_sql(alias: str = "") -> str:
+    """SQL for a `messages` row's result (`data`) as JSON text, wherever it is stored (see the module docstring);
+    `alias` is the table's alias in the query, e.g. `m`."""
+    p = f"{alias}." if alias else ""
+    return (
+        f"coalesce({p}data, CASE WHEN {p}operation_id IS NOT NULL AND {p}type IN ('next', 'data') "
+        f"AND json_valid({p}raw) AND json_type({p}raw, '$.payload.data') = 'object' "
+        f"THEN json_extract({p}raw, '$.payload.data') END)"
+    )
+
+
+MESSAGE_COLUMNS_SQL = f"seq, operation_id, received_at, type, raw, {message_data_sql()} AS data, diff, rows"
+"""The columns of `messages` with `data` read through `message_data_sql` (for `SELECT ... FROM messages`)."""
+
+
+def message_diffs(conn: sqlite3.Connection, operation_id: int, seqs: Iterable[int]) -> dict[int, Any]:
+    """The change from the previous result (`graphql_ops.diff`, parsed; None for an operation's first result) of
+    each of these messages of one operation that is a result (`next`/`data`) of a live query; stored or derived (see
+    the module docstring). Reads the results from the first seq's predecessor to the last seq."""
+    wanted = set(seqs)
+    if not wanted:
+        return {}
+    kind = conn.execute("SELECT kind FROM operations WHERE id = ?", (operation_id,)).fetchone()
+    if kind is None or kind[0] == "stream":
+        return {}
+    low, high = min(wanted), max(wanted)
+    results = "operation_id = ? AND type IN ('next', 'data')"
+    before = conn.execute(
+        f"SELECT {message_data_sql()} FROM messages WHERE {results} AND seq < ? ORDER BY seq DESC LIMIT 1",
+        (operation_id, low),
+    ).fetchone()
+    out: dict[int, Any] = {}
+    differ = _LiveDiffs()
+    if before is not None:
+        differ.previous[operation_id] = _loads_or_none(before[0])
+    for seq, data, stored in conn.execute(
+        f"SELECT seq, {message_data_sql()}, diff FROM messages WHERE {results} AND seq BETWEEN ? AND ? ORDER BY seq",
+        (operation_id, low, high),
+    ):
+        changes = differ.next(operation_id, data, stored)
+        if seq in wanted:
+            out[seq] = changes
+    return out
+
+
+def _loads_or_none(text: Any) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text
+
+
+class _LiveDiffs:
+    """Derives live-query diffs over results read in order: the previous result per operation."""
+
+    def __init__(self) -> None:
+        # imported here: graphql_ops imports graphql-core, which the command line must not load up front
+        from inspector.core.graphql_ops import diff
+
+        self.diff = diff
+        self.previous: dict[int, Any] = {}
+
+    def next(self, operation_id: int, data: Any, stored: str | None) -> Any:
+        """This result's change from the operation's previous one (its stored diff, parsed, if there is one)."""
+        value = _loads_or_none(data)
+        if stored is not None:
+            changes = _loads_or_none(stored)
+        elif operation_id in self.previous:
+            changes = self.diff(self.previous[operation_id], value)
+        else:
+            changes = None
+        self.previous[operation_id] = value
+        return changes
+
+
 def dumps(value: Any) -> str:
     """JSON as stored in a capture: compact, keys in their original order, non-ASCII kept."""
     return _ENCODER.encode(value)  # what json.dumps(value, ensure_ascii=False, separators=...) gives, minus its setup
@@ -142,6 +230,8 @@ class CaptureFile:
         self.path = Path(path)
         self.db = db
         self.conn: sqlite3.Connection = db.conn
+        self.writers: list[CaptureWriter] = []
+        """Writers of this file, flushed and stopped by `close`."""
 
     # --- opening ---------------------------------------------------------------------------------------------------
 
@@ -238,6 +328,8 @@ class CaptureFile:
                     )
 
     def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
         self.conn.close()
 
     # --- capture_info ----------------------------------------------------------------------------------------------
@@ -287,11 +379,22 @@ class CaptureFile:
                     del row["_rowid"]
                 yield from page
         key = "id" if table == "operations" else "seq"
+        columns = MESSAGE_COLUMNS_SQL if table == "messages" else "*"
+        live: set[int] = set()
+        differ = _LiveDiffs()
+        if table == "messages":  # their diffs are derived (see the module docstring)
+            live = {r[0] for r in self.conn.execute("SELECT id FROM operations WHERE kind IS NOT 'stream'")}
         last: Any = -1
         while True:
-            page = self.rows(f"SELECT * FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?", (last, batch))
+            page = self.rows(f"SELECT {columns} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?", (last, batch))
             if not page:
                 return
+            if live:
+                for row in page:
+                    if row["operation_id"] in live and row["type"] in ("next", "data"):
+                        changes = differ.next(row["operation_id"], row["data"], row["diff"])
+                        if row["diff"] is None and changes is not None:
+                            row["diff"] = dumps(changes)
             yield from page
             last = page[-1][key]
 
@@ -344,7 +447,7 @@ class CaptureWriter:
     Keeps in memory only the state of events that are not final, so memory does not grow with the capture.
     """
 
-    def __init__(self, capture: CaptureFile, batch_size: int = 1000) -> None:
+    def __init__(self, capture: CaptureFile, batch_size: int = 1000, queued_batches: int = 8) -> None:
         self.capture = capture
         self.conn = capture.conn
         self.batch_size = batch_size
@@ -360,6 +463,13 @@ class CaptureWriter:
         self._touched: set[str] = set()
         self.recorded = 0
         """Items recorded since start: new events, state changes, new invocations, messages."""
+        # Batches handed to the writer thread; bounded, so a writer slower than the stream holds the recorder back
+        # (`put` blocks) instead of letting memory grow.
+        self._queue: queue.Queue[_Batch] = queue.Queue(maxsize=queued_batches)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        capture.writers.append(self)
 
     @property
     def pending(self) -> int:
@@ -379,6 +489,7 @@ class CaptureWriter:
         now = time.time() if now is None else now
         known = self._open_states.get(record.id)
         if known is None:
+            self._wait()  # batches handed to the writer thread may hold it
             row = self.conn.execute(
                 "SELECT delivered, error, tries, locked, next_retry_at, archived FROM events WHERE id = ?", (record.id,)
             ).fetchone()
@@ -444,6 +555,8 @@ class CaptureWriter:
         ids = list(ids)
         known = {i for i in ids if i in self._pending_invocations}
         rest = [i for i in ids if i not in known]
+        if rest:
+            self._wait()
         for start in range(0, len(rest), 500):
             chunk = rest[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -463,6 +576,7 @@ class CaptureWriter:
         now = time.time() if now is None else now
         attempt = self._attempts.get(record.event_id)
         if attempt is None:
+            self._wait()
             attempt = int(
                 self.conn.execute("SELECT count(*) FROM invocations WHERE event_id = ?", (record.event_id,)).fetchone()[
                     0
@@ -547,19 +661,25 @@ class CaptureWriter:
         diff: Any = None,
         rows: int | None = None,
     ) -> None:
-        self._messages.append(
-            (
-                operation_id,
-                received_at,
-                kind,
-                raw,
-                None if data is None else dumps(data),
-                None if diff is None else dumps(diff),
-                rows,
-            )
-        )
+        """Record one frame. `data` is the result, `payload.data` of `raw` parsed (an object result is read back from
+        `raw`, see the module docstring); `diff` is stored only when given (live-query diffs are derived when read)."""
+        if data is None or (
+            type(data) is dict
+            and operation_id is not None
+            and kind in ("next", "data")
+            and "NaN" not in raw
+            and "Infinity" not in raw
+        ):
+            # An object result is `payload.data` of `raw`: not stored twice; `message_data_sql` reads it from `raw`.
+            # (Python's parser takes NaN and Infinity, SQLite's does not: such results are stored as before.)
+            data_text = None
+        else:
+            data_text = dumps(data)
+        messages = self._messages
+        messages.append((operation_id, received_at, kind, raw, data_text, None if diff is None else dumps(diff), rows))
         self.recorded += 1
-        self._maybe_flush()
+        if len(messages) >= self.batch_size:  # (not `pending`: this is the hot path; other rows flush at their add)
+            self.flush(wait=False)
 
     def log(self, level: str, source: str, message: str) -> None:
         self._log.append((time.time(), level, source, message))
@@ -568,69 +688,157 @@ class CaptureWriter:
 
     def _maybe_flush(self) -> None:
         if self.pending >= self.batch_size:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
-        """Write everything pending in one transaction."""
-        if not self.pending:
+    def flush(self, wait: bool = True) -> None:
+        """Hand everything pending to the writer thread, to be written in one transaction. With `wait` (the
+        default), return when everything recorded so far is committed; without, return at once (the periodic flush
+        of a running capture), unless the writer thread is `queued_batches` behind: then wait for room."""
+        if self.pending:
+            batch = _Batch(
+                self._events,
+                self._event_updates,
+                self._states,
+                self._invocations,
+                self._messages,
+                self._log,
+                list(self._touched),
+            )
+            self._events = []
+            self._event_updates = []
+            self._states = []
+            self._invocations = []
+            self._messages = []
+            self._log = []
+            self._pending_invocations.clear()
+            self._attempts.clear()
+            self._touched.clear()
+            # Keep only events that can still change; a final event seen again is looked up in the file.
+            self._open_states = {k: v for k, v in self._open_states.items() if not (v[0] or v[1] or v[5])}
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name="capture writer", daemon=True)
+                    self._thread.start()
+                self._queue.put(batch)
+        if wait:
+            self._wait()
+        self._raise_error()
+
+    def _wait(self) -> None:
+        """Return when every batch handed to the writer thread is committed (or failed)."""
+        self._queue.join()
+
+    def _raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Write what is pending and let the writer thread end (it also ends by itself when idle)."""
+        if self._thread is None and not self.pending:
             return
-        with self.conn:
-            if self._events:
-                self.capture.db.table("events").insert_all(self._events, batch_size=len(self._events), ignore=True)
-            for update in self._event_updates:
+        self.flush()
+
+    def _run(self) -> None:
+        """The writer thread: commits each batch in one transaction on its own connection; ends after a second idle
+        (a later flush starts a new one)."""
+        db: sqlite_utils.Database | None = None
+        failed: BaseException | None = None
+        try:
+            db = _connect(self.capture.path)
+        except BaseException as exc:  # every batch fails (and is marked done: `flush` must not wait forever)
+            failed = exc
+        try:
+            while True:
+                try:
+                    batch = self._queue.get(timeout=1.0)
+                except queue.Empty:
+                    with self._lock:
+                        if self._queue.empty():
+                            self._thread = None
+                            return
+                    continue
+                try:
+                    if db is None:
+                        raise failed or RuntimeError("no connection")
+                    self._write(db, batch)
+                except BaseException as exc:  # reported to the recording side at its next flush
+                    self._error = exc
+                finally:
+                    self._queue.task_done()
+        finally:
+            if db is not None:
+                db.conn.close()
+
+    def _write(self, db: sqlite_utils.Database, batch: _Batch) -> None:
+        conn = db.conn
+        with conn:
+            if batch.events:
+                db.table("events").insert_all(batch.events, batch_size=len(batch.events), ignore=True)
+            for update in batch.event_updates:
                 sets = ", ".join(f"{k} = :{k}" for k in update if k != "id")
-                self.conn.execute(f"UPDATE events SET {sets} WHERE id = :id", update)
-            if self._states:
-                self.conn.executemany(
+                conn.execute(f"UPDATE events SET {sets} WHERE id = :id", update)
+            if batch.states:
+                conn.executemany(
                     "INSERT INTO event_states (event_id, observed_at, status, delivered, error, tries, locked, "
                     "next_retry_at, archived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    self._states,
+                    batch.states,
                 )
-            if self._invocations:
-                self.capture.db.table("invocations").insert_all(
-                    self._invocations, batch_size=len(self._invocations), ignore=True
-                )
-            if self._messages:
-                self.conn.executemany(
+            if batch.invocations:
+                db.table("invocations").insert_all(batch.invocations, batch_size=len(batch.invocations), ignore=True)
+            if batch.messages:
+                conn.executemany(
                     "INSERT INTO messages (operation_id, received_at, type, raw, data, diff, rows) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    self._messages,
+                    batch.messages,
                 )
-            if self._log:
-                self.conn.executemany(
-                    "INSERT INTO session_log (at, level, source, message) VALUES (?, ?, ?, ?)", self._log
-                )
-            if self._touched:
-                self._update_delivery_figures(list(self._touched))
-        self._events.clear()
-        self._event_updates.clear()
-        self._states.clear()
-        self._invocations.clear()
-        self._messages.clear()
-        self._log.clear()
-        self._pending_invocations.clear()
-        self._attempts.clear()
-        self._touched.clear()
-        # Keep only events that can still change; a final event seen again is looked up in the file.
-        self._open_states = {k: v for k, v in self._open_states.items() if not (v[0] or v[1] or v[5])}
+            if batch.log:
+                conn.executemany("INSERT INTO session_log (at, level, source, message) VALUES (?, ?, ?, ?)", batch.log)
+            if batch.touched:
+                _update_delivery_figures(conn, batch.touched)
 
-    def _update_delivery_figures(self, event_ids: list[str]) -> None:
-        for start in range(0, len(event_ids), 500):
-            chunk = event_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            # Only what the backend did counts here: replays (source 'replay') never make an event look retried or
-            # delivered twice.
-            captured = "FROM invocations i WHERE i.event_id = events.id AND i.source = 'hasura'"
-            self.conn.execute(
-                "UPDATE events SET "
-                f"attempts = (SELECT count(*) {captured}), "
-                f"successes = (SELECT count(*) {captured} AND i.http_status BETWEEN 200 AND 299), "
-                f"first_attempt_ts = (SELECT min(created_ts) {captured}), "
-                f"delivered_ts = (SELECT min(created_ts) {captured} AND i.http_status BETWEEN 200 AND 299), "
-                f"last_http_status = (SELECT http_status {captured} ORDER BY created_ts DESC, seq DESC LIMIT 1) "
-                f"WHERE id IN ({marks})",
-                chunk,
-            )
+
+class _Batch:
+    """What one flush hands to the writer thread."""
+
+    __slots__ = ("event_updates", "events", "invocations", "log", "messages", "states", "touched")
+
+    def __init__(
+        self,
+        events: list[dict[str, Any]],
+        event_updates: list[dict[str, Any]],
+        states: list[tuple[Any, ...]],
+        invocations: list[dict[str, Any]],
+        messages: list[tuple[Any, ...]],
+        log: list[tuple[Any, ...]],
+        touched: list[str],
+    ) -> None:
+        self.events = events
+        self.event_updates = event_updates
+        self.states = states
+        self.invocations = invocations
+        self.messages = messages
+        self.log = log
+        self.touched = touched
+
+
+def _update_delivery_figures(conn: sqlite3.Connection, event_ids: list[str]) -> None:
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        # Only what the backend did counts here: replays (source 'replay') never make an event look retried or
+        # delivered twice.
+        captured = "FROM invocations i WHERE i.event_id = events.id AND i.source = 'hasura'"
+        conn.execute(
+            "UPDATE events SET "
+            f"attempts = (SELECT count(*) {captured}), "
+            f"successes = (SELECT count(*) {captured} AND i.http_status BETWEEN 200 AND 299), "
+            f"first_attempt_ts = (SELECT min(created_ts) {captured}), "
+            f"delivered_ts = (SELECT min(created_ts) {captured} AND i.http_status BETWEEN 200 AND 299), "
+            f"last_http_status = (SELECT http_status {captured} ORDER BY created_ts DESC, seq DESC LIMIT 1) "
+            f"WHERE id IN ({marks})",
+            chunk,
+        )
 
 
 def copy_events(

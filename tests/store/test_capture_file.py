@@ -15,7 +15,14 @@ import pytest
 
 from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
 from inspector.core.hasura import client_error
-from inspector.store.capture_file import SCHEMA_VERSION, CaptureFile, CaptureFormatError, CaptureWriter
+from inspector.store.capture_file import (
+    SCHEMA_VERSION,
+    CaptureFile,
+    CaptureFormatError,
+    CaptureWriter,
+    message_data_sql,
+    message_diffs,
+)
 from tests.store.captures import event_dict, invocation_dict, ok_response
 
 EVENT_ID = "0b8f2c1e-6a9d-4c3b-9e1f-2a7d5c4b3a21"
@@ -419,3 +426,79 @@ def test_copy_events_follows_the_filter_and_can_be_cancelled(tmp_path: Path) -> 
     timer.cancel()
     assert not (tmp_path / "cancelled.inspector").exists()
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def test_message_results_and_live_diffs_are_read_from_raw_and_derived(capture: CaptureFile) -> None:
+    """An object result is not stored twice (`data` NULL, read from `raw`), a live query's diff is derived when read;
+    rows written the earlier way (both stored) read the same."""
+    writer = CaptureWriter(capture, batch_size=2)  # batches go to the writer thread while recording
+    live = writer.add_operation("latest", "subscription { orders { id status } }", None, "live", None)
+    stream = writer.add_operation("s", "subscription { orders_stream { id } }", None, "stream", None)
+    results = [{"orders": [{"id": 1, "status": s}]} for s in ("new", "paid", "paid", "done")]
+    for i, data in enumerate(results):
+        raw = json.dumps({"type": "next", "id": "1", "payload": {"data": data}})
+        writer.add_message(live, float(i), "next", raw, data=data)
+    stream_data = {"orders_stream": [{"id": 1, "note": "café"}]}
+    writer.add_message(stream, 5.0, "next", json.dumps({"type": "next", "payload": {"data": stream_data}}), stream_data)
+    writer.add_message(live, 6.0, "complete", '{"type":"complete","id":"1"}')
+    writer.add_message(None, 7.0, "malformed", '{"type": "next", "payload": {"data": ')
+    writer.flush()
+    with capture.conn:  # written the earlier way: data and diff stored
+        capture.conn.execute(
+            "INSERT INTO messages (operation_id, received_at, type, raw, data, diff) VALUES (?, 8, 'next', ?, ?, ?)",
+            (live, '{"type":"next"}', '{"orders":[]}', '[{"path":"$.x"}]'),
+        )
+    assert capture.rows("SELECT count(*) AS n FROM messages WHERE data IS NOT NULL AND seq < 8") == [{"n": 0}]
+    data = capture.rows(f"SELECT seq, {message_data_sql()} AS data FROM messages ORDER BY seq")
+    assert [None if r["data"] is None else json.loads(r["data"]) for r in data] == [
+        *results,
+        stream_data,
+        None,
+        None,
+        {"orders": []},
+    ]
+    diffs = message_diffs(capture.conn, live, range(1, 9))
+    assert diffs == {
+        1: None,
+        2: [{"path": "$.orders[id=1].status", "old": "new", "new": "paid"}],
+        3: [],
+        4: [{"path": "$.orders[id=1].status", "old": "paid", "new": "done"}],
+        8: [{"path": "$.x"}],
+    }
+    assert message_diffs(capture.conn, live, [4]) == {4: diffs[4]}
+    assert message_diffs(capture.conn, stream, [5]) == {}
+    exported = {r["seq"]: r for r in capture.iter_table("messages")}
+    assert {seq: None if r["diff"] is None else json.loads(r["diff"]) for seq, r in exported.items()} == {
+        1: None,
+        2: diffs[2],
+        3: [],
+        4: diffs[4],
+        5: None,
+        6: None,
+        7: None,
+        8: [{"path": "$.x"}],
+    }
+    assert json.loads(exported[5]["data"]) == stream_data
+
+
+def test_the_writer_commits_on_its_thread_and_flush_waits_for_it(capture: CaptureFile) -> None:
+    writer = CaptureWriter(capture, batch_size=10, queued_batches=2)
+    for i in range(95):
+        writer.add_message(None, float(i), "ka", '{"type":"ka"}')  # full batches are handed off without waiting
+    writer.flush(wait=False)
+    writer.flush()  # returns when everything so far is committed: another connection sees it
+    other = sqlite3.connect(capture.path)
+    try:
+        assert other.execute("SELECT count(*), min(received_at), max(received_at) FROM messages").fetchone() == (
+            95,
+            0.0,
+            94.0,
+        )
+    finally:
+        other.close()
+    with capture.conn:
+        capture.conn.execute("DROP TABLE messages")  # the next batch fails on the writer thread
+    writer.add_message(None, 1.0, "ka", "{}")
+    with pytest.raises(sqlite3.OperationalError):
+        writer.flush()  # the failure is raised to the recording side
+    writer.close()
