@@ -9,6 +9,7 @@ import os
 import signal
 import sqlite3
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -427,61 +428,43 @@ async def test_kill_9_of_the_capture_process_leaves_a_readable_file(sandbox: San
         capture.close()
 
 
+async def _capture_process(sandbox: Sandbox, out: Path, *extra: str) -> tuple[int, bytes, bytes]:
+    """`inspector -v capture` for 3 s against `sandbox` while an order is placed; (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "inspector",
+        "-v",
+        "capture",
+        "--endpoint",
+        sandbox.graphql_url,
+        "--poll-interval",
+        "0.05",
+        "--subscription",
+        LIVE,
+        "--duration",
+        "3",
+        "--out",
+        str(out),
+        *extra,
+        env={**os.environ, "MY_SECRET": ADMIN_SECRET},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    await asyncio.sleep(0.5)
+    await place_order(sandbox, f"s-{uuid.uuid4()}")
+    out_text, err_text = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode is not None
+    return proc.returncode, out_text, err_text
+
+
 async def test_the_admin_secret_never_reaches_the_capture_or_its_output(sandbox: Sandbox, tmp_path: Path) -> None:
     out = tmp_path / "secret.db"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "inspector",
-        "-v",
-        "capture",
-        "--endpoint",
-        sandbox.graphql_url,
-        "--poll-interval",
-        "0.05",
-        "--subscription",
-        LIVE,
-        "--duration",
-        "3",
-        "--out",
-        str(out),
-        env={**os.environ, "MY_SECRET": ADMIN_SECRET},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    await asyncio.sleep(0.5)
-    await place_order(sandbox, "s-1")
-    await asyncio.sleep(0.1)
-    out_text, err_text = await asyncio.wait_for(proc.communicate(), 30)
     # no --admin-secret-env and no HASURA_GRAPHQL_ADMIN_SECRET: refused, exit 3, one line
-    assert proc.returncode == 3, err_text
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "inspector",
-        "-v",
-        "capture",
-        "--endpoint",
-        sandbox.graphql_url,
-        "--poll-interval",
-        "0.05",
-        "--admin-secret-env",
-        "MY_SECRET",
-        "--subscription",
-        LIVE,
-        "--duration",
-        "3",
-        "--out",
-        str(out),
-        "--force",
-        env={**os.environ, "MY_SECRET": ADMIN_SECRET},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    await asyncio.sleep(0.5)
-    await place_order(sandbox, "s-2")
-    out_text2, err_text2 = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, err_text2
+    refused, out_text, err_text = await _capture_process(sandbox, out)
+    assert refused == 3, err_text
+    done, out_text2, err_text2 = await _capture_process(sandbox, out, "--admin-secret-env", "MY_SECRET", "--force")
+    assert done == 0, err_text2
     secret = ADMIN_SECRET.encode()
     for text in (out_text, err_text, out_text2, err_text2):
         assert secret not in text
@@ -515,18 +498,19 @@ async def test_servers_before_v2_25_are_read_through_run_sql(
     assert payload["data"]["new"]["order_id"] == "legacy-1"
 
 
-def _delivered_in(path: Path) -> int:
-    """Delivered events in a capture another process is writing; 0 until its schema is there."""
+def _count_in(path: Path, sql: str) -> int:
+    """A count from a capture another process is writing; 0 until the file and its schema are there."""
     if not path.exists():
         return 0
     try:
-        return int(read(path, "SELECT count(*) FROM events WHERE status = 'delivered'")[0][0])
+        return int(read(path, sql)[0][0])
     except sqlite3.OperationalError:  # the file exists but the schema is not committed yet
         return 0
 
 
+def _delivered_in(path: Path) -> int:
+    return _count_in(path, "SELECT count(*) FROM events WHERE status = 'delivered'")
+
+
 def _stream_rows_in(path: Path) -> int:
-    try:
-        return int(read(path, "SELECT coalesce(sum(rows), 0) FROM messages")[0][0])
-    except sqlite3.OperationalError:
-        return 0
+    return _count_in(path, "SELECT coalesce(sum(rows), 0) FROM messages")
