@@ -58,6 +58,24 @@ def _admin_headers(sandbox: Sandbox, headers: dict[str, str] | None) -> dict[str
     return out
 
 
+# The record shapes of pg_get_event_logs and pg_get_event_invocation_logs, keys in Hasura's order (reference §3.2).
+EVENT_LOG_KEYS = [
+    "id",
+    "schema_name",
+    "table_name",
+    "trigger_name",
+    "payload",
+    "delivered",
+    "error",
+    "tries",
+    "created_at",
+    "locked",
+    "next_retry_at",
+    "archived",
+]
+INVOCATION_KEYS = ["id", "trigger_name", "event_id", "http_status", "request", "response", "created_at"]
+
+
 async def graphql(
     sandbox: Sandbox, query: str, variables: dict[str, Any] | None = None, headers: dict[str, str] | None = None
 ) -> dict[str, Any]:

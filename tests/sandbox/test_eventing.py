@@ -32,9 +32,13 @@ from inspector.sandbox.config import Faults
 from inspector.sandbox.server import Sandbox
 from tests.conftest import ADMIN_SECRET, SandboxFactory
 from tests.sandbox.client import (
+    EVENT_LOG_KEYS as EVENT_KEYS,
+)
+from tests.sandbox.client import (
     EXAMPLE_TRIGGER_NAMES,
     INSERT_ORDER,
     INSERT_ORDER_AND_ITEM,
+    INVOCATION_KEYS,
     Remote,
     ScriptedWebhook,
     add_trigger,
@@ -52,21 +56,6 @@ from tests.sandbox.client import (
     wait_until,
 )
 
-EVENT_KEYS = [
-    "id",
-    "schema_name",
-    "table_name",
-    "trigger_name",
-    "payload",
-    "delivered",
-    "error",
-    "tries",
-    "created_at",
-    "locked",
-    "next_retry_at",
-    "archived",
-]
-INVOCATION_KEYS = ["id", "trigger_name", "event_id", "http_status", "request", "response", "created_at"]
 BODY_KEYS = ["id", "table", "trigger", "event", "delivery_info", "created_at"]
 NAIVE_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
 """`TIMESTAMP` rendered as aeson renders `LocalTime`: no zone suffix (§1.1)."""

@@ -11,22 +11,7 @@ import pytest
 
 from inspector.sandbox.server import Sandbox
 from tests.conftest import ADMIN_SECRET
-
-EVENT_LOG_KEYS = [
-    "id",
-    "schema_name",
-    "table_name",
-    "trigger_name",
-    "payload",
-    "delivered",
-    "error",
-    "tries",
-    "created_at",
-    "locked",
-    "next_retry_at",
-    "archived",
-]
-INVOCATION_KEYS = ["id", "trigger_name", "event_id", "http_status", "request", "response", "created_at"]
+from tests.sandbox.client import EVENT_LOG_KEYS, INVOCATION_KEYS
 
 
 async def call(sandbox: Sandbox, kind: str, args: Any = None, secret: str | None = ADMIN_SECRET) -> tuple[int, Any]:
