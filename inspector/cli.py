@@ -310,7 +310,14 @@ def _add_self_test(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     add_arguments(self_test)
 
 
+SWITCH_INTERVAL = 0.001
+"""Seconds a busy thread keeps the GIL when another asks for it (Python's default is 0.005). A capture records on one
+thread and writes SQLite on another (`CaptureWriter`), which releases the GIL while SQLite works and must get it
+back from the busy recording thread each time: at 5 ms a time the writer fell behind a fast stream."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    sys.setswitchinterval(SWITCH_INTERVAL)
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"sandbox", "capture", "export", "import", "demo", "replay", "stats", "self-test"}

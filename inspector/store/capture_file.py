@@ -47,6 +47,7 @@ returns when everything recorded so far is committed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import sqlite3
@@ -447,7 +448,7 @@ class CaptureWriter:
     Keeps in memory only the state of events that are not final, so memory does not grow with the capture.
     """
 
-    def __init__(self, capture: CaptureFile, batch_size: int = 1000, queued_batches: int = 8) -> None:
+    def __init__(self, capture: CaptureFile, batch_size: int = 4000, queued_batches: int = 8) -> None:
         self.capture = capture
         self.conn = capture.conn
         self.batch_size = batch_size
@@ -676,7 +677,12 @@ class CaptureWriter:
         else:
             data_text = dumps(data)
         messages = self._messages
-        messages.append((operation_id, received_at, kind, raw, data_text, None if diff is None else dumps(diff), rows))
+        if data_text is None and diff is None:  # the common case: see MESSAGE_VALUES
+            messages.append((operation_id or 0, received_at, kind, raw, -1 if rows is None else rows))
+        else:
+            messages.append(
+                (operation_id, received_at, kind, raw, data_text, None if diff is None else dumps(diff), rows)
+            )
         self.recorded += 1
         if len(messages) >= self.batch_size:  # (not `pending`: this is the hot path; other rows flush at their add)
             self.flush(wait=False)
@@ -787,15 +793,49 @@ class CaptureWriter:
             if batch.invocations:
                 db.table("invocations").insert_all(batch.invocations, batch_size=len(batch.invocations), ignore=True)
             if batch.messages:
-                conn.executemany(
-                    "INSERT INTO messages (operation_id, received_at, type, raw, data, diff, rows) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    batch.messages,
-                )
+                _insert_messages(conn, batch.messages)
             if batch.log:
                 conn.executemany("INSERT INTO session_log (at, level, source, message) VALUES (?, ?, ?, ?)", batch.log)
             if batch.touched:
                 _update_delivery_figures(conn, batch.touched)
+
+
+MAX_ROWS_PER_STATEMENT = 1000
+"""Rows one multi-row INSERT carries at most (7 columns: 7,000 parameters; SQLite's limit is 32,766 since 3.32, and
+a smaller limit of an older SQLite is obeyed)."""
+MESSAGE_COLUMNS = "messages (operation_id, received_at, type, raw, data, diff, rows)"
+MESSAGE_VALUES = {
+    5: "(nullif(?, 0), ?, ?, ?, NULL, NULL, nullif(?, -1))",
+    7: "(?, ?, ?, ?, ?, ?, ?)",
+}
+"""A `messages` row as `CaptureWriter` queues it, by its width: the common case (no stored data or diff) as
+`(operation_id or 0, received_at, type, raw, rows or -1)`: binding None costs Python's sqlite3 more than binding a
+300-byte string (it looks for an adapter); or all seven columns."""
+
+
+def _insert_messages(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert queued `messages` rows, in order, with a few multi-row `INSERT ... VALUES (...), (...)`.
+
+    Not `executemany`: it releases the GIL around each row's step, and while the recording thread is busy each
+    re-acquisition waits for Python's switch interval (5 ms), so a batch of 1,000 rows could take seconds (measured:
+    400 µs a row against a busy thread). One statement per 1,000 rows releases it once for the whole of SQLite's
+    work, which then runs beside the recording thread; what holds the GIL is binding the parameters. The statements
+    come in a few sizes (the largest and powers of two below it), so SQLite's statement cache keeps them all."""
+    variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    start = 0
+    while start < len(rows):
+        width = len(rows[start])
+        most = max(1, min(MAX_ROWS_PER_STATEMENT, variables // width))
+        end = start + 1
+        while end < len(rows) and end - start < most and len(rows[end]) == width:
+            end += 1
+        count = end - start
+        size = count if count == most else 1 << (count.bit_length() - 1)
+        conn.execute(
+            f"INSERT INTO {MESSAGE_COLUMNS} VALUES " + ",".join([MESSAGE_VALUES[width]] * size),
+            list(itertools.chain.from_iterable(rows[start : start + size])),
+        )
+        start += size
 
 
 class _Batch:

@@ -10,11 +10,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
 from inspector.core.hasura import client_error
+from inspector.store import capture_file as capture_file_module
 from inspector.store.capture_file import (
     SCHEMA_VERSION,
     CaptureFile,
@@ -502,3 +504,36 @@ def test_the_writer_commits_on_its_thread_and_flush_waits_for_it(capture: Captur
     with pytest.raises(sqlite3.OperationalError):
         writer.flush()  # the failure is raised to the recording side
     writer.close()
+
+
+@pytest.mark.parametrize("variable_limit", [None, 20])
+def test_messages_keep_their_order_and_nulls_through_multi_row_inserts(
+    capture: CaptureFile, variable_limit: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Messages go in with multi-row INSERTs of two row shapes (see `MESSAGE_VALUES`); whatever the mix and the batch
+    sizes, and under an SQLite with a small limit on parameters, each row is stored in order with its NULLs."""
+    if variable_limit is not None:  # the writer thread's connection gets the limit
+        connect = capture_file_module._connect
+
+        def connect_with_limit(path: Path) -> Any:
+            db = connect(path)
+            db.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variable_limit)
+            return db
+
+        monkeypatch.setattr(capture_file_module, "_connect", connect_with_limit)
+    writer = CaptureWriter(capture, batch_size=1037)
+    op = writer.add_operation("s", "subscription { s }", None, "stream", None)
+    expected = []
+    for i in range(2500):
+        if i % 400 == 7:  # a result kept as text (not an object): all seven columns bound
+            writer.add_message(op, float(i), "next", '{"type":"next","payload":{"data":[1]}}', data=[1], rows=0)
+            expected.append((op, float(i), "next", "[1]", 0))
+        elif i % 3 == 0:
+            writer.add_message(None, float(i), "ka", '{"type":"ka"}')
+            expected.append((None, float(i), "ka", None, None))
+        else:
+            writer.add_message(op, float(i), "next", '{"type":"next"}', data={"x": i}, rows=i % 5)
+            expected.append((op, float(i), "next", None, i % 5))
+    writer.flush()
+    stored = capture.conn.execute("SELECT operation_id, received_at, type, data, rows FROM messages ORDER BY seq")
+    assert stored.fetchall() == expected
