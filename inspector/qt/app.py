@@ -1,8 +1,9 @@
 """Starting the window: the Qt application, the qasync loop, and `inspector demo`.
 
 Owns the process-level set-up (application name for QSettings, the asyncio loop that Qt drives), opening a file
-given on the command line, and the demo: a sandbox started in this process with traffic and a few faults on, and the
-window capturing it live. Returns the exit code when the last window closes.
+given on the command line or sent by the desktop (macOS: `file_open`), and the demo: a sandbox started in this
+process with traffic and a few faults on, and the window capturing it live. Returns the exit code when the last
+window closes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 
 from inspector.backends.subscriptions import SubscriptionSpec
 from inspector.core.profile import ConnectionProfile
+from inspector.qt.file_open import FileOpenRelay
 from inspector.qt.main_window import MainWindow
 from inspector.sandbox.config import Faults, SandboxConfig
 from inspector.sandbox.server import Sandbox
@@ -100,6 +102,9 @@ async def start_demo(window: MainWindow, settings: DemoSettings) -> Sandbox:
 def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_after: float | None = None) -> int:
     """Open the window (on `capture` if given; capturing a sandbox if `demo`) and run until it closes."""
     app = _application(sys.argv[:1])
+    # macOS passes a capture opened from Finder as an event, possibly before the window exists
+    files = FileOpenRelay(app)
+    app.installEventFilter(files)
 
     async def main() -> int:
         closed = asyncio.Event()
@@ -115,6 +120,7 @@ def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_a
         sandbox: Sandbox | None = None
         if capture is not None:
             window.open_capture(Path(capture))
+        files.set_target(window.open_capture)
         if demo is not None:
             try:
                 sandbox = await start_demo(window, demo)
@@ -123,6 +129,7 @@ def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_a
         if quit_after is not None:
             asyncio.get_running_loop().call_later(quit_after, window.close)
         await closed.wait()
+        files.set_target(None)
         if window.session is not None:
             window.session.stop()
         await window.tasks.cancel_all()

@@ -22,11 +22,13 @@ import keyring
 import pytest
 import qasync
 from keyrings.alt.file import PlaintextKeyring
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication
 
 from inspector.core.profile import ConnectionProfile
 from inspector.profiles import ProfileStore, SecretStore
+from inspector.qt.file_open import FileOpenRelay
 from inspector.qt.main_window import MainWindow
 from inspector.qt.roles import EVENT_ID_ROLE, RULE_ROLE
 from inspector.store.capture_file import CaptureFile, CaptureWriter
@@ -210,6 +212,28 @@ def test_open_export_marks_recent_and_corrupt_files(window: MainWindow, tmp_path
     text.write_text("hello")
     assert not window.open_capture(text)
     assert "not a capture file" in window.banner.label.text()
+
+
+def test_a_file_sent_by_the_desktop_opens_in_the_window(window: MainWindow, tmp_path: Path, qapp: Any) -> None:
+    """macOS sends a capture opened from Finder as a file-open event to the application, maybe before the window
+    exists: the relay keeps it until the window can open it, then opens later ones at once."""
+    first, second = tmp_path / "first.inspector", tmp_path / "second.inspector"
+    _small_capture(first)
+    _small_capture(second)
+    relay = FileOpenRelay()
+    qapp.installEventFilter(relay)
+    try:
+        QApplication.sendEvent(qapp, QFileOpenEvent(str(first)))
+        assert relay.pending == [str(first)] and window.capture is None
+        relay.set_target(window.open_capture)
+        assert relay.pending == [] and window.capture is not None and window.capture.path == first
+        QApplication.sendEvent(qapp, QFileOpenEvent(QUrl.fromLocalFile(str(second))))
+        assert window.capture.path == second
+        QApplication.sendEvent(qapp, QFileOpenEvent(str(tmp_path / "missing.inspector")))
+        assert "Cannot open missing.inspector" in window.banner.label.text()
+        assert window.capture.path == second
+    finally:
+        qapp.removeEventFilter(relay)
 
 
 def test_settings_survive_a_restart(window: MainWindow, tmp_path: Path, qtbot: Any) -> None:
