@@ -70,8 +70,9 @@ def export_picture(
 
 
 def _exports_scene(view: QGraphicsView) -> bool:
-    """Views that show a whole picture export their scene; plot widgets (whose scene is the widget) export as drawn."""
-    return not type(view).__module__.startswith("pyqtgraph")
+    """Whether a view is exported as its whole scene: all of Inspector's graphics views show a whole picture (the
+    timeline's plots are a painted widget, not a graphics view: exported as drawn)."""
+    return True
 
 
 def _scene_renderer(scene: QGraphicsScene, rect: QRectF) -> Renderer:

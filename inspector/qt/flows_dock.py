@@ -94,7 +94,7 @@ class FlowsPanel(QWidget):
         self.service_map = ServiceMapView(self)
         self.service_map.filterRequested.connect(self.filterRequested)
 
-        # The timeline (pyqtgraph and numpy: about 0.2 s to import) is built when its tab is first opened.
+        # The timeline is built when its tab is first opened, and refreshed only while it is in view.
         self._timeline: TimelineView | None = None
         self._timeline_stale = True
         self.timeline_page = QWidget(self)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QImage, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsTextItem, QTreeWidget, QTreeWidgetItem
+from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsTextItem, QTreeWidget, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
 from inspector.core.filter import compile_filter
@@ -37,7 +37,15 @@ from inspector.qt.picture_style import (
 )
 from inspector.qt.sequence_diagram import SequenceDiagramView, layout_sequence, step_marks, wrap_title
 from inspector.qt.service_map import ServiceMapView, layout_service_map
-from inspector.qt.timeline import EVENTS_COLOUR, TimelineView, buckets_from_rows, series, time_filter
+from inspector.qt.timeline import (
+    EVENTS_COLOUR,
+    TimelineView,
+    buckets_from_rows,
+    clock_label,
+    series,
+    time_filter,
+    time_ticks,
+)
 
 T0 = 1_764_139_501.0
 LANES = (
@@ -505,31 +513,115 @@ def test_timeline_view_updates_live_and_a_click_filters_the_bucket(qtbot: QtBot)
     assert "30 events" in view.readout.text()
     view.set_buckets([(T0, 10, 1, 100.0, 400.0), (T0 + 5, 20, 0, 120.0, 500.0), (T0 + 10, 5, 5, None, None)], 5.0)
     assert len(view.data.starts) == 3
-    _x, y = view.events_curve.getData()
-    assert list(y) == [2.0, 4.0, 1.0]
+    assert view.events_curve.ys == [2.0, 4.0, 1.0]
     assert view.bucket_at(T0 + 6) == 1 and view.bucket_at(T0 - 1) is None
     assert "4 events/s" in view.describe_bucket(1) and "p95 500 ms" in view.describe_bucket(1)
-    # Hovering a plot moves the crosshair to the bucket under the mouse and reads it out.
+    # Hovering a plot moves the crosshair to the middle of the bucket under the mouse and reads it out.
     view.resize(800, 500)
     view.show()
     qtbot.waitExposed(view)
-    assert view.origin == T0  # plotted in seconds from the first bucket (small numbers, exact in SVG)
-    view.rates.getViewBox().setXRange(0, 15, padding=0)
-    scene_pos = view.rates.getViewBox().mapViewToScene(QPointF(6, 1.0))
-    view.plots.scene().sigMouseMoved.emit(scene_pos)
-    assert view.crosshairs[0].isVisible() and view.crosshairs[0].value() == pytest.approx(7.5)
-    # Its axis labels are the clock times of the epoch seconds, on round clock values.
-    qtbot.wait(50)  # the axes have painted (the date axis measures its labels then)
-    spacing, values = next((s, v) for s, v in view.axes[0].tickValues(0, 600, 1000) if v)
-    assert values and all((v + T0) % spacing == 0 for v in values)
-    labels = view.axes[0].tickStrings(values, 1.0, spacing)
-    assert labels[0] == time.strftime("%H:%M", time.localtime(values[0] + T0))
+    plots = view.plots
+    assert view.origin == T0  # plotted in seconds from the first bucket (small numbers)
+    assert plots.x_range == (0.0, 15.0)
+    position = plots.position_of(plots.rates, 6, 1.0).toPoint()
+    qtbot.mouseMove(plots, position)
+    assert plots.crosshair == pytest.approx(7.5)
     assert "4 events/s" in view.readout.text()
-    with qtbot.waitSignal(view.filterRequested, timeout=1000) as blocker:
-        view.request_bucket_filter(1)
+    # Its axis labels are the clock times of the epoch seconds, on round clock values, and do not overlap.
+    spacing, values = plots.time_ticks()
+    assert spacing in (1.0, 2.0, 5.0) and values and all(T0 <= v <= T0 + 15 and v % spacing == 0 for v in values)
+    ticks = plots.layout_now().x_ticks
+    assert [label for _x, label in ticks] == [time.strftime("%H:%M:%S", time.localtime(v)) for v in values]
+    metrics = QFontMetricsF(plots.font())
+    assert all(b - a > metrics.horizontalAdvance(label) for (a, label), (b, _) in itertools.pairwise(ticks))
+    # Clicking a bucket (once: the first click of a double-click does nothing) filters its time range.
+    with qtbot.waitSignal(view.filterRequested, timeout=2000) as blocker:
+        qtbot.mouseClick(plots, Qt.MouseButton.LeftButton, pos=position)
     assert blocker.args == [time_filter(T0 + 5, T0 + 10)]
     compiled = compile_filter(blocker.args[0])
     assert compiled.params == [T0 + 5, T0 + 10]
+    with qtbot.waitSignal(view.filterRequested, timeout=1000) as blocker:
+        view.request_bucket_filter(2)
+    assert blocker.args == [time_filter(T0 + 10, T0 + 15)]
+
+
+def test_timeline_ticks_on_round_local_clock_times() -> None:
+    def width(text: str) -> float:
+        return 7.0 * len(text)
+
+    spacing, values = time_ticks(T0, T0 + 600, 1000, width)
+    assert spacing == 60.0  # 30 s would put "12:34" labels 50 px apart: too close
+    assert values and all(time.localtime(v).tm_sec == 0 and T0 <= v <= T0 + 600 for v in values)
+    assert clock_label(values[0], spacing) == time.strftime("%H:%M", time.localtime(values[0]))
+    spacing, values = time_ticks(T0, T0 + 6 * 3600, 1000, width)
+    assert spacing == 1800.0 and all(time.localtime(v).tm_min in (0, 30) for v in values)
+    spacing, values = time_ticks(T0, T0 + 40 * 86400, 800, width)  # days: ticks at local midnight, dated
+    assert spacing >= 86400 and values
+    assert all(time.localtime(v)[3:6] == (0, 0, 0) for v in values)
+    assert clock_label(values[0], spacing) == time.strftime("%d %b", time.localtime(values[0]))
+    assert time_ticks(T0, T0, 800, width) == (0.0, [])
+
+
+def test_timeline_zooms_with_the_wheel_pans_with_a_drag_and_double_click_resets(qtbot: QtBot) -> None:
+    view = TimelineView()
+    qtbot.addWidget(view)
+    view.resize(800, 500)
+    view.set_buckets([(T0 + i, i % 7, 0, 100.0 + i, None) for i in range(100)], 1.0)
+    view.show()
+    qtbot.waitExposed(view)
+    plots = view.plots
+    filters: list[str] = []
+    view.filterRequested.connect(filters.append)
+    middle = plots.position_of(plots.rates, 50, 1.0)
+    wheel = QWheelEvent(
+        middle,
+        plots.mapToGlobal(middle),
+        QPoint(0, 0),
+        QPoint(0, 240),  # two notches away from the user: zoom in around the mouse
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(plots, wheel)
+    x0, x1 = plots.x_range
+    assert x1 - x0 == pytest.approx(64.0) and x0 < 50 < x1
+    assert plots.x_at(middle.x()) == pytest.approx(50.0)
+    # A drag to the left shows later times, and is no click.
+    start = middle.toPoint()
+    qtbot.mousePress(plots, Qt.MouseButton.LeftButton, pos=start)
+    drag = QMouseEvent(
+        QEvent.Type.MouseMove,
+        QPointF(start - QPoint(100, 0)),
+        plots.mapToGlobal(QPointF(start - QPoint(100, 0))),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(plots, drag)
+    qtbot.mouseRelease(plots, Qt.MouseButton.LeftButton, pos=start - QPoint(100, 0))
+    panned = plots.x_range
+    assert panned[0] > x0 and panned[1] - panned[0] == pytest.approx(64.0)
+    # A live refresh keeps the zoomed range; a double-click shows everything again and filters nothing.
+    view.set_buckets([(T0 + i, 1, 0, None, None) for i in range(120)], 1.0)
+    assert plots.x_range == pytest.approx(panned)
+    qtbot.mouseDClick(plots, Qt.MouseButton.LeftButton, pos=start)
+    assert plots.x_range == (0.0, 120.0)
+    qtbot.wait(QApplication.doubleClickInterval() + 100)
+    assert filters == []
+
+
+def test_timeline_draws_latency_lines_with_gaps(qtbot: QtBot) -> None:
+    view = TimelineView()
+    qtbot.addWidget(view)
+    view.resize(800, 500)
+    rows = [(T0 + i, 1, 0, None if 3 <= i < 6 else 100.0, None) for i in range(10)]
+    view.set_buckets(rows, 1.0)
+    shapes = view.plots.layout_now().shapes[1]
+    p50_lines = shapes[0].lines
+    assert [line.size() for line in p50_lines] == [3, 4]  # broken where nothing was delivered
+    assert shapes[1].lines == []  # no p95 at all
+    assert not view.plots.latency.rect.isEmpty()
 
 
 def _top(tree: QTreeWidget, index: int) -> QTreeWidgetItem:
@@ -698,7 +790,7 @@ def test_flows_panel_shows_a_report_and_forwards_clicks(qtbot: QtBot, tmp_path: 
     qtbot.waitExposed(panel)
     assert panel.tabs.tabText(ANOMALIES_TAB) == "Anomalies (6)"
     assert panel.service_map.layout_ is not None and len(panel.service_map.node_items) == 2 + 5 + 3
-    assert panel._timeline is None  # pyqtgraph's view is built when its tab is first opened
+    assert panel._timeline is None  # the timeline is built when its tab is first opened
     assert not panel.bucket_box.isVisible()  # and its bucket chooser is nowhere until then
     panel.show_tab("timeline")
     assert panel._timeline is not None and len(panel.timeline.data.starts) == 120
