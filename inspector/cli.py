@@ -319,7 +319,8 @@ back from the busy recording thread each time: at 5 ms a time the writer fell be
 def main(argv: Sequence[str] | None = None) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL)
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
+    # (an app started from Finder on older macOS gets a process serial number argument: not ours)
+    argv = [arg for arg in (sys.argv[1:] if argv is None else argv) if not arg.startswith("-psn_")]
     commands = {"sandbox", "capture", "export", "import", "demo", "replay", "stats", "self-test"}
     if argv and not argv[0].startswith("-") and argv[0] not in commands:
         # `inspector FILE`: open a capture in the window

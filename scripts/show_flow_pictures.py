@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def crosshair() -> None:
             data = panel.timeline.data
-            worst = int(data.failures_per_s.argmax())
+            worst = max(range(len(data.failures_per_s)), key=data.failures_per_s.__getitem__)
             panel.timeline.show_crosshair_at(float(data.starts[worst]))
 
         QTimer.singleShot(300, crosshair)

@@ -42,7 +42,7 @@ def export_picture(
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in FORMATS:
         raise ExportError(f"cannot export a picture as .{suffix or '?'}: choose a .png or .svg file name")
-    scene = source.scene() if isinstance(source, QGraphicsView) and _exports_scene(source) else None
+    scene = source.scene() if isinstance(source, QGraphicsView) else None
     if isinstance(source, QGraphicsScene):
         scene = source
     if scene is not None:
@@ -67,12 +67,6 @@ def export_picture(
     else:
         _write_svg(render, rect, path, title, background)
     return path
-
-
-def _exports_scene(view: QGraphicsView) -> bool:
-    """Whether a view is exported as its whole scene: all of Inspector's graphics views show a whole picture (the
-    timeline's plots are a painted widget, not a graphics view: exported as drawn)."""
-    return True
 
 
 def _scene_renderer(scene: QGraphicsScene, rect: QRectF) -> Renderer:
