@@ -83,6 +83,16 @@ async def shoot(out: Path, warmup: float) -> None:
         window.flows.show_tab("map")
         await asyncio.sleep(0.5)
         window.grab().save(str(out / "service-map.png"))
+        # 6. the timeline, read out at its busiest bucket
+        window.flows.show_tab("timeline")
+        await asyncio.sleep(0.5)
+        timeline = window.flows.timeline
+        rates = timeline.data.events_per_s
+        if rates:
+            busiest = max(range(len(rates)), key=rates.__getitem__)
+            timeline.show_crosshair_at(timeline.data.starts[busiest] + timeline.bucket_seconds / 2)
+        await asyncio.sleep(0.3)
+        window.grab().save(str(out / "timeline.png"))
     finally:
         if window.session is not None:
             window.session.stop()
@@ -102,7 +112,7 @@ def main() -> int:
 
     qasync.run(shoot(args.out, args.warmup))
     del app
-    for name in ("window", "invocations", "filter", "subscriptions", "flow", "service-map"):
+    for name in ("window", "invocations", "filter", "subscriptions", "flow", "service-map", "timeline"):
         print(args.out / f"{name}.png")
     return 0
 

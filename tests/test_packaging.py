@@ -39,7 +39,7 @@ def _pyinstaller_available() -> bool:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(not BUILD, reason="the Linux build takes ~100 s: set INSPECTOR_BUILD_TESTS=1 to run it")
+@pytest.mark.skipif(not BUILD, reason="the Linux build takes about a minute: set INSPECTOR_BUILD_TESTS=1 to run it")
 def test_linux_build_makes_a_bundle_tarball_and_deb_that_pass_the_smoke_test(tmp_path: Path) -> None:
     if not (_pyinstaller_available() and shutil.which("dpkg-deb") and sys.platform.startswith("linux")):
         pytest.skip("needs Linux, PyInstaller in this Python and dpkg-deb")
@@ -56,7 +56,7 @@ def test_linux_build_makes_a_bundle_tarball_and_deb_that_pass_the_smoke_test(tmp
     answer = subprocess.run([str(bundle), "--version"], capture_output=True, text=True, timeout=60)
     assert answer.stdout.strip() == f"inspector {ver}"
     size_mb = sum(p.stat().st_size for p in bundle.parent.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
-    assert size_mb < 200, f"the bundle grew to {size_mb:.0f} MB"
+    assert size_mb <= 150, f"the bundle is {size_mb:.0f} MB, over the goal of 150 MB"
     debs = list((ROOT / "dist").glob(f"inspector_{ver}_*.deb"))
     assert len(debs) == 1
     info = subprocess.run(["dpkg-deb", "--info", str(debs[0])], capture_output=True, text=True, check=True).stdout
