@@ -29,6 +29,8 @@ echo "build-linux: pyinstaller took $((built - started)) s; bundle $(du -sm "$BU
 # 2. Strip the shared libraries (debug symbols are most of some Qt libraries' size).
 if command -v strip >/dev/null; then
   find "$BUNDLE" -type f \( -name '*.so' -o -name '*.so.*' \) -print0 | xargs -0 -r strip --strip-unneeded 2>/dev/null || true
+else
+  echo "build-linux: warning: no strip (install binutils): the bundle keeps its debug symbols (about 40 MB more)"
 fi
 echo "build-linux: bundle $(du -sm "$BUNDLE" | cut -f1) MB after strip"
 
