@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import sys
@@ -465,6 +466,11 @@ async def test_the_admin_secret_never_reaches_the_capture_or_its_output(sandbox:
     assert refused == 3, err_text
     done, out_text2, err_text2 = await _capture_process(sandbox, out, "--admin-secret-env", "MY_SECRET", "--force")
     assert done == 0, err_text2
+    # A finished capture is one file: its WAL was folded in, so the file alone (copied, shared) holds everything.
+    assert await asyncio.to_thread(_files_named_like, out) == [out.name]
+    shared = tmp_path / "copy.db"
+    await asyncio.to_thread(shutil.copyfile, out, shared)
+    assert read(shared, "SELECT count(*) FROM events")[0][0] >= 1
     secret = ADMIN_SECRET.encode()
     for text in (out_text, err_text, out_text2, err_text2):
         assert secret not in text
@@ -472,6 +478,10 @@ async def test_the_admin_secret_never_reaches_the_capture_or_its_output(sandbox:
         data = await asyncio.to_thread(_read_if_there, Path(f"{out}{suffix}"))
         assert secret not in data, suffix
     assert read(out, "SELECT count(*) FROM events")[0][0] >= 1
+
+
+def _files_named_like(path: Path) -> list[str]:
+    return sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name))
 
 
 def _read_if_there(path: Path) -> bytes:

@@ -133,6 +133,7 @@ def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_a
         if window.session is not None:
             window.session.stop()
         await window.tasks.cancel_all()
+        window.close_files()
         if sandbox is not None:
             await sandbox.stop()
         return 0

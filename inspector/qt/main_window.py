@@ -424,6 +424,14 @@ class MainWindow(QMainWindow):
         self._on_refresh_timer_timeout(force=True)
         self.captureOpened.emit(str(capture.path))
 
+    def close_files(self) -> None:
+        """Close every capture file the window holds (at exit, once the capture session has ended): each closed
+        file folds its WAL in, so the file alone holds the whole capture."""
+        session, self.session = self.session, None
+        self._close_capture()
+        if session is not None:
+            session.capture.close()
+
     def _close_capture(self) -> None:
         if self.model is not None:
             self.table.setModel(None)

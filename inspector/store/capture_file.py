@@ -42,7 +42,8 @@ filtering; `captured_at`/`received_at` are this machine's clock):
 WAL mode with `synchronous=NORMAL`; the writer commits in batches, so a reader (the window, `inspector export`) can open
 the file while a capture writes it, and a crash loses at most the last uncommitted batches. `CaptureWriter` commits
 its batches on one writer thread with its own connection (the capture's event loop only appends rows); `flush()`
-returns when everything recorded so far is committed.
+returns when everything recorded so far is committed. `CaptureFile.close()` ends that thread too: the last connection
+to close folds the WAL into the file, so a finished capture is a single file.
 """
 
 from __future__ import annotations
@@ -466,7 +467,7 @@ class CaptureWriter:
         """Items recorded since start: new events, state changes, new invocations, messages."""
         # Batches handed to the writer thread; bounded, so a writer slower than the stream holds the recorder back
         # (`put` blocks) instead of letting memory grow.
-        self._queue: queue.Queue[_Batch] = queue.Queue(maxsize=queued_batches)
+        self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=queued_batches)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._error: BaseException | None = None
@@ -740,10 +741,18 @@ class CaptureWriter:
             raise error
 
     def close(self) -> None:
-        """Write what is pending and let the writer thread end (it also ends by itself when idle)."""
-        if self._thread is None and not self.pending:
-            return
-        self.flush()
+        """Write what is pending and end the writer thread, closing its connection: the last connection to a capture
+        to close folds the WAL into the file and removes it, so the file alone holds everything (to be copied or
+        shared). The thread also ends by itself after a second idle; a later flush starts a new one."""
+        if self.pending:
+            self.flush(wait=False)
+        with self._lock:
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(None)  # after the batches queued: the thread ends when they are written
+        if thread is not None:
+            thread.join()
+        self._raise_error()
 
     def _run(self) -> None:
         """The writer thread: commits each batch in one transaction on its own connection; ends after a second idle
@@ -764,6 +773,11 @@ class CaptureWriter:
                             self._thread = None
                             return
                     continue
+                if batch is None:  # `close`
+                    with self._lock:
+                        self._thread = None
+                    self._queue.task_done()
+                    return
                 try:
                     if db is None:
                         raise failed or RuntimeError("no connection")

@@ -272,8 +272,11 @@ def test_inspector_demo_starts_captures_and_quits(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 60
-    captures = list((tmp_path / "data" / "inspector" / "captures").glob("*.inspector"))
+    folder = tmp_path / "data" / "inspector" / "captures"
+    captures = list(folder.glob("*.inspector"))
     assert len(captures) == 1
+    # every connection was closed: the WAL is folded into the file, which alone holds the capture (to share it)
+    assert sorted(p.name for p in folder.iterdir()) == [captures[0].name]
     conn = sqlite3.connect(captures[0])
     try:
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] >= 4
