@@ -35,17 +35,10 @@ from inspector.qt.picture_style import (
     on_dark,
     split_lane,
 )
+from inspector.qt.plot_axes import clock_label, time_ticks
 from inspector.qt.sequence_diagram import SequenceDiagramView, layout_sequence, step_marks, wrap_title
 from inspector.qt.service_map import ServiceMapView, layout_service_map
-from inspector.qt.timeline import (
-    EVENTS_COLOUR,
-    TimelineView,
-    buckets_from_rows,
-    clock_label,
-    series,
-    time_filter,
-    time_ticks,
-)
+from inspector.qt.timeline import EVENTS_COLOUR, TimelineView, buckets_from_rows, series, time_filter
 
 T0 = 1_764_139_501.0
 LANES = (
