@@ -76,7 +76,7 @@ if str(ROOT) not in sys.path:
 
 from inspector.core.events import FINAL_STATUSES, EventRecord, timestamp_seconds  # noqa: E402
 from inspector.core.hasura import event_payload  # noqa: E402
-from inspector.store.capture_file import CaptureFile, CaptureWriter, dumps  # noqa: E402
+from inspector.store.capture_file import CaptureFile, CaptureWriter, dumps, update_delivery_figures  # noqa: E402
 
 TICK_MS = 5
 """Interval of the probe timer; a stall is a gap between its ticks minus this."""
@@ -170,7 +170,6 @@ class DirectWriter:
         self.conn = capture.conn
         self.batch_size = batch_size
         self._texts = payload_texts
-        self._figures = CaptureWriter(capture)._update_delivery_figures  # the same SQL as the real writer's
         self._events: list[tuple[Any, ...]] = []
         self._updates: list[tuple[Any, ...]] = []
         self._states: list[tuple[Any, ...]] = []
@@ -243,7 +242,7 @@ class DirectWriter:
                 "next_retry_at, archived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self._states,
             )
-            self._figures(self._touched)
+            update_delivery_figures(self.conn, self._touched)  # the same SQL as the real writer's
         self._events.clear()
         self._updates.clear()
         self._states.clear()

@@ -811,7 +811,7 @@ class CaptureWriter:
             if batch.log:
                 conn.executemany("INSERT INTO session_log (at, level, source, message) VALUES (?, ?, ?, ?)", batch.log)
             if batch.touched:
-                _update_delivery_figures(conn, batch.touched)
+                update_delivery_figures(conn, batch.touched)
 
 
 MAX_ROWS_PER_STATEMENT = 1000
@@ -876,7 +876,9 @@ class _Batch:
         self.touched = touched
 
 
-def _update_delivery_figures(conn: sqlite3.Connection, event_ids: list[str]) -> None:
+def update_delivery_figures(conn: sqlite3.Connection, event_ids: list[str]) -> None:
+    """Recompute the delivery figures of these events (attempts, successes, first attempt, delivered, last status)
+    from their captured invocations."""
     for start in range(0, len(event_ids), 500):
         chunk = event_ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
