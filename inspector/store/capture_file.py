@@ -54,7 +54,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -807,7 +807,7 @@ class CaptureWriter:
             if batch.invocations:
                 db.table("invocations").insert_all(batch.invocations, batch_size=len(batch.invocations), ignore=True)
             if batch.messages:
-                _insert_messages(conn, batch.messages)
+                insert_rows(conn, MESSAGE_COLUMNS, batch.messages, MESSAGE_VALUES)
             if batch.log:
                 conn.executemany("INSERT INTO session_log (at, level, source, message) VALUES (?, ?, ?, ?)", batch.log)
             if batch.touched:
@@ -827,18 +827,28 @@ MESSAGE_VALUES = {
 300-byte string (it looks for an adapter); or all seven columns."""
 
 
-def _insert_messages(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert queued `messages` rows, in order, with a few multi-row `INSERT ... VALUES (...), (...)`.
+def insert_rows(
+    conn: sqlite3.Connection,
+    into: str,
+    rows: Sequence[tuple[Any, ...]],
+    values: Mapping[int, str] | None = None,
+    verb: str = "INSERT",
+) -> None:
+    """Insert `rows` into `into` (`table (columns)`), in order, with a few multi-row `INSERT ... VALUES (...), (...)`.
+    `values` gives the SQL of one row by the width of its tuple (default: a `?` per value), so rows of a few shapes
+    can be queued together.
 
-    Not `executemany`: it releases the GIL around each row's step, and while the recording thread is busy each
-    re-acquisition waits for Python's switch interval (5 ms), so a batch of 1,000 rows could take seconds (measured:
-    400 µs a row against a busy thread). One statement per 1,000 rows releases it once for the whole of SQLite's
-    work, which then runs beside the recording thread; what holds the GIL is binding the parameters. The statements
-    come in a few sizes (the largest and powers of two below it), so SQLite's statement cache keeps them all."""
+    For writer threads, rather than `executemany`: that releases the GIL around each row's step, and while another
+    thread is busy in Python each re-acquisition waits for the switch interval (5 ms by default), so a batch of 1,000
+    rows could take seconds (measured: 400 µs a row against a busy thread). One statement per 1,000 rows releases it
+    once for the whole of SQLite's work, which then runs beside the busy thread; what holds the GIL is binding the
+    parameters. The statements come in a few sizes (the largest and powers of two below it), so SQLite's statement
+    cache keeps them all."""
     variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     start = 0
     while start < len(rows):
         width = len(rows[start])
+        row_sql = values[width] if values is not None else "(" + ", ".join("?" * width) + ")"
         most = max(1, min(MAX_ROWS_PER_STATEMENT, variables // width))
         end = start + 1
         while end < len(rows) and end - start < most and len(rows[end]) == width:
@@ -846,7 +856,7 @@ def _insert_messages(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> N
         count = end - start
         size = count if count == most else 1 << (count.bit_length() - 1)
         conn.execute(
-            f"INSERT INTO {MESSAGE_COLUMNS} VALUES " + ",".join([MESSAGE_VALUES[width]] * size),
+            f"{verb} INTO {into} VALUES " + ",".join([row_sql] * size),
             list(itertools.chain.from_iterable(rows[start : start + size])),
         )
         start += size

@@ -31,7 +31,7 @@ from typing import Any
 
 from inspector.core.events import EventRecord, timestamp_seconds
 from inspector.core.filter import register_functions
-from inspector.store.capture_file import CaptureFile, dumps, redact_logged_request
+from inspector.store.capture_file import CaptureFile, dumps, insert_rows, redact_logged_request
 
 RUN_NOTE_KIND = "replay-run"
 
@@ -252,12 +252,13 @@ class ReplayRecorder:
             if self._conn is None:
                 self._conn = sqlite3.connect(str(self.capture.path), check_same_thread=False, timeout=30)
                 self._conn.execute("PRAGMA synchronous=NORMAL")
-            with self._conn:
-                self._conn.executemany(
-                    "INSERT OR IGNORE INTO invocations (id, event_id, trigger_name, attempt, http_status, status, "
-                    "request, response, created_at, created_ts, duration_ms, source, captured_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            with self._conn:  # (not executemany: see `insert_rows`; `flush_in_thread` runs beside the replay)
+                insert_rows(
+                    self._conn,
+                    "invocations (id, event_id, trigger_name, attempt, http_status, status, request, response, "
+                    "created_at, created_ts, duration_ms, source, captured_at)",
                     rows,
+                    verb="INSERT OR IGNORE",
                 )
             self.written += len(rows)
 

@@ -108,6 +108,23 @@ def test_recorder_writes_whole_rows_numbered_after_the_captured_attempts(capture
     assert [r["http_status"] for r in rows] == [None, 200, None, 200] == [r["status"] for r in rows]
     assert all(r["duration_ms"] == 1.5 and r["created_ts"] for r in rows)
     assert "leaked?" not in rows[0]["request"] and '"X-A","value":"1"' in rows[0]["request"]
+    # an invocation the backend reports again (same id) is recorded once
+    again = dict(
+        event_id=event["id"],
+        trigger_name=event["trigger_name"],
+        http_status=200,
+        request=request,
+        response=webhook_response("{}", [], 200),
+        created_at="2024-03-01T12:00:01.000001",
+        duration_ms=1.0,
+    )
+    recorder.add(**again, invocation_id=ids[1])
+    recorder.add(**again, invocation_id="b5f1c0de-0000-4000-8000-000000000001")
+    recorder.flush()
+    assert [r["id"] for r in capture.rows("SELECT id FROM invocations WHERE source = 'replay' ORDER BY seq")] == [
+        *ids,
+        "b5f1c0de-0000-4000-8000-000000000001",
+    ]
     # the captured event's figures are Hasura's deliveries only
     assert (
         capture.rows("SELECT attempts, successes, last_http_status FROM events WHERE id = ?", (event["id"],)) == before
