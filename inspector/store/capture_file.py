@@ -799,9 +799,10 @@ class CaptureWriter:
                 sets = ", ".join(f"{k} = :{k}" for k in update if k != "id")
                 conn.execute(f"UPDATE events SET {sets} WHERE id = :id", update)
             if batch.states:
-                conn.executemany(
-                    "INSERT INTO event_states (event_id, observed_at, status, delivered, error, tries, locked, "
-                    "next_retry_at, archived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                insert_rows(
+                    conn,
+                    "event_states (event_id, observed_at, status, delivered, error, tries, locked, next_retry_at, "
+                    "archived)",
                     batch.states,
                 )
             if batch.invocations:
@@ -809,7 +810,7 @@ class CaptureWriter:
             if batch.messages:
                 insert_rows(conn, MESSAGE_COLUMNS, batch.messages, MESSAGE_VALUES)
             if batch.log:
-                conn.executemany("INSERT INTO session_log (at, level, source, message) VALUES (?, ?, ?, ?)", batch.log)
+                insert_rows(conn, "session_log (at, level, source, message)", batch.log)
             if batch.touched:
                 update_delivery_figures(conn, batch.touched)
 
