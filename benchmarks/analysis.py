@@ -1,4 +1,5 @@
-"""Delivery analysis on a big capture: how long `inspector.analysis.analyse` takes over a million events (and their
+"""Delivery analysis on a big capture: how long `inspector.services.analysis.analyse` takes over a million events
+(and their
 million invocations), how long a flow takes to build out of them, how long `mark_flags` takes to write what was
 found, and how much memory all that needs. Each figure is printed with its goal and the ratio to it (below 1.0 meets
 the goal).
@@ -239,8 +240,8 @@ class Report:
 
 
 def measure(path: Path, mark: bool) -> Report:
-    from inspector.analysis import analyse, flow_for_event, flow_for_key, iter_flow_keys, mark_flags
     from inspector.core.filter import compile_filter
+    from inspector.services.analysis import analyse, flow_for_event, flow_for_key, iter_flow_keys, mark_flags
 
     report = Report()
     baseline = rss_mb()

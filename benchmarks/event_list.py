@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:
 from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from inspector.qt.event_table_model import EventTableModel  # noqa: E402
+from inspector.qt.event_list.event_table_model import EventTableModel  # noqa: E402
 from inspector.store import capture_file  # noqa: E402
 from inspector.store.capture_file import CaptureFile  # noqa: E402
 

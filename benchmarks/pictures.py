@@ -43,8 +43,8 @@ from PySide6.QtWidgets import QApplication, QGraphicsView  # noqa: E402
 
 import inspector.qt  # noqa: E402, F401  (applies the PySide work-arounds)
 from inspector.core.flows import Flow, FlowStep, ServiceEdge, TriggerStats  # noqa: E402
-from inspector.qt.sequence_diagram import SequenceDiagramView, layout_sequence  # noqa: E402
-from inspector.qt.service_map import ServiceMapView, layout_service_map  # noqa: E402
+from inspector.qt.pictures.sequence_diagram import SequenceDiagramView, layout_sequence  # noqa: E402
+from inspector.qt.pictures.service_map import ServiceMapView, layout_service_map  # noqa: E402
 
 GOAL_MS = 200.0
 VIEW_SIZE = (1400, 800)

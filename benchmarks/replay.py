@@ -49,8 +49,8 @@ from inspector.core.hasura import (  # noqa: E402
     webhook_body,
     webhook_response,
 )
-from inspector.core.replay_plan import PlanOptions  # noqa: E402
-from inspector.replay import ReplayRunner, load_plan  # noqa: E402
+from inspector.services.replay.plan import PlanOptions  # noqa: E402
+from inspector.services.replay.runner import ReplayRunner, load_plan  # noqa: E402
 from inspector.store.capture_file import CaptureFile, CaptureWriter  # noqa: E402
 
 GOAL = 0.8

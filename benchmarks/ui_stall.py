@@ -594,8 +594,8 @@ def measure(plan: Plan, profile: Path | None) -> Outcome:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from inspector.profiles import ProfileStore
-    from inspector.qt.main_window import MainWindow
+    from inspector.qt.window.main_window import MainWindow
+    from inspector.services.profiles import ProfileStore
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     outcome = Outcome()

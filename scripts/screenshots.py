@@ -18,9 +18,9 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-from inspector.qt.app import DemoSettings, start_demo
-from inspector.qt.main_window import MainWindow
 from inspector.qt.roles import EVENT_ID_ROLE
+from inspector.qt.window.app import DemoSettings, start_demo
+from inspector.qt.window.main_window import MainWindow
 
 
 async def shoot(out: Path, warmup: float) -> None:

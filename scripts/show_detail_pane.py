@@ -30,7 +30,7 @@ from inspector.core.hasura import (
     webhook_body,
     webhook_response,
 )
-from inspector.qt.detail_pane import DetailPane
+from inspector.qt.detail.detail_pane import DetailPane
 from inspector.store.capture_file import CaptureFile, CaptureWriter
 
 Json = dict[str, Any]

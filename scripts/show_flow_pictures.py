@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow  # noqa: E402
 
 import inspector.qt  # noqa: E402, F401  (applies the PySide work-arounds)
 from inspector.core.flows import Anomaly, Flow, FlowStep, ServiceEdge, TriggerStats  # noqa: E402
-from inspector.qt.flows_dock import TAB_NAMES, FlowsPanel  # noqa: E402
+from inspector.qt.pictures.flows_dock import TAB_NAMES, FlowsPanel  # noqa: E402
 
 START = 1_764_139_501.165
 ORDER = "631f646f-4206-46f8-8fd0-79794c9bf0f8"
@@ -190,7 +190,7 @@ def order_flow(repeat: int = 1) -> Flow:
 
 @dataclass
 class SampleReport:
-    """A capture report of the shape `FlowsPanel.show_report` reads (as `inspector.analysis` produces)."""
+    """A capture report of the shape `FlowsPanel.show_report` reads (as `inspector.services.analysis` produces)."""
 
     edges: list[ServiceEdge]
     triggers: list[TriggerStats]

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from show_detail_pane import build_sample
 
 from inspector.qt.bridge import TaskRunner
-from inspector.qt.replay_dialog import ReplayDialog
+from inspector.qt.dialogs.replay_dialog import ReplayDialog
 from inspector.store.capture_file import CaptureWriter
 
 EVENT_ID = "6f1c2d3e-0002-4000-8000-00000000a001"

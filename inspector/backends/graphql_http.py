@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from inspector.backends.errors import AuthenticationFailed, ConnectionFailed, ProtocolMismatch, ServerError
-from inspector.core.profile import redact_url
+from inspector.core.connection_profile import redact_url
 
 
 class GraphQLHttpClient:

@@ -5,14 +5,14 @@ Owns one aiohttp session (a keep-alive connection pool sized for the replay's co
 byte of the answer, `time.perf_counter`) and the translation of aiohttp's failures into typed errors whose message
 is what Hasura would log in an `http_exception` (§1.6).
 
-Headers are sent exactly as given: the caller builds them with `inspector.core.replay_plan.resolve_headers`, which
+Headers are sent exactly as given: the caller builds them with `inspector.services.replay.plan.resolve_headers`, which
 puts Hasura's `Content-Type: application/json` and `User-Agent: hasura-graphql-engine/<version>` over the trigger's
 configured headers. Configured header values never come from a capture (it keeps them redacted): they come from
 the user (the profile's keyring entry or environment variables, `--webhook-header NAME=ENVVAR`) or from the
 trigger's `value_from_env` variable, as Hasura reads it. aiohttp adds `Host`, `Content-Length`, `Accept` and
 `Accept-Encoding`, as any HTTP client (Hasura's included) adds its own.
 
-Used by the replay runner (`inspector.replay`) and its benchmark.
+Used by the replay runner (`inspector.services.replay.runner`) and its benchmark.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ are arrows between lanes (the client, tables, event triggers, handlers, subscrip
 are what at-least-once, unordered delivery did to it (duplicates, out-of-order processing, retries, dead letters,
 long-pending events, cold starts, handler contract breaks).
 
-Pure data: `inspector.analysis` builds these from a capture; `inspector.qt` draws them; `inspector stats` prints them.
+Pure data: `inspector.services.analysis` builds these from a capture; `inspector.qt` draws them; `inspector stats`
+prints them.
 """
 
 from __future__ import annotations

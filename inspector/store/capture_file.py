@@ -61,9 +61,9 @@ from typing import Any
 import sqlite_utils
 
 from inspector import __version__
+from inspector.core.connection_profile import is_secret_header
 from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
 from inspector.core.filter import register_functions
-from inspector.core.profile import is_secret_header
 
 SCHEMA_VERSION = 1
 

@@ -1,6 +1,6 @@
 """What replay reads from and writes to a capture file: the selection, recorded answers, variants, attempts, runs.
 
-Owns the SQL of replay, so the runner (`inspector.replay`) stays free of it:
+Owns the SQL of replay, so the runner (`inspector.services.replay.runner`) stays free of it:
 
 - reading the events to replay (a display filter's SQL, or ids) and the last answer Hasura recorded for each;
 - `create_variant`: an edited copy of an event as a new `events` row with `variant_of` pointing at the original

@@ -31,10 +31,10 @@ from inspector.core.hasura import USER_AGENT
 from inspector.sandbox.config import Faults
 from inspector.sandbox.server import Sandbox
 from tests.conftest import ADMIN_SECRET, SandboxFactory
-from tests.sandbox.client import (
+from tests.helpers.sandbox_client import (
     EVENT_LOG_KEYS as EVENT_KEYS,
 )
-from tests.sandbox.client import (
+from tests.helpers.sandbox_client import (
     EXAMPLE_TRIGGER_NAMES,
     INSERT_ORDER,
     INSERT_ORDER_AND_ITEM,

@@ -27,7 +27,7 @@ from inspector.sandbox.config import Faults
 from inspector.sandbox.server import Sandbox
 from inspector.sandbox.traffic import place_order
 from tests.conftest import SandboxFactory
-from tests.sandbox.client import (
+from tests.helpers.sandbox_client import (
     EXAMPLE_TRIGGER_NAMES,
     ORDER_SUMMARY,
     all_events,

@@ -11,7 +11,7 @@ import pytest
 
 from inspector.sandbox.server import Sandbox
 from tests.conftest import ADMIN_SECRET
-from tests.sandbox.client import EVENT_LOG_KEYS, INVOCATION_KEYS
+from tests.helpers.sandbox_client import EVENT_LOG_KEYS, INVOCATION_KEYS
 
 
 async def call(sandbox: Sandbox, kind: str, args: Any = None, secret: str | None = ADMIN_SECRET) -> tuple[int, Any]:

@@ -25,7 +25,7 @@ from inspector.store.capture_file import (
     message_data_sql,
     message_diffs,
 )
-from tests.store.captures import event_dict, invocation_dict, ok_response
+from tests.helpers.captures import event_dict, invocation_dict, ok_response
 
 EVENT_ID = "0b8f2c1e-6a9d-4c3b-9e1f-2a7d5c4b3a21"
 
@@ -330,7 +330,7 @@ def test_a_crash_loses_only_what_was_not_flushed(tmp_path: Path) -> None:
         import os
         from inspector.core.events import EventRecord
         from inspector.store.capture_file import CaptureFile, CaptureWriter
-        from tests.store.captures import event_dict
+        from tests.helpers.captures import event_dict
 
         capture = CaptureFile.create({str(path)!r})
         writer = CaptureWriter(capture, batch_size=100_000)
@@ -394,7 +394,7 @@ def test_copy_events_follows_the_filter_and_can_be_cancelled(tmp_path: Path) -> 
 
     from inspector.core.filter import compile_filter
     from inspector.store.capture_file import copy_events
-    from tests.qt.test_event_table_model import build_big_capture
+    from tests.helpers.captures import build_big_capture
 
     source = build_big_capture(tmp_path / "big.inspector", 300_000)
     # a filter that needs the source's own tables (a subquery on invocations) copies what it matches

@@ -16,7 +16,7 @@ import pytest
 from inspector.core.events import EventRecord, InvocationRecord
 from inspector.store.capture_file import CaptureFile, CaptureWriter
 from inspector.store.exchange import ExchangeError, export_har, export_jsonl, import_jsonl, redact_url
-from tests.store.captures import (
+from tests.helpers.captures import (
     ADMIN_SECRET,
     SESSION_USER,
     USER_ID,

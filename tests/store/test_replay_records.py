@@ -19,7 +19,7 @@ from inspector.store.replay_records import (
     selected_event_rows,
     trigger_snapshot,
 )
-from tests.store.captures import build_sample
+from tests.helpers.captures import build_sample
 
 
 @pytest.fixture

@@ -1,0 +1,421 @@
+"""`inspector replay`: the headless front of the replay runner.
+
+Owns turning the command line into a plan (the selection, targets, orderings, duplicates, checks), printing the plan
+before anything is sent, the safety check (hosts outside this machine need `--allow-remote`; without it nothing is
+sent and the exit status is 2, naming the hosts), where the backend's secret comes from (the profile's keyring entry,
+else `--admin-secret-env VAR`, else `HASURA_GRAPHQL_ADMIN_SECRET`; never the capture), the live progress line on a
+terminal, Ctrl+C (first: cancel after the attempts in flight; second: at once), the reports (`--report x.xml`:
+JUnit, `--report x.html`: one HTML page) and the exit codes: 0 everything passed, 1 a replay or check failed (or the
+run was cancelled), 2 usage error, 3 connection or authentication failure (the backend, or every target, could not
+be reached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:  # imported where used: building the `inspector` parser must stay cheap for every command
+    from inspector.services.replay.plan import PlanOptions, ReplayPlan, ReplayReport
+    from inspector.services.replay.runner import Backend
+    from inspector.store.capture_file import CaptureFile
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """A command line that cannot work; the message says what to change."""
+
+
+def add_arguments(replay: argparse.ArgumentParser) -> None:
+    """The flags of `inspector replay` (kept here so cli.py stays a list of commands)."""
+    replay.add_argument("file", metavar="FILE", help="the capture file to replay from (attempts are added to it)")
+    select = replay.add_argument_group("what to replay")
+    select.add_argument(
+        "--filter", metavar="EXPR", help="captured events matching this display filter (default: every event)"
+    )
+    select.add_argument(
+        "--event", action="append", default=[], metavar="ID", help="this event (repeatable; variants allowed)"
+    )
+    where = replay.add_argument_group("where to send it")
+    where.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="TRIGGER=URL",
+        help="send this trigger's events to URL instead of its captured webhook (repeatable; TRIGGER * for all; "
+        "{trigger} in URL is replaced by the trigger's name)",
+    )
+    where.add_argument(
+        "--via-backend",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="URL",
+        help="let the backend deliver: pg_redeliver_event for captured events, pg_invoke_event_trigger for "
+        "variants (URL: the Hasura; default --endpoint/--profile/HASURA_GRAPHQL_ENDPOINT)",
+    )
+    where.add_argument(
+        "--webhook-header",
+        action="append",
+        default=[],
+        metavar="NAME=ENVVAR",
+        help="send configured webhook header NAME with the value of environment variable ENVVAR (the capture "
+        "keeps header values redacted; value_from_env headers are read from the environment as Hasura does)",
+    )
+    where.add_argument("--allow-remote", action="store_true", help="allow hosts other than this machine")
+    how = replay.add_argument_group("how")
+    how.add_argument(
+        "--order",
+        default="captured",
+        metavar="ORDER",
+        help="captured (default), created, reverse, or shuffle:SEED[,SEED...] (several seeds: compare final states)",
+    )
+    how.add_argument("--duplicate", type=int, default=1, metavar="N", help="deliver each event N times (default 1)")
+    how.add_argument(
+        "--duplicate-mode",
+        choices=("back-to-back", "concurrent"),
+        default="back-to-back",
+        help="duplicates one after another (default) or at once",
+    )
+    how.add_argument("--concurrency", type=int, default=1, metavar="N", help="events replayed at once (default 1)")
+    how.add_argument("--rate", type=float, default=None, metavar="PER_SECOND", help="at most this many attempts/s")
+    how.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="per request (default: the trigger's)"
+    )
+    how.add_argument("--dry-run", action="store_true", help="print the plan and send nothing")
+    checks = replay.add_argument_group("checks")
+    checks.add_argument(
+        "--expect",
+        choices=("2xx", "recorded"),
+        default="2xx",
+        help="2xx (default): pass on a 2xx answer; recorded: the recorded status and body too",
+    )
+    checks.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="leave this out of comparisons (repeatable): $.created_at, payment_id or *.id (any depth), "
+        "$.items[*].id, *_at",
+    )
+    checks.add_argument(
+        "--state-query",
+        metavar="QUERY|@FILE",
+        help="GraphQL query whose result is the state compared for --duplicate and several orderings; its "
+        "variables take the values of the event row's columns of the same name",
+    )
+    checks.add_argument(
+        "--reset", metavar="MUTATION|@FILE", help="GraphQL mutation run before each ordering (same variables)"
+    )
+    checks.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        metavar="PATH.xml|PATH.html",
+        help="write a JUnit XML or HTML report (repeatable)",
+    )
+    backend = replay.add_argument_group("the backend (for --via-backend, --state-query, --reset)")
+    backend.add_argument("--profile", metavar="NAME", help="a saved connection profile (its secret: the keyring)")
+    backend.add_argument("--endpoint", metavar="URL", help="the Hasura (default: env HASURA_GRAPHQL_ENDPOINT)")
+    backend.add_argument(
+        "--admin-secret-env",
+        metavar="VAR",
+        help="read the admin secret from this environment variable (default HASURA_GRAPHQL_ADMIN_SECRET)",
+    )
+    backend.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+
+
+def _text_or_file(value: str | None, flag: str) -> str | None:
+    if value is None:
+        return None
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from exc
+    return value
+
+
+def _backend(args: argparse.Namespace, env: Mapping[str, str]) -> Backend:
+    """The backend and its secret: a saved profile (secret from the keyring, then its env var), or an endpoint with
+    the secret from --admin-secret-env or HASURA_GRAPHQL_ADMIN_SECRET."""
+    from inspector.core.connection_profile import ConnectionProfile
+    from inspector.services.replay.runner import Backend
+
+    via = args.via_backend if isinstance(args.via_backend, str) else None
+    endpoint = via or args.endpoint
+    if args.profile:
+        from inspector.services.profiles import ProfileError, ProfileStore, SecretStore, resolve_secret
+
+        try:
+            saved = ProfileStore().get(args.profile)
+            if saved is None:
+                raise UsageError(f"--profile {args.profile}: no saved profile of that name")
+            profile_secret = resolve_secret(saved, SecretStore(), env)
+        except ProfileError as exc:
+            raise UsageError(f"--profile {args.profile}: {exc}") from exc
+        if endpoint:
+            try:
+                saved = ConnectionProfile.from_endpoint(
+                    saved.name,
+                    endpoint,
+                    headers=saved.headers,
+                    secret_env=saved.secret_env,
+                    secret_header=saved.secret_header,
+                    verify_tls=saved.verify_tls and not args.insecure,
+                    has_secret=saved.has_secret,
+                )
+            except ValueError as exc:
+                raise UsageError(f"--via-backend/--endpoint: {exc}") from exc
+        elif args.insecure:
+            saved = dataclasses.replace(saved, verify_tls=False)
+        return Backend(saved, profile_secret)
+    endpoint = endpoint or env.get("HASURA_GRAPHQL_ENDPOINT")
+    if not endpoint:
+        raise UsageError(
+            "this replay talks to the backend: give --via-backend URL, --endpoint URL, --profile NAME or set "
+            "HASURA_GRAPHQL_ENDPOINT"
+        )
+    if args.admin_secret_env:
+        if args.admin_secret_env not in env:
+            raise UsageError(f"--admin-secret-env {args.admin_secret_env}: that environment variable is not set")
+        secret: str | None = env[args.admin_secret_env]
+    else:
+        secret = env.get("HASURA_GRAPHQL_ADMIN_SECRET") or None
+    try:
+        profile = ConnectionProfile.from_endpoint(
+            "command line", endpoint, secret_env=args.admin_secret_env, verify_tls=not args.insecure
+        )
+    except ValueError as exc:
+        raise UsageError(f"--via-backend/--endpoint: {exc}") from exc
+    return Backend(profile, secret)
+
+
+def build_options(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> tuple[PlanOptions, Backend | None, dict[str, str]]:
+    """PlanOptions, the backend (when the replay talks to it) and the webhook header values."""
+    from inspector.services.replay.plan import PlanOptions, check_url, parse_order, parse_target_spec
+
+    for path in args.report:
+        if Path(path).suffix.lower() not in (".xml", ".html", ".htm"):
+            raise UsageError(f"--report {path}: name a .xml (JUnit) or .html file")
+    targets: dict[str, str] = {}
+    for spec in args.target:
+        try:
+            trigger, url = parse_target_spec(spec)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+        if trigger in targets:
+            raise UsageError(f"--target {trigger} is given twice")
+        targets[trigger] = url
+    try:
+        orderings = parse_order(args.order)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    header_values: dict[str, str] = {}
+    for spec in args.webhook_header:
+        name, _, var = spec.partition("=")
+        if not name.strip() or not var.strip():
+            raise UsageError(f"--webhook-header {spec!r}: expected NAME=ENVVAR, e.g. X-Webhook-Secret=WEBHOOK_SECRET")
+        if var.strip() not in env:
+            raise UsageError(f"--webhook-header {name.strip()}: the environment variable {var.strip()} is not set")
+        header_values[name.strip()] = env[var.strip()]
+    state_query = _text_or_file(args.state_query, "--state-query")
+    reset_query = _text_or_file(args.reset, "--reset")
+    if isinstance(args.via_backend, str):
+        try:
+            check_url(args.via_backend if "://" in args.via_backend else f"http://{args.via_backend}", "--via-backend")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    backend = _backend(args, env) if (args.via_backend or state_query or reset_query) else None
+    options = PlanOptions(
+        targets=targets,
+        via_backend=backend.profile.metadata_url if backend is not None and args.via_backend else None,
+        orderings=orderings,
+        duplicate=args.duplicate,
+        duplicate_mode=args.duplicate_mode,
+        concurrency=args.concurrency,
+        rate=args.rate,
+        expect=args.expect,
+        ignore=tuple(args.ignore),
+        state_query=state_query,
+        reset_query=reset_query,
+        graphql_url=backend.profile.graphql_http_url if backend is not None else None,
+        timeout=args.timeout,
+        header_names=frozenset(n.lower() for n in header_values),
+    )
+    return options, backend, header_values
+
+
+def write_reports(report: ReplayReport, paths: list[str]) -> list[str]:
+    """Write each report; returns the problems (one line each)."""
+    from inspector.services.replay.report import html_report, junit_xml
+
+    problems = []
+    for path in paths:
+        text = junit_xml(report) if Path(path).suffix.lower() == ".xml" else html_report(report)
+        target = Path(path)
+        temporary = target.with_name(f".{target.name}.partial")
+        try:
+            temporary.write_text(text, encoding="utf-8")
+            temporary.replace(target)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            problems.append(f"cannot write the report {path}: {exc.strerror or exc}")
+    return problems
+
+
+def run_replay(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    from inspector.store.capture_file import CaptureFile, CaptureFormatError
+
+    env = dict(os.environ if env is None else env)
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    try:
+        options, backend, header_values = build_options(args, env)
+    except UsageError as exc:
+        print(f"inspector replay: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        capture = CaptureFile.open(args.file)
+    except (FileNotFoundError, CaptureFormatError) as exc:
+        print(f"inspector replay: {exc}", file=err)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"inspector replay: cannot open {args.file}: {exc.strerror or exc}", file=err)
+        return EXIT_USAGE
+    try:
+        return _run(args, capture, options, backend, header_values, env, out, err)
+    finally:
+        capture.close()
+
+
+def _run(
+    args: argparse.Namespace,
+    capture: CaptureFile,
+    options: PlanOptions,
+    backend: Backend | None,
+    header_values: dict[str, str],
+    env: Mapping[str, str],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    from inspector.core.filter import FilterError
+    from inspector.services.replay.runner import Selection, load_plan
+
+    try:
+        plan = load_plan(capture, options, Selection(args.filter, tuple(args.event)), env)
+    except FilterError as exc:
+        pointer = " " * exc.start + "^" * max(1, exc.end - exc.start)
+        print(f"inspector replay: --filter: {exc.message}\n  {args.filter}\n  {pointer}", file=err)
+        return EXIT_USAGE
+    for line in plan.describe():
+        print(line, file=err)
+    if plan.errors:
+        for problem in plan.errors:
+            print(f"inspector replay: {problem}", file=err)
+        return EXIT_USAGE
+    if not plan.items:
+        what = f"no captured event matches --filter {args.filter!r}" if args.filter else "the capture holds no events"
+        print(f"inspector replay: nothing to replay: {what}", file=err)
+        return EXIT_USAGE
+    remote = plan.remote_hosts
+    if remote and not args.allow_remote:
+        print(
+            f"inspector replay: refusing to send to {', '.join(remote)}: not this machine. Nothing was sent; give "
+            "--allow-remote to replay to it anyway.",
+            file=err,
+        )
+        return EXIT_USAGE
+    if args.dry_run:
+        print("inspector replay: dry run, nothing sent", file=err)
+        return EXIT_OK
+    report = asyncio.run(_execute(capture, plan, backend, header_values, env, args, err))
+    for check in report.failures:
+        print(check.line(), file=out)
+        for detail in check.details[:6]:
+            print(f"    {detail}", file=out)
+    print(f"inspector replay: {report.summary()}", file=out)
+    problems = write_reports(report, args.report)
+    for problem in problems:
+        print(f"inspector replay: {problem}", file=err)
+    if report.connection_error:
+        print(f"inspector replay: {report.error}", file=err)
+        return EXIT_CONNECTION
+    if report.all_unreachable:
+        print(
+            f"inspector replay: nothing answered at {', '.join(plan.hosts)}: no attempt could connect "
+            "(is the handler running?)",
+            file=err,
+        )
+        return EXIT_CONNECTION
+    if not report.passed or problems:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+async def _execute(
+    capture: CaptureFile,
+    plan: ReplayPlan,
+    backend: Backend | None,
+    header_values: dict[str, str],
+    env: Mapping[str, str],
+    args: argparse.Namespace,
+    err: TextIO,
+) -> ReplayReport:
+    from inspector.services.replay.runner import ReplayProgress, ReplayRunner
+
+    live = err.isatty()
+
+    def show(progress: ReplayProgress) -> None:
+        if live:
+            print("\r" + progress.line().ljust(100), end="", file=err, flush=True)
+
+    runner = ReplayRunner(
+        capture,
+        plan,
+        backend=backend,
+        header_values=header_values,
+        env=env,
+        allow_remote=args.allow_remote,
+        on_progress=show,
+        verify_tls=not args.insecure,
+    )
+    interrupts = 0
+
+    def interrupt() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            runner.cancel()
+        else:
+            runner.cancel_now()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+            loop.add_signal_handler(sig, interrupt)
+    try:
+        return await runner.run()
+    finally:
+        if live:
+            print(file=err)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)

@@ -1,0 +1,1 @@
+"""The detail pane: one event's payload, changes and invocations."""

@@ -1,0 +1,1 @@
+"""Dialogs: connection profiles, colouring rules, edit and replay."""

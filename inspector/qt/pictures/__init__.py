@@ -1,0 +1,1 @@
+"""Pictures of the flow: sequence diagram, service map, timeline, anomalies panel, and their shared look."""

@@ -1,0 +1,1 @@
+"""The subscriptions console: running GraphQL subscriptions and reading their messages."""

@@ -1,0 +1,289 @@
+"""The subscriptions console: write a GraphQL subscription, run it against the connected backend, and read what it
+sends: each message, and for live queries what changed from the previous result.
+
+Owns the editor (GraphQL highlighting, field completion from the server's introspection), the list of recorded
+operations and their messages (read from the capture, so a saved capture shows the same), and the message view
+(the result as a JSON tree, the diff as a table). Running is the window's job: `runRequested` carries the text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtGui import QFont, QKeySequence, QShortcut, QTextCursor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QCompleter,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.core.graphql_ops import OperationError, analyse
+from inspector.qt.widgets.highlighters import GraphQLHighlighter
+from inspector.qt.widgets.json_tree import JsonTreeWidget
+from inspector.store.capture_file import message_data_sql, message_diffs
+
+EXAMPLE = """subscription order_status {
+  orders(order_by: {created: desc}, limit: 10) {
+    order_id
+    order_valid
+    payment_valid
+    approved
+    driver_assigned
+  }
+}"""
+
+MESSAGE_PAGE = 500
+
+
+class GraphQLEditor(QPlainTextEdit):
+    """A plain-text editor with GraphQL highlighting and completion of field names."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        font = QFont("monospace")
+        font.setStyleHint(QFont.StyleHint.TypeWriter)
+        self.setFont(font)
+        self.highlighter = GraphQLHighlighter(self.document())
+        self._words = QStringListModel(["subscription", "query"], self)
+        self.completer = QCompleter(self._words, self)
+        self.completer.setWidget(self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.activated.connect(self._insert)
+
+    def set_words(self, words: list[str]) -> None:
+        self._words.setStringList(sorted(set(words) | {"subscription", "query"}))
+
+    def _prefix(self) -> str:
+        cursor = self.textCursor()
+        cursor.select(QTextCursor.SelectionType.WordUnderCursor)
+        return cursor.selectedText()
+
+    def _insert(self, word: str) -> None:
+        cursor = self.textCursor()
+        cursor.select(QTextCursor.SelectionType.WordUnderCursor)
+        cursor.insertText(word)
+        self.setTextCursor(cursor)
+
+    def keyPressEvent(self, event: Any) -> None:
+        popup = self.completer.popup()
+        if (
+            popup is not None
+            and popup.isVisible()
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab)
+        ):
+            event.ignore()
+            return
+        super().keyPressEvent(event)
+        prefix = self._prefix()
+        if len(prefix) >= 2 and event.text().strip():
+            self.completer.setCompletionPrefix(prefix)
+            if self.completer.completionCount():
+                rect = self.cursorRect()
+                rect.setWidth(240)
+                self.completer.complete(rect)
+                return
+        if popup is not None:
+            popup.hide()
+
+
+class SubscriptionsConsole(QWidget):
+    """Write, run and read subscriptions."""
+
+    runRequested = Signal(str)
+    """The editor's text, checked to be one subscription or query."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.editor = GraphQLEditor(self)
+        self.editor.setPlainText(EXAMPLE)
+        self.run_button = QPushButton("Run subscription", self)
+        self.run_button.setToolTip("Record this subscription into the capture (Ctrl+Enter)")
+        self.run_button.clicked.connect(self._on_run_clicked)
+        shortcut = QShortcut(QKeySequence("Ctrl+Return"), self.editor)
+        shortcut.activated.connect(self._on_run_clicked)
+        self.editor_status = QLabel("Connect to a backend to run subscriptions.", self)
+        self.editor_status.setWordWrap(True)
+
+        self.operations = QComboBox(self)
+        self.operations.setToolTip("Subscriptions recorded in this capture")
+        self.operations.currentIndexChanged.connect(self._on_operations_current_index_changed)
+        self.messages = QTableWidget(0, 4, self)
+        self.messages.setHorizontalHeaderLabels(["Received", "Type", "Rows", "Changes"])
+        self.messages.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.messages.verticalHeader().setVisible(False)
+        self.messages.setWordWrap(False)
+        self.messages.verticalHeader().setDefaultSectionSize(22)
+        self.messages.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.messages.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.messages.itemSelectionChanged.connect(self._on_messages_selection_changed)
+        self.result_tree = JsonTreeWidget(self, field_function=None)  # results are not event payloads: no filters
+        self.diff_table = QTableWidget(0, 3, self)
+        self.diff_table.setHorizontalHeaderLabels(["Path", "Before", "After"])
+        self.diff_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.diff_table.verticalHeader().setVisible(False)
+        self.diff_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.message_tabs = QTabWidget(self)
+        self.message_tabs.addTab(self.result_tree, "Result")
+        self.message_tabs.addTab(self.diff_table, "Changes from previous")
+
+        left = QWidget(self)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.editor, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.editor_status, 1)
+        left_layout.addLayout(buttons)
+        right = QWidget(self)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.operations)
+        inner = QSplitter(Qt.Orientation.Vertical, right)
+        inner.addWidget(self.messages)
+        inner.addWidget(self.message_tabs)
+        right_layout.addWidget(inner, 1)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(splitter)
+        self._conn: sqlite3.Connection | None = None
+        self._shown: tuple[int, int] = (-1, -1)
+        self.set_connected(False)
+
+    def set_connected(self, connected: bool) -> None:
+        self.run_button.setEnabled(connected)
+        self.editor_status.setText(
+            "Ctrl+Enter runs the subscription; its messages are recorded into the capture."
+            if connected
+            else "Connect to a backend to run subscriptions."
+        )
+
+    def _on_run_clicked(self) -> None:
+        if not self.run_button.isEnabled():
+            return
+        text = self.editor.toPlainText().strip()
+        try:
+            info = analyse(text)
+        except OperationError as error:
+            self.editor_status.setText(f"<span style='color:#c62828'>{error}</span>")
+            return
+        if info.kind == "mutation":
+            self.editor_status.setText(
+                "<span style='color:#c62828'>Mutations are not recorded; write a subscription or a query.</span>"
+            )
+            return
+        self.editor_status.setText(f"Running {info.kind} subscription{' ' + info.name if info.name else ''}…")
+        self.runRequested.emit(text)
+
+    # --- reading the capture ---------------------------------------------------------------------------------------
+
+    def refresh(self, conn: sqlite3.Connection) -> None:
+        """Re-read the operations and, when it grew, the selected operation's messages."""
+        self._conn = conn
+        try:
+            rows = conn.execute("SELECT id, coalesce(name, ''), kind, state FROM operations ORDER BY id").fetchall()
+        except sqlite3.Error:
+            return
+        current = self.operations.currentData()
+        if self.operations.count() != len(rows):
+            self.operations.blockSignals(True)
+            self.operations.clear()
+            for op_id, name, kind, state in rows:
+                self.operations.addItem(f"#{op_id} {name or '(unnamed)'} · {kind} · {state}", op_id)
+            index = self.operations.findData(current) if current is not None else len(rows) - 1
+            self.operations.setCurrentIndex(max(index, 0))
+            self.operations.blockSignals(False)
+        self._load_messages()
+
+    def select_operation(self, operation_id: int) -> None:
+        index = self.operations.findData(operation_id)
+        if index >= 0:
+            self.operations.setCurrentIndex(index)
+
+    def _on_operations_current_index_changed(self, _index: int) -> None:
+        self._shown = (-1, -1)
+        self.messages.setRowCount(0)
+        self._load_messages()
+
+    def _load_messages(self) -> None:
+        op_id = self.operations.currentData()
+        if op_id is None or self._conn is None:
+            return
+        last_seq = self._shown[1] if self._shown[0] == op_id else -1
+        try:
+            rows = self._conn.execute(
+                "SELECT seq, received_at, type, rows FROM messages WHERE operation_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (op_id, last_seq, MESSAGE_PAGE),
+            ).fetchall()
+            diffs = message_diffs(self._conn, op_id, (r[0] for r in rows))  # live queries' diffs, derived when read
+        except sqlite3.Error:
+            return
+        if not rows:
+            return
+        follow = self.messages.rowCount() == 0 or self.messages.currentRow() == self.messages.rowCount() - 1
+        for seq, received, kind, count in rows:
+            row = self.messages.rowCount()
+            self.messages.insertRow(row)
+            stamp = time.strftime("%H:%M:%S", time.localtime(received)) + f".{int(received * 1000) % 1000:03d}"
+            first = QTableWidgetItem(stamp)
+            first.setData(Qt.ItemDataRole.UserRole, seq)
+            self.messages.setItem(row, 0, first)
+            self.messages.setItem(row, 1, QTableWidgetItem(kind))
+            self.messages.setItem(row, 2, QTableWidgetItem("" if count is None else str(count)))
+            summary = ""
+            changes = diffs.get(seq)
+            if changes is not None:
+                changes = changes or []
+                summary = f"{len(changes)} change(s): " + ", ".join(c["path"] for c in changes[:3])
+            self.messages.setItem(row, 3, QTableWidgetItem(summary))
+        self._shown = (op_id, rows[-1][0])
+        if follow:
+            self.messages.scrollToBottom()
+
+    def _on_messages_selection_changed(self) -> None:
+        row = self.messages.currentRow()
+        item = self.messages.item(row, 0) if row >= 0 else None
+        if item is None or self._conn is None:
+            return
+        seq = item.data(Qt.ItemDataRole.UserRole)
+        found = self._conn.execute(
+            f"SELECT raw, {message_data_sql()}, operation_id FROM messages WHERE seq = ?", (seq,)
+        ).fetchone()
+        if found is None:
+            return
+        raw, data, op_id = found
+        try:
+            self.result_tree.set_json(json.loads(data) if data is not None else json.loads(raw))
+        except ValueError:
+            self.result_tree.set_json(raw)
+        changes = (message_diffs(self._conn, op_id, [seq]).get(seq) if op_id is not None else None) or []
+        self.diff_table.setRowCount(0)
+        for change in changes:
+            row = self.diff_table.rowCount()
+            self.diff_table.insertRow(row)
+            self.diff_table.setItem(row, 0, QTableWidgetItem(change["path"]))
+            self.diff_table.setItem(row, 1, QTableWidgetItem(_short(change.get("old", "—"))))
+            self.diff_table.setItem(row, 2, QTableWidgetItem(_short(change.get("new", "—"))))
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 200 else text[:200] + "…"

@@ -1,0 +1,1 @@
+"""Widgets several views share: the JSON tree and syntax highlighters."""

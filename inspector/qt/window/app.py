@@ -1,0 +1,144 @@
+"""Starting the window: the Qt application, the qasync loop, and `inspector demo`.
+
+Owns the process-level set-up (application name for QSettings, the asyncio loop that Qt drives), opening a file
+given on the command line or sent by the desktop (macOS: `file_open`), and the demo: a sandbox started in this
+process with traffic and a few faults on, and the window capturing it live. Returns the exit code when the last
+window closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QCoreApplication
+from PySide6.QtWidgets import QApplication
+
+from inspector.backends.subscriptions import SubscriptionSpec
+from inspector.core.connection_profile import ConnectionProfile
+from inspector.qt.window.file_open import FileOpenRelay
+from inspector.qt.window.main_window import MainWindow
+from inspector.sandbox.config import Faults, SandboxConfig
+from inspector.sandbox.server import Sandbox
+
+DEMO_SUBSCRIPTIONS = (
+    SubscriptionSpec(
+        "subscription order_status {\n  orders(order_by: {created: desc}, limit: 10) {\n    order_id\n    order_valid\n"
+        "    payment_valid\n    approved\n    driver_assigned\n  }\n}",
+        name="order_status",
+    ),
+    SubscriptionSpec(
+        "subscription payments_feed {\n  payments_stream(batch_size: 20, cursor: {initial_value: {id: 0}}) {\n"
+        "    id\n    order_id\n    amount\n  }\n}",
+        name="payments_feed",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What `inspector demo` runs: some traffic, a little failure and latency, and one duplicate-delivery knob."""
+
+    orders_per_second: float = 1.0
+    fail_rate: float = 0.15
+    latency_ms: float = 120.0
+    cold_start_ms: float = 600.0
+    duplicate_rate: float = 0.08
+    seed: int | None = None
+
+
+def demo_config(settings: DemoSettings) -> SandboxConfig:
+    return SandboxConfig(
+        port=0,
+        admin_secret=secrets.token_urlsafe(24),  # random, held in memory only: the demo exercises the secret path
+        orders_per_second=settings.orders_per_second,
+        seed=settings.seed,
+        faults=Faults(
+            fail_rate=settings.fail_rate,
+            latency_ms=settings.latency_ms,
+            cold_start_ms=settings.cold_start_ms,
+            cold_start_idle_s=20.0,
+            duplicate_rate=settings.duplicate_rate,
+        ),
+        num_retries=3,
+        retry_interval_sec=2,
+        fetch_interval=0.25,
+        refetch_interval=0.25,
+    )
+
+
+def _application(argv: list[str]) -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    QCoreApplication.setOrganizationName("Inspector")
+    QCoreApplication.setApplicationName("Inspector")
+    app = QApplication(argv)
+    app.setApplicationDisplayName("Inspector")
+    return app
+
+
+async def start_demo(window: MainWindow, settings: DemoSettings) -> Sandbox:
+    """Start the sandbox in this process and the window's live capture of it."""
+    sandbox = Sandbox(demo_config(settings))
+    await sandbox.start()
+    profile = ConnectionProfile.from_endpoint("demo: local sandbox", sandbox.graphql_url)
+    window.add_transient_profile(profile, sandbox.admin_secret)
+    window.connect_profile(profile, sandbox.admin_secret, subscriptions=DEMO_SUBSCRIPTIONS)
+    window.banner.show_message(
+        "Demo: a local sandbox runs the 3factor food-ordering example with some failures, latency and duplicate "
+        "deliveries switched on. Click an event to see its payload and invocations; try the filter "
+        '<code>status == "failed" || attempts &gt; 1</code>.',
+        "info",
+    )
+    return sandbox
+
+
+def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_after: float | None = None) -> int:
+    """Open the window (on `capture` if given; capturing a sandbox if `demo`) and run until it closes."""
+    app = _application(sys.argv[:1])
+    # macOS passes a capture opened from Finder as an event, possibly before the window exists
+    files = FileOpenRelay(app)
+    app.installEventFilter(files)
+
+    async def main() -> int:
+        closed = asyncio.Event()
+        # The loop must outlive the window: stopping tasks, the capture and the sandbox happens after it closes.
+        app.setQuitOnLastWindowClosed(False)
+        app.aboutToQuit.connect(closed.set)
+        window = MainWindow()
+        window.windowClosed.connect(closed.set)
+        # Objects made at start-up live as long as the window: keep them out of the collector's full passes, which
+        # otherwise stall the UI for ~50 ms now and then (measured by benchmarks/ui_stall.py).
+        gc.freeze()
+        window.show()
+        sandbox: Sandbox | None = None
+        if capture is not None:
+            window.open_capture(Path(capture))
+        files.set_target(window.open_capture)
+        if demo is not None:
+            try:
+                sandbox = await start_demo(window, demo)
+            except OSError as error:
+                window.banner.show_message(f"The demo sandbox could not start: {error}", "error")
+        if quit_after is not None:
+            asyncio.get_running_loop().call_later(quit_after, window.close)
+        await closed.wait()
+        files.set_target(None)
+        if window.session is not None:
+            window.session.stop()
+        await window.tasks.cancel_all()
+        window.close_files()
+        if sandbox is not None:
+            await sandbox.stop()
+        return 0
+
+    try:
+        return int(qasync.run(main()))
+    except KeyboardInterrupt:
+        return 0

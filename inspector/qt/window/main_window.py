@@ -1,0 +1,1085 @@
+"""The main window: Wireshark's layout for 3factor events.
+
+Owns the arrangement (connection bar, filter bar, sources tree | event list / detail pane, docks for the
+subscriptions console and the session log, status bar), the window's actions and shortcuts, files (open, save as,
+recent, drag and drop, export displayed or marked events), the live capture it runs through `TaskRunner`, and the
+settings kept between runs. It adapts; the capture file, the session and the models do the work.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from PySide6.QtCore import QByteArray, QModelIndex, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QProgressDialog,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector import __version__
+from inspector.backends.errors import BackendError
+from inspector.backends.subscriptions import SubscriptionSpec
+from inspector.core.colouring import DEFAULT_RULES, ColouringError, ColourRule, rules_from_json, rules_to_json
+from inspector.core.connection_profile import ConnectionProfile
+from inspector.core.filter import FilterError, compile_filter
+from inspector.core.graphql_ops import analyse
+from inspector.qt.bridge import TaskRunner
+from inspector.qt.detail.detail_pane import DetailPane
+from inspector.qt.dialogs.colouring_dialog import ColouringDialog
+from inspector.qt.dialogs.connection_dialog import ConnectionDialog
+from inspector.qt.dialogs.replay_dialog import ReplayDialog
+from inspector.qt.event_list.event_table_model import COLUMNS, EventTableModel, LiveTail
+from inspector.qt.event_list.filter_bar import FilterBar
+from inspector.qt.event_list.sources_tree import SourcesTree
+from inspector.qt.pictures.flows_dock import FlowsPanel
+from inspector.qt.roles import EVENT_ID_ROLE
+from inspector.qt.subscriptions.subscriptions_console import SubscriptionsConsole
+from inspector.services import analysis
+from inspector.services.capture_session import CaptureOptions, CaptureProgress, CaptureSession
+from inspector.services.profiles import NoKeyringError, ProfileStore, SecretStore, resolve_secret
+from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_events, save_copy
+
+CAPTURE_SUFFIX = ".inspector"
+CAPTURE_FILTER = "Inspector captures (*.inspector *.db *.sqlite);;All files (*)"
+RECENT_KEY = "files/recent"
+RULES_KEY = "list/colouring_rules"
+RECENT_SIZE = 10
+REFRESH_MS = 250
+
+
+def captures_directory() -> Path:
+    """Where live captures are written until the user saves them elsewhere."""
+    path = Path(platformdirs.user_data_dir("inspector")) / "captures"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class MessageBanner(QWidget):
+    """A dismissible line above the list for errors and notices: readable, actionable, never a traceback."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel(self)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        close = QPushButton("Dismiss", self)
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.setAutoFillBackground(True)
+        self.hide()
+        self.level = ""
+
+    def show_message(self, text: str, level: str = "error") -> None:
+        colours = {"error": ("#ffdede", "#5c1f1f"), "warning": ("#fff4cc", "#4d3d00"), "info": ("#e1efff", "#1d3557")}
+        background, foreground = colours.get(level, colours["info"])
+        self.setStyleSheet(f"MessageBanner {{ background: {background}; }} QLabel {{ color: {foreground}; }}")
+        self.label.setText(text)
+        self.level = level
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """Inspector's window. `open_capture(path)` shows a file; `connect_profile(profile, secret)` captures live."""
+
+    captureOpened = Signal(str)
+    """A capture file is now shown (its path)."""
+    captureStarted = Signal()
+    captureStopped = Signal()
+    windowClosed = Signal()
+    """The user closed the window (the application then stops its tasks and quits)."""
+
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        profiles: ProfileStore | None = None,
+        secrets: SecretStore | None = None,
+        capture_directory: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.capture_directory = capture_directory
+        self.settings = settings or QSettings()
+        self.profiles = profiles or ProfileStore()
+        self.secrets = secrets or SecretStore()
+        self.tasks = TaskRunner(self)
+        self.tasks.taskFailed.connect(self._on_tasks_task_failed)
+        self.capture: CaptureFile | None = None
+        self.reader: sqlite3.Connection | None = None
+        self.model: EventTableModel | None = None
+        self.session: CaptureSession | None = None
+        self.session_profile: ConnectionProfile | None = None
+        self.transient_profiles: dict[str, tuple[ConnectionProfile, str | None]] = {}
+        self._rate_samples: deque[tuple[float, int]] = deque(maxlen=40)
+        self._total_events = 0
+        self._data_version = -1
+        self._selected_event: str | None = None
+        self.replay_dialog: ReplayDialog | None = None
+        self._pending_subscriptions: list[SubscriptionSpec] = []
+        self.setWindowTitle("Inspector")
+        self.setAcceptDrops(True)
+        self.resize(1400, 860)
+        self._build_widgets()
+        self._build_actions()
+        self._restore_settings()
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setInterval(REFRESH_MS)
+        self.refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
+        self.refresh_timer.start()
+        self._tick = 0
+        self._show_empty_state()
+
+    # --- building --------------------------------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.connection_bar = QToolBar("Connection", self)
+        self.connection_bar.setObjectName("connection_bar")
+        self.connection_bar.setMovable(False)
+        self.profile_picker = QComboBox(self)
+        self.profile_picker.setMinimumWidth(260)
+        self.profile_picker.setToolTip("Connection profile (Capture ▸ Manage profiles)")
+        self.connect_button = QPushButton("Start capture", self)
+        self.connect_button.setToolTip("Connect and record events, invocations and subscriptions (Ctrl+E)")
+        self.connect_button.clicked.connect(self.toggle_capture)
+        self.state_label = QLabel("Not connected", self)
+        self.state_label.setMinimumWidth(260)
+        self.connection_bar.addWidget(QLabel(" Backend: ", self))
+        self.connection_bar.addWidget(self.profile_picker)
+        self.connection_bar.addWidget(self.connect_button)
+        self.connection_bar.addSeparator()
+        self.connection_bar.addWidget(self.state_label)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.connection_bar)
+
+        self.filter_bar = FilterBar(self.settings, self)
+        self.filter_bar.filterApplied.connect(self._on_filter_bar_filter_applied)
+        self.banner = MessageBanner(self)
+        self.sources = SourcesTree(self)
+        self.sources.filterRequested.connect(self.apply_filter)
+        self.sources.operationSelected.connect(self._on_sources_operation_selected)
+        self.table = QTableView(self)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(False)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionsMovable(True)
+        self.table.horizontalHeader().setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.horizontalHeader().customContextMenuRequested.connect(self._on_header_context_menu_requested)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._on_table_context_menu_requested)
+        self.detail = DetailPane(self)
+        self.detail.filterRequested.connect(self.apply_filter)
+        self.empty_hint = QLabel(self)
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+
+        right = QSplitter(Qt.Orientation.Vertical, self)
+        right.setObjectName("list_detail_splitter")
+        list_box = QWidget(self)
+        list_layout = QVBoxLayout(list_box)
+        list_layout.setContentsMargins(0, 0, 0, 0)
+        list_layout.addWidget(self.empty_hint)
+        list_layout.addWidget(self.table, 1)
+        right.addWidget(list_box)
+        right.addWidget(self.detail)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        # Explicit minimums: the splitter would otherwise honour the detail pane's (tall) minimum size hint and leave
+        # the list a couple of rows.
+        self.detail.setMinimumSize(200, 160)
+        self.table.setMinimumHeight(120)
+        right.setSizes([430, 330])
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.main_splitter.setObjectName("sources_splitter")
+        self.main_splitter.addWidget(self.sources)
+        self.main_splitter.addWidget(right)
+        self.main_splitter.setStretchFactor(1, 4)
+        self.main_splitter.setSizes([330, 1070])
+        self.list_detail_splitter = right
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.filter_bar)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.main_splitter, 1)
+        self.setCentralWidget(central)
+
+        self.console = SubscriptionsConsole(self)
+        self.console.runRequested.connect(self._on_console_run_requested)
+        self.console_dock = QDockWidget("Subscriptions", self)
+        self.console_dock.setObjectName("subscriptions_dock")
+        self.console_dock.setWidget(self.console)
+        self.log_view = QPlainTextEdit(self)
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        self.log_dock = QDockWidget("Session log", self)
+        self.log_dock.setObjectName("log_dock")
+        self.log_dock.setWidget(self.log_view)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.console_dock)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.tabifyDockWidget(self.console_dock, self.log_dock)
+        self.flows = FlowsPanel(self)
+        self.flows.eventSelected.connect(self.select_event)
+        self.flows.filterRequested.connect(self.apply_filter)
+        self.flows.pictureExported.connect(lambda path: self.statusBar().showMessage(f"Saved {path}", 4000))
+        self.flows_dock = QDockWidget("Flows", self)
+        self.flows_dock.setObjectName("flows_dock")
+        self.flows_dock.setWidget(self.flows)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.flows_dock)
+        self.tabifyDockWidget(self.console_dock, self.flows_dock)
+        self.flows_dock.visibilityChanged.connect(self._on_flows_dock_visibility_changed)
+        self._analysed_version = -1
+        self.console_dock.raise_()
+        self.resizeDocks([self.console_dock], [230], Qt.Orientation.Vertical)
+        self._last_log_seq = 0
+
+        self.displayed_label = QLabel(self)
+        self.file_label = QLabel(self)
+        self.rate_label = QLabel(self)
+        self.legend = QLabel(self)
+        self.legend.setToolTip("Row colours (first matching rule wins)")
+        self.statusBar().addWidget(self.displayed_label)
+        self.statusBar().addWidget(self.file_label, 1)
+        self.load_progress = QProgressBar(self)
+        self.load_progress.setMaximumWidth(180)
+        self.load_progress.setFormat("loading %v rows")
+        self.load_progress.hide()
+        self.load_cancel = QPushButton("Cancel filter", self)
+        self.load_cancel.setToolTip("Stop applying this filter and show all events")
+        self.load_cancel.clicked.connect(lambda: self.apply_filter(""))
+        self.load_cancel.hide()
+        self.statusBar().addPermanentWidget(self.load_progress)
+        self.statusBar().addPermanentWidget(self.load_cancel)
+        self.statusBar().addPermanentWidget(self.legend)
+        self.statusBar().addPermanentWidget(self.rate_label)
+        self._reload_profiles()
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        self.open_action = self._action(file_menu, "&Open capture…", QKeySequence.StandardKey.Open, self.choose_capture)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.save_action = self._action(file_menu, "Save capture &as…", QKeySequence("Ctrl+Shift+S"), self.save_as)
+        file_menu.addSeparator()
+        self.export_displayed_action = self._action(
+            file_menu, "Export &displayed events…", None, lambda: self.start_export(marked=False)
+        )
+        self.export_marked_action = self._action(
+            file_menu, "Export &marked events…", None, lambda: self.start_export(marked=True)
+        )
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        capture_menu = menu.addMenu("&Capture")
+        self.capture_action = self._action(
+            capture_menu, "&Start / stop capture", QKeySequence("Ctrl+E"), self.toggle_capture
+        )
+        self._action(capture_menu, "&New connection profile…", None, lambda: self.edit_profile(None))
+        self._action(capture_menu, "&Edit this profile…", None, self.edit_current_profile)
+        edit_menu = menu.addMenu("&Edit")
+        self.mark_action = self._action(edit_menu, "&Mark / unmark event", QKeySequence("Ctrl+M"), self.toggle_mark)
+        self._action(edit_menu, "&Find (display filter)", QKeySequence("Ctrl+/"), self.filter_bar.focus_filter)
+        self._action(edit_menu, "Clear display filter", QKeySequence("Ctrl+Shift+/"), lambda: self.apply_filter(""))
+        edit_menu.addSeparator()
+        self.replay_action = self._action(edit_menu, "Edit and &replay…", QKeySequence("Ctrl+R"), self.edit_and_replay)
+        self.replay_action.setEnabled(False)
+        view_menu = menu.addMenu("&View")
+        self.columns_menu = view_menu.addMenu("&Columns")
+        view_menu.addAction(self.console_dock.toggleViewAction())
+        view_menu.addAction(self.log_dock.toggleViewAction())
+        view_menu.addAction(self.flows_dock.toggleViewAction())
+        self._action(view_menu, "Colouring &rules…", None, self.edit_colouring_rules)
+        self.follow_action = self._action(
+            view_menu, "&Follow new events", QKeySequence("Ctrl+Shift+F"), self._toggle_follow
+        )
+        self.follow_action.setCheckable(True)
+        self.follow_action.setChecked(True)
+        go_menu = menu.addMenu("&Go")
+        self._action(go_menu, "&Next event", QKeySequence("Ctrl+Down"), lambda: self._move(1))
+        self._action(go_menu, "&Previous event", QKeySequence("Ctrl+Up"), lambda: self._move(-1))
+        self._action(go_menu, "&First event", QKeySequence("Ctrl+Home"), lambda: self._move_to(0))
+        self._action(go_menu, "&Last event", QKeySequence("Ctrl+End"), lambda: self._move_to(-1))
+        help_menu = menu.addMenu("&Help")
+        self._action(help_menu, "&About Inspector", None, self._about)
+        self._rebuild_recent_menu()
+        self._rebuild_columns_menu()
+
+    def _action(self, menu: QMenu, text: str, shortcut: Any, slot: Any) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    # --- settings --------------------------------------------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        for key, splitter in (("window/sources", self.main_splitter), ("window/detail", self.list_detail_splitter)):
+            value = self.settings.value(key)
+            if isinstance(value, QByteArray):
+                splitter.restoreState(value)
+
+    def _save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/sources", self.main_splitter.saveState())
+        self.settings.setValue("window/detail", self.list_detail_splitter.saveState())
+        if self.model is not None:
+            self.settings.setValue("list/columns", self.model.columns)
+        self.settings.sync()
+
+    def _stored_columns(self) -> list[str] | None:
+        value = self.settings.value("list/columns")
+        if isinstance(value, list) and value:
+            return [str(v) for v in value if str(v) in COLUMNS]
+        return None
+
+    # --- captures --------------------------------------------------------------------------------------------------
+
+    def choose_capture(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open capture", str(Path.home()), CAPTURE_FILTER)
+        if path:
+            self.open_capture(path)
+
+    def open_capture(self, path: str | Path) -> bool:
+        """Show a capture file; a clear message (and the previous capture kept) when it cannot be read."""
+        path = Path(path)
+        if self.session is not None and self.session.running:
+            self.banner.show_message("Stop the running capture before opening another file.", "warning")
+            return False
+        try:
+            capture = CaptureFile.open(path)
+        except (CaptureFormatError, FileNotFoundError, OSError) as error:
+            self.banner.show_message(f"Cannot open {path.name}: {error}", "error")
+            return False
+        self._show_capture(capture)
+        self._remember_recent(path)
+        return True
+
+    def _show_capture(self, capture: CaptureFile) -> None:
+        self._close_capture()
+        self.capture = capture
+        self.reader = sqlite3.connect(str(capture.path), check_same_thread=False)
+        self.model = EventTableModel(capture.path, rules=self.colouring_rules(), parent=self)
+        stored = self._stored_columns()
+        if stored:
+            self.model.set_columns(stored)
+        self.table.setModel(self.model)
+        self.tail = LiveTail(self.table, self.model)
+        self.tail.followingChanged.connect(self.follow_action.setChecked)
+        self.table.selectionModel().currentRowChanged.connect(self._on_table_current_row_changed)
+        self.model.filterFailed.connect(self._on_model_filter_failed)
+        self.model.loadingChanged.connect(self._on_model_loading_changed)
+        self.model.rowsLoaded.connect(self._on_model_rows_loaded)
+        self.model.modelReset.connect(self._update_status)
+        self.model.rowsInserted.connect(self._update_status)
+        self._resize_columns()
+        self._show_legend()
+        self.detail.clear()
+        self._selected_event = None
+        self.replay_action.setEnabled(False)
+        self._last_log_seq = 0
+        self.log_view.clear()
+        self._rate_samples.clear()
+        self.banner.hide()
+        text = self.filter_bar.edit.text().strip()
+        if text:
+            self.apply_filter(text)
+        self.file_label.setText(f"  {capture.path}")
+        self.setWindowTitle(f"{capture.path.name} — Inspector")
+        self._show_empty_state()
+        self._on_refresh_timer_timeout(force=True)
+        self.captureOpened.emit(str(capture.path))
+
+    def close_files(self) -> None:
+        """Close every capture file the window holds (at exit, once the capture session has ended): each closed
+        file folds its WAL in, so the file alone holds the whole capture."""
+        session, self.session = self.session, None
+        self._close_capture()
+        if session is not None:
+            session.capture.close()
+
+    def _close_capture(self) -> None:
+        if self.model is not None:
+            self.table.setModel(None)
+            self.model.close()
+            self.model.deleteLater()
+            self.model = None
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+        if self.capture is not None and (self.session is None or self.session.capture is not self.capture):
+            self.capture.close()
+        self.capture = None
+
+    def _resize_columns(self) -> None:
+        if self.model is None:
+            return
+        widths = {
+            "no": 64,
+            "time": 100,
+            "relative": 90,
+            "trigger": 160,
+            "table": 90,
+            "op": 70,
+            "row_key": 260,
+            "status": 90,
+            "tries": 50,
+            "attempts": 70,
+            "latency": 90,
+            "http_status": 80,
+        }
+        for column, key in enumerate(self.model.columns):
+            self.table.setColumnWidth(column, widths.get(key, 120))
+
+    def colouring_rules(self) -> list[ColourRule]:
+        """The user's colouring rules (QSettings), or the defaults."""
+        stored = self.settings.value(RULES_KEY)
+        if isinstance(stored, str) and stored:
+            try:
+                return rules_from_json(stored)
+            except ColouringError:
+                self.banner.show_message("The stored colouring rules could not be read; using the defaults.", "warning")
+        return list(DEFAULT_RULES)
+
+    def edit_colouring_rules(self) -> None:
+        dark = self.palette().color(self.backgroundRole()).lightness() < 128
+        dialog = ColouringDialog(self.model.rules if self.model is not None else self.colouring_rules(), dark, self)
+        if dialog.exec():
+            self.apply_colouring_rules(dialog.rules())
+
+    def apply_colouring_rules(self, rules: list[ColourRule]) -> None:
+        self.settings.setValue(RULES_KEY, rules_to_json(rules))
+        if self.model is not None:
+            self.model.set_rules(rules)
+        self._show_legend()
+        broken = [f"{r.name}: {r.error}" for r in rules if r.error]
+        if broken:
+            self.banner.show_message("Some colouring rules were turned off: " + "; ".join(broken), "warning")
+
+    def _show_legend(self) -> None:
+        """The colouring rules as small swatches in the status bar, so a newcomer can read the colours."""
+        if self.model is None:
+            self.legend.setText("")
+            return
+        dark = self.palette().color(self.backgroundRole()).lightness() < 128
+        swatches = []
+        for rule in self.model.rules:
+            if not rule.enabled:
+                continue
+            background, foreground = rule.colours(dark)
+            swatches.append(f"<span style='background:{background}; color:{foreground}'>&nbsp;{rule.name}&nbsp;</span>")
+        self.legend.setText(" ".join(swatches) + "&nbsp;&nbsp;")
+
+    def save_as(self) -> None:
+        if self.capture is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save capture as", str(Path.home() / f"capture{CAPTURE_SUFFIX}"), CAPTURE_FILTER
+        )
+        if not path:
+            return
+        try:
+            save_copy(self.capture, path)
+        except (OSError, sqlite3.Error) as error:
+            self.banner.show_message(f"Could not save {path}: {error}", "error")
+            return
+        self._remember_recent(Path(path))
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def _export_selection(self, marked: bool) -> tuple[str, list[Any]]:
+        if marked:
+            return "e.id IN (SELECT target FROM marks WHERE kind = 'event')", []
+        assert self.model is not None
+        compiled = compile_filter(self.model.filter_text)
+        return compiled.where, list(compiled.params)
+
+    def start_export(self, marked: bool) -> None:
+        """Export in the background with a progress dialog whose Cancel stops the copy (nothing half-written stays)."""
+        if self.capture is None or self.model is None:
+            return
+        suggestion = str(Path.home() / f"{'marked' if marked else 'displayed'}-events{CAPTURE_SUFFIX}")
+        path, _ = QFileDialog.getSaveFileName(self, "Export events", suggestion, CAPTURE_FILTER)
+        if not path:
+            return
+        where, params = self._export_selection(marked)
+        if self.session is not None:
+            self.session.writer.flush()
+        connections: list[sqlite3.Connection] = []
+        progress = QProgressDialog(f"Exporting to {Path(path).name}…", "Cancel", 0, 0, self)
+        progress.setWindowTitle("Export events")
+        progress.setMinimumDuration(300)
+
+        def cancel() -> None:
+            for connection in connections:
+                connection.interrupt()
+
+        progress.canceled.connect(cancel)
+        source = self.capture.path
+
+        def done(count: Any) -> None:
+            progress.reset()
+            self.statusBar().showMessage(f"Exported {count} events to {path}", 8000)
+
+        async def export() -> int:
+            try:
+                return await self.tasks.in_thread(copy_events, source, path, where, params, True, connections.append)
+            except sqlite3.OperationalError as error:
+                progress.reset()
+                if "interrupt" in str(error):
+                    raise BackendError("Export cancelled; nothing was written.") from error
+                raise BackendError(f"Could not export to {path}: {error}") from error
+            except OSError as error:
+                progress.reset()
+                raise BackendError(f"Could not export to {path}: {error}") from error
+
+        self.tasks.start("export", export(), on_result=done)
+
+    def export_events(self, marked: bool, path: str | None = None) -> int | None:
+        """Copy the displayed (or marked) events, with their invocations, to a new capture file."""
+        if self.capture is None or self.model is None:
+            return None
+        if path is None:
+            suggestion = str(Path.home() / f"{'marked' if marked else 'displayed'}-events{CAPTURE_SUFFIX}")
+            path, _ = QFileDialog.getSaveFileName(self, "Export events", suggestion, CAPTURE_FILTER)
+            if not path:
+                return None
+        where, params = self._export_selection(marked)
+        if self.session is not None:
+            self.session.writer.flush()
+        try:
+            count = copy_events(self.capture.path, path, where, params, overwrite=True)
+        except (OSError, sqlite3.Error, FilterError) as error:
+            self.banner.show_message(f"Could not export to {path}: {error}", "error")
+            return None
+        self.statusBar().showMessage(f"Exported {count} events to {path}", 8000)
+        return count
+
+    def _remember_recent(self, path: Path) -> None:
+        recent = self.recent_files()
+        text = str(path.resolve())
+        if text in recent:
+            recent.remove(text)
+        recent.insert(0, text)
+        self.settings.setValue(RECENT_KEY, recent[:RECENT_SIZE])
+        self._rebuild_recent_menu()
+
+    def recent_files(self) -> list[str]:
+        value = self.settings.value(RECENT_KEY, [])
+        items = value if isinstance(value, list) else [value] if value else []
+        return [str(v) for v in items]
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_files()
+        if not recent:
+            self.recent_menu.addAction("No recent captures").setEnabled(False)
+        for text in recent:
+            action = self.recent_menu.addAction(text)
+            action.triggered.connect(lambda _=False, p=text: self.open_capture(p))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_capture(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    # --- live capture ----------------------------------------------------------------------------------------------
+
+    def _reload_profiles(self, select: str | None = None) -> None:
+        current = select or self.profile_picker.currentText()
+        self.profile_picker.clear()
+        for name in self.transient_profiles:
+            self.profile_picker.addItem(name)
+        try:
+            stored = self.profiles.list()
+        except Exception as error:  # a damaged profiles file must not stop the window
+            self.banner.show_message(f"Could not read the connection profiles: {error}", "warning")
+            stored = []
+        for profile in stored:
+            if profile.name not in self.transient_profiles:
+                self.profile_picker.addItem(profile.name)
+        if self.profile_picker.count() == 0:
+            self.profile_picker.addItem("(no profile yet: Capture ▸ New connection profile)")
+        index = self.profile_picker.findText(current)
+        if index >= 0:
+            self.profile_picker.setCurrentIndex(index)
+
+    def add_transient_profile(self, profile: ConnectionProfile, secret: str | None) -> None:
+        """A profile for this run only (the demo's sandbox), never saved."""
+        self.transient_profiles[profile.name] = (profile, secret)
+        self._reload_profiles(select=profile.name)
+
+    def _current_profile(self) -> tuple[ConnectionProfile, str | None] | None:
+        name = self.profile_picker.currentText()
+        if name in self.transient_profiles:
+            return self.transient_profiles[name]
+        profile = self.profiles.get(name)
+        if profile is None:
+            return None
+        try:
+            secret = resolve_secret(profile, self.secrets, os.environ)
+        except NoKeyringError as error:
+            self.banner.show_message(str(error), "error")
+            return None
+        return profile, secret
+
+    def edit_current_profile(self) -> None:
+        name = self.profile_picker.currentText()
+        self.edit_profile(self.profiles.get(name))
+
+    def edit_profile(self, profile: ConnectionProfile | None) -> None:
+        dialog = ConnectionDialog(self.profiles, self.secrets, profile, self)
+        if dialog.exec() and dialog.accepted_profile is not None:
+            self._reload_profiles(select=dialog.accepted_profile.name)
+            self.connect_profile(dialog.accepted_profile, dialog.secret)
+
+    def toggle_capture(self) -> None:
+        if self.session is not None and self.session.running:
+            self.stop_capture()
+            return
+        chosen = self._current_profile()
+        if chosen is None:
+            self.edit_profile(None)
+            return
+        self.connect_profile(*chosen)
+
+    def connect_profile(
+        self, profile: ConnectionProfile, secret: str | None, subscriptions: tuple[SubscriptionSpec, ...] = ()
+    ) -> None:
+        """Start capturing `profile` into a new capture file and show it live."""
+        if self.session is not None and self.session.running:
+            self.stop_capture()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        directory = self.capture_directory or captures_directory()
+        path = directory / f"capture-{stamp}{CAPTURE_SUFFIX}"
+        counter = 1
+        while path.exists():
+            counter += 1
+            path = directory / f"capture-{stamp}-{counter}{CAPTURE_SUFFIX}"
+        capture = CaptureFile.create(path)
+        session = CaptureSession(
+            profile,
+            secret,
+            capture,
+            CaptureOptions(subscriptions=subscriptions, poll_interval=0.5),
+            on_progress=self._on_session_progress,
+        )
+        self.session = session
+        self.session_profile = profile
+        self._show_capture(capture)
+        self._remember_recent(path)
+        self.state_label.setText(f"Connecting to {profile.redacted_endpoint}…")
+        self.connect_button.setText("Stop capture")
+        self.console.set_connected(True)
+        self.captureStarted.emit()
+
+        def finished(_result: Any) -> None:
+            self._on_session_ended(None)
+
+        self.tasks.start("capture", session.run(), on_result=finished)
+        self._fetch_schema_words(profile, secret)
+
+    def stop_capture(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+
+    def _on_session_progress(self, progress: CaptureProgress) -> None:
+        endpoint = self.session_profile.redacted_endpoint if self.session_profile else ""
+        state = {
+            "capturing": "Capturing",
+            "reconnecting": "Reconnecting to",
+            "starting": "Connecting to",
+            "stopped": "Stopped:",
+        }.get(progress.state, progress.state)
+        self.state_label.setText(f"● {state} {endpoint}")
+        if progress.state == "reconnecting" and progress.last_error:
+            self.state_label.setToolTip(progress.last_error)
+
+    def _on_session_ended(self, error: str | None) -> None:
+        self.connect_button.setText("Start capture")
+        self.console.set_connected(False)
+        self.state_label.setText("Not connected" if error is None else "Capture stopped: error")
+        if self.session is not None and self.session.capture is not self.capture:
+            self.session.capture.close()
+        self.session = None
+        self._on_refresh_timer_timeout(force=True)
+        self.captureStopped.emit()
+
+    def _on_tasks_task_failed(self, name: str, message: str) -> None:
+        if name == "capture":
+            self.banner.show_message(f"Capture stopped: {message}", "error")
+            self._on_session_ended(message)
+        elif name != "schema":
+            self.banner.show_message(message, "error")
+
+    def _fetch_schema_words(self, profile: ConnectionProfile, secret: str | None) -> None:
+        async def fetch() -> list[str]:
+            import aiohttp
+
+            query = "{ __schema { types { name fields { name } } } }"
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
+                    profile.graphql_http_url,
+                    json={"query": query},
+                    headers=profile.request_headers(secret),
+                    timeout=aiohttp.ClientTimeout(total=10),
+                ) as answer,
+            ):
+                body = await answer.json(content_type=None)
+            types = ((body or {}).get("data") or {}).get("__schema", {}).get("types", [])
+            words = {t["name"] for t in types if not t["name"].startswith("__")}
+            words |= {f["name"] for t in types for f in (t.get("fields") or [])}
+            return sorted(words)
+
+        self.tasks.start("schema", fetch(), on_result=self.console.editor.set_words)
+
+    def _on_console_run_requested(self, text: str) -> None:
+        if self.session is None or not self.session.running:
+            self.banner.show_message("Start a capture first: subscriptions are recorded into it.", "warning")
+            return
+        info = analyse(text)
+        self.session.add_subscription(SubscriptionSpec(text, name=info.name))
+        self.statusBar().showMessage("Subscription started", 4000)
+
+    # --- list, filter, detail ----------------------------------------------------------------------------------
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_bar.set_text(text, apply=False)
+        self._on_filter_bar_filter_applied(text)
+
+    def _on_filter_bar_filter_applied(self, text: str) -> None:
+        if self.model is None:
+            return
+        self.model.set_filter(text)
+        self._update_status()
+
+    def _on_model_loading_changed(self, loading: bool) -> None:
+        """A progress bar while a large capture or a slow filter loads, with a way out of the filter."""
+        self.load_progress.setVisible(loading)
+        self.load_cancel.setVisible(loading and bool(self.model is not None and self.model.filter_text))
+        if loading:
+            self.load_progress.setRange(0, 0)
+
+    def _on_model_rows_loaded(self, loaded: int, total: int) -> None:
+        if total > 0:
+            self.load_progress.setRange(0, total)
+            self.load_progress.setValue(loaded)
+        else:
+            self.load_progress.setRange(0, 0)
+        self._update_status()
+
+    def _on_model_filter_failed(self, message: str, _start: int, _end: int) -> None:
+        self.banner.show_message(f"Filter not applied: {message}", "warning")
+
+    def _on_table_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self.model is None or not current.isValid() or self.reader is None:
+            return
+        event_id = self.model.data(self.model.index(current.row(), 0), EVENT_ID_ROLE)
+        if event_id and event_id != self._selected_event:
+            self._selected_event = str(event_id)
+            self.replay_action.setEnabled(True)
+            self.detail.show_event(self.reader, str(event_id))
+            self._show_flow_of(str(event_id))
+
+    def _on_sources_operation_selected(self, operation_id: int) -> None:
+        self.console_dock.show()
+        self.console_dock.raise_()
+        self.console.select_operation(operation_id)
+
+    def _show_flow_of(self, event_id: str) -> None:
+        """The selected event's flow as a sequence diagram (cheap: a few indexed queries)."""
+        if self.reader is None:
+            return
+        try:
+            flow = analysis.flow_for_event(self.reader, event_id)
+        except (KeyError, sqlite3.Error):
+            return
+        self.flows.show_flow(flow)
+        self.flows.select_event(event_id)
+
+    def _on_flows_dock_visibility_changed(self, visible: bool) -> None:
+        if visible:
+            self.refresh_analysis()
+
+    def refresh_analysis(self) -> None:
+        """Analyse the capture in a worker thread (its own connection: a large capture takes seconds) and show the
+        service map, timeline and anomalies; also writes the anomaly flags the colouring rules use."""
+        if self.capture is None or self.tasks.running("analysis"):
+            return
+        path = str(self.capture.path)
+
+        def work() -> Any:
+            conn = sqlite3.connect(path)
+            try:
+                report = analysis.analyse(conn)
+                analysis.mark_flags(conn, report)
+                return report
+            finally:
+                conn.close()
+
+        self.tasks.start("analysis", self.tasks.in_thread(work), on_result=self._on_analysis_done)
+
+    def _on_analysis_done(self, report: Any) -> None:
+        # The timeline is read when its tab asks for it: through the window's own (GUI-thread) connection.
+        report.connection = self.reader
+        if self.reader is not None:
+            self.flows.show_report(report)
+
+    def select_event(self, event_id: str) -> bool:
+        if self.model is None:
+            return False
+        row = self.model.row_for_event_id(event_id)
+        if row is None:
+            return False
+        self.table.selectRow(row)
+        self.table.scrollTo(self.model.index(row, 0))
+        return True
+
+    def edit_and_replay(self, event_id: str | None = None) -> ReplayDialog | None:
+        """Open the editor on `event_id` (default: the selected event) to edit it and replay it to a handler."""
+        event_id = event_id or self._selected_event
+        if self.capture is None or not event_id:
+            return None
+        if self.replay_dialog is not None:
+            self.replay_dialog.close()
+        try:
+            dialog = ReplayDialog(self.capture.path, event_id, self.tasks, self)
+        except (KeyError, OSError, CaptureFormatError, sqlite3.Error) as error:
+            self.banner.show_message(f"Cannot edit event {event_id}: {error}", "error")
+            return None
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.replayed.connect(self._on_replay_dialog_replayed)
+        dialog.destroyed.connect(lambda _=None, d=dialog: self._forget_replay_dialog(d))
+        self.replay_dialog = dialog
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def _forget_replay_dialog(self, dialog: ReplayDialog) -> None:
+        if self.replay_dialog is dialog:
+            self.replay_dialog = None
+
+    def _on_replay_dialog_replayed(self, event_id: str) -> None:
+        """A replay was recorded: show the event (a new variant appears in the list) with its new attempt."""
+        self._on_refresh_timer_timeout(force=True)
+        self.select_event(event_id)
+        if self.reader is not None:
+            self._selected_event = event_id
+            self.replay_action.setEnabled(True)
+            self.detail.show_event(self.reader, event_id)
+
+    def toggle_mark(self) -> None:
+        if self.model is None:
+            return
+        for index in self.table.selectionModel().selectedRows():
+            self.model.toggle_mark(index.row())
+
+    def _toggle_follow(self) -> None:
+        if hasattr(self, "tail"):
+            self.tail.set_following(self.follow_action.isChecked())
+
+    def _move(self, step: int) -> None:
+        if self.model is None or self.model.rowCount() == 0:
+            return
+        row = max(0, min(self.model.rowCount() - 1, self.table.currentIndex().row() + step))
+        self.table.selectRow(row)
+
+    def _move_to(self, row: int) -> None:
+        if self.model is None or self.model.rowCount() == 0:
+            return
+        self.table.selectRow(row if row >= 0 else self.model.rowCount() - 1)
+
+    def _on_table_context_menu_requested(self, position: Any) -> None:
+        index = self.table.indexAt(position)
+        if self.model is None or not index.isValid():
+            return
+        menu = QMenu(self)
+        menu.addAction("Mark / unmark (Ctrl+M)", self.toggle_mark)
+        event_id = self.model.data(self.model.index(index.row(), 0), EVENT_ID_ROLE)
+        row = self.model.row_dict(index.row()) if hasattr(self.model, "row_dict") else None
+        if row:
+            for field, key in (("trigger", "trigger_name"), ("row_key", "row_key"), ("status", "status")):
+                value = row.get(key)
+                if value is not None:
+                    expression = f"{field} == {_quote(str(value))}"
+                    action = menu.addAction(f"Filter: {expression}")
+                    action.triggered.connect(lambda _=False, e=expression: self.apply_filter(e))
+        if event_id:
+            menu.addAction("Copy event id", lambda: self._copy(str(event_id)))
+            menu.addAction("Edit and replay… (Ctrl+R)", lambda: self.edit_and_replay(str(event_id)))
+        menu.exec(self.table.viewport().mapToGlobal(position))
+
+    def _copy(self, text: str) -> None:
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.clipboard().setText(text)
+
+    def _on_header_context_menu_requested(self, position: Any) -> None:
+        self.columns_menu.exec(self.table.horizontalHeader().mapToGlobal(position))
+
+    def _rebuild_columns_menu(self) -> None:
+        self.columns_menu.clear()
+        shown = self.model.columns if self.model is not None else (self._stored_columns() or [])
+        for key, column in COLUMNS.items():
+            action = self.columns_menu.addAction(column.header)
+            action.setCheckable(True)
+            action.setChecked(key in shown)
+            action.toggled.connect(lambda checked, k=key: self._set_column_shown(k, checked))
+
+    def _set_column_shown(self, key: str, shown: bool) -> None:
+        if self.model is None:
+            return
+        columns = list(self.model.columns)
+        if shown and key not in columns:
+            order = list(COLUMNS)
+            columns.append(key)
+            columns.sort(key=order.index)
+        elif not shown and key in columns and len(columns) > 1:
+            columns.remove(key)
+        self.model.set_columns(columns)
+        self.settings.setValue("list/columns", columns)
+        self._resize_columns()
+
+    # --- refreshing --------------------------------------------------------------------------------------------
+
+    def _on_refresh_timer_timeout(self, force: bool = False) -> None:
+        self._tick += 1
+        if self.model is not None:
+            self.model.refresh()
+        slow = force or self._tick % 4 == 0
+        changed = False
+        if self.reader is not None:
+            try:
+                version = int(self.reader.execute("PRAGMA data_version").fetchone()[0])
+                if force or version != self._data_version:  # count again only when someone wrote
+                    self._data_version = version
+                    self._total_events = int(self.reader.execute("SELECT count(*) FROM events").fetchone()[0])
+                    changed = True
+            except sqlite3.Error:
+                return
+        if self._tick % 20 == 0 and self.flows_dock.isVisible() and self._data_version != self._analysed_version:
+            self._analysed_version = self._data_version
+            self.refresh_analysis()
+        if (changed or slow) and self.reader is not None:
+            # At every tick that brought something: the tree reads only what was written since its last refresh, so
+            # small steps keep each one short while a capture grows fast.
+            self.sources.refresh(self.reader)
+        if slow and self.reader is not None:
+            self.console.refresh(self.reader)
+            self._append_log()
+            self._rate_samples.append((time.monotonic(), self._total_events))
+            self._show_empty_state()
+        self._update_status()
+
+    def _append_log(self) -> None:
+        assert self.reader is not None
+        rows = self.reader.execute(
+            "SELECT seq, at, level, source, message FROM session_log WHERE seq > ? ORDER BY seq LIMIT 500",
+            (self._last_log_seq,),
+        ).fetchall()
+        for seq, at, level, source, message in rows:
+            stamp = time.strftime("%H:%M:%S", time.localtime(at))
+            self.log_view.appendPlainText(f"{stamp}  {level:<7} {source}: {message}")
+            self._last_log_seq = seq
+
+    def _update_status(self, *_args: Any) -> None:
+        if self.model is None:
+            self.displayed_label.setText("No capture open")
+            self.rate_label.setText("")
+            return
+        displayed = self.model.rowCount()
+        suffix = " (loading…)" if getattr(self.model, "loading", False) else ""
+        self.displayed_label.setText(f"Displayed: {displayed:,} of {self._total_events:,}{suffix}")
+        if len(self._rate_samples) >= 2 and self.session is not None:
+            (t0, n0), (t1, n1) = self._rate_samples[0], self._rate_samples[-1]
+            rate = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+            self.rate_label.setText(f"{rate:.1f} events/s  ")
+        else:
+            self.rate_label.setText("")
+
+    def _show_empty_state(self) -> None:
+        if self.capture is None:
+            self.empty_hint.setText(
+                "<h3>No capture open</h3><p>Start a capture with <b>Start capture</b> (Ctrl+E) to record a backend's "
+                "event triggers, invocations and subscriptions, or open a capture file (Ctrl+O, or drop it here).</p>"
+            )
+            self.empty_hint.show()
+            self.table.hide()
+        elif self._total_events == 0 and (self.model is None or self.model.rowCount() == 0):
+            waiting = self.session is not None and self.session.running
+            self.empty_hint.setText(
+                "<p>Waiting for events… they appear here as the backend's triggers fire.</p>"
+                if waiting
+                else "<p>This capture holds no events.</p>"
+            )
+            self.empty_hint.show()
+            self.table.show()
+        else:
+            self.empty_hint.hide()
+            self.table.show()
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Inspector",
+            f"<h3>Inspector {__version__}</h3><p>A debugger for event-driven 3factor backends: "
+            "Hasura event triggers, their invocations and subscriptions.</p>",
+        )
+
+    # --- closing -----------------------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_settings()
+        if self.session is not None:
+            self.session.stop()
+        self.refresh_timer.stop()
+        super().closeEvent(event)
+        self.windowClosed.emit()
+
+
+def _quote(text: str) -> str:
+    import json
+
+    return json.dumps(text)

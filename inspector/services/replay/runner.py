@@ -1,0 +1,811 @@
+"""The replay runner: sends a plan's events again, records every attempt in the capture, and judges the answers.
+
+Owns loading a plan from a capture (`load_plan`: the selection, the trigger snapshot, what Hasura recorded), running
+it (`ReplayRunner`: concurrency, a rate limit, pause/resume/cancel, progress reports), the three ways of delivering
+(straight to a webhook with Hasura's exact body and headers; through the backend with `pg_redeliver_event` or, for
+a variant, `pg_invoke_event_trigger`, then waiting for the backend's invocation), state queries and resets over
+GraphQL, and turning answers into a `ReplayReport` with `inspector.services.replay.plan`'s judges. `create_variant`
+stores an edited copy of an event for replay (the captured event is never changed).
+
+What a direct delivery sends, as a redelivery by Hasura would: the body of §1.1 with keys in the engine's order,
+serialised compactly as aeson does, `delivery_info` = `{"max_retries": <the trigger's num_retries>,
+"current_retry": 0}` (`pg_redeliver_event` resets `tries` to 0, and each duplicate is a delivery of that state),
+`Content-Type`, `User-Agent: hasura-graphql-engine/<the captured server's version>`, the trigger's configured
+headers (values from the user or the environment, never from the capture) and `traceparent` from the event's
+`trace_context`, as the sandbox's delivery sends it. The timeout is the trigger's `retry_conf.timeout_sec` unless
+the plan overrides it.
+
+Every attempt becomes an `invocations` row (`source = 'replay'`, `duration_ms`, Hasura's request and response
+records) linked to the replayed event, written in batches by `store.replay_records.ReplayRecorder`; through the
+backend the row is the backend's own invocation (its id, request and response) and `duration_ms` runs from the
+metadata call to the invocation's appearance. Each run leaves a `replay-run` note with its plan and report.
+
+Safety: `run()` refuses a plan with remote hosts unless `allow_remote` (`RemoteTargetRefused`), whoever calls it.
+Secrets (the admin secret for the backend and state queries, configured webhook header values) are handed in by
+the caller in memory (from the profile's keyring entry or the environment) and are never written: request records
+keep the captured, redacted header configuration.
+
+GUI-free: the CLI (`inspector replay`) and, later, the window drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from inspector.backends.errors import (
+    AuthenticationFailed,
+    BackendError,
+    ConnectionFailed,
+    ProtocolMismatch,
+    ServerError,
+)
+from inspector.backends.graphql_http import GraphQLHttpClient
+from inspector.backends.hasura_metadata import HasuraMetadataClient
+from inspector.backends.webhook_sender import WebhookError, WebhookSender, WebhookUnreachable
+from inspector.core.connection_profile import ConnectionProfile, redact_url
+from inspector.core.events import InvocationRecord, decode_twice
+from inspector.core.filter import compile_filter
+from inspector.core.hasura import (
+    INVOCATION_VERSION,
+    client_error,
+    format_timestamp,
+    webhook_body,
+)
+from inspector.services.replay.plan import (
+    Answer,
+    CheckResult,
+    OrderingOutcome,
+    PlanError,
+    PlanEvent,
+    PlanItem,
+    PlanOptions,
+    ReplayPlan,
+    ReplayReport,
+    TriggerInfo,
+    Verdict,
+    bind_variables,
+    build_plan,
+    judge_duplicates,
+    judge_orderings,
+    judge_recorded,
+    judge_status,
+    resolve_headers,
+    user_agent_for,
+)
+from inspector.store.capture_file import CaptureFile, dumps, redact_logged_request
+from inspector.store.replay_records import (
+    ReplayRecorder,
+    create_variant,
+    recorded_invocations,
+    save_run_note,
+    selected_event_rows,
+    trigger_snapshot,
+)
+
+__all__ = ["Backend", "ReplayProgress", "ReplayRunner", "Selection", "create_variant", "load_plan"]
+
+log = logging.getLogger(__name__)
+
+ProgressState = Literal["starting", "running", "paused", "cancelling", "finished", "cancelled", "failed"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The backend replay talks to itself: for `--via-backend`, state queries and resets. The secret is the
+    profile's (keyring or environment), held in memory only."""
+
+    profile: ConnectionProfile
+    secret: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.profile.request_headers(self.secret)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which events to replay: a display filter, or ids (variants included), or (neither) every captured event."""
+
+    filter: str | None = None
+    event_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class ReplayProgress:
+    """A snapshot of a running replay, for progress lines and the window's progress bar."""
+
+    state: ProgressState = "starting"
+    planned: int = 0
+    """Attempts in the plan."""
+    done: int = 0
+    """Attempts finished (answered or not)."""
+    answered_2xx: int = 0
+    answered_other: int = 0
+    no_answer: int = 0
+    in_flight: int = 0
+    elapsed: float = 0.0
+    ordering: str = ""
+
+    def line(self) -> str:
+        return (
+            f"{self.state:<10} {self.done}/{self.planned} attempts  2xx {self.answered_2xx}  other "
+            f"{self.answered_other}  no answer {self.no_answer}  in flight {self.in_flight}  {self.elapsed:.1f} s"
+            + (f"  [{self.ordering}]" if self.ordering else "")
+        )
+
+
+def _recorded_answer(row: Mapping[str, Any]) -> Answer:
+    """The answer an `invocations` row holds."""
+    record = InvocationRecord.from_hasura(
+        {**row, "request": row.get("request"), "response": row.get("response"), "http_status": row.get("http_status")}
+    )
+    status = record.http_status
+    body = record.response_body
+    return Answer(status, body, None if status is not None else str(body), row.get("duration_ms"))
+
+
+def load_plan(
+    capture: CaptureFile,
+    options: PlanOptions,
+    selection: Selection = Selection(),
+    env: Mapping[str, str] | None = None,
+) -> ReplayPlan:
+    """The plan for replaying `selection` from `capture` with `options`. Reads the capture only; sends nothing.
+    `FilterError` for a filter that does not parse; problems with the selection or the options are the plan's
+    `errors`."""
+    env = dict(os.environ if env is None else env)
+    where, params, regexp = None, [], False
+    if selection.filter and not selection.event_ids:
+        compiled = compile_filter(selection.filter)
+        where, params, regexp = compiled.where, compiled.params, compiled.needs_regexp
+    rows, missing = selected_event_rows(capture, where, params, selection.event_ids, regexp)
+    originals = [r["variant_of"] or r["id"] for r in rows]
+    # Only `--expect recorded` compares with what Hasura recorded: otherwise do not read and keep it all.
+    recorded = recorded_invocations(capture, originals) if options.expect == "recorded" else {}
+    events: list[PlanEvent] = []
+    for row in rows:
+        try:
+            payload = json.loads(row["payload"] or "{}")
+        except ValueError:
+            payload = {}
+        original = row["variant_of"] or row["id"]
+        events.append(
+            PlanEvent(
+                id=row["id"],
+                trigger_name=row["trigger_name"] or "",
+                schema_name=row["schema_name"] or "public",
+                table_name=row["table_name"] or "",
+                payload=payload if isinstance(payload, dict) else {},
+                payload_text=row["payload"] if isinstance(payload, dict) else None,
+                created_at=row["created_at"] or "",
+                created_ts=row["created_ts"],
+                seq=row["seq"],
+                variant_of=row["variant_of"],
+                recorded=_recorded_answer(recorded[original]) if original in recorded else None,
+            )
+        )
+    triggers: dict[str, TriggerInfo] = {}
+    for source, schema, table, config in trigger_snapshot(capture):
+        info = TriggerInfo.from_snapshot(source, schema, table, config)
+        if info.name:
+            triggers[info.name] = info
+    plan = build_plan(events, triggers, options, env, source_name=capture.path.name)
+    problems = [f"no event {i} in {capture.path.name}" for i in missing]
+    if problems:
+        plan = replace(plan, errors=(*problems, *plan.errors))
+    return plan
+
+
+def _blob(data: bytes) -> Any:
+    """Hasura's `SerializableBlob`: UTF-8 text as a string, anything else as `["Base64", "<b64>"]` (§1.6)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return ["Base64", base64.b64encode(data).decode("ascii")]
+
+
+def body_text(event: PlanEvent, max_retries: int) -> str:
+    """The body Hasura POSTs for `event` on a redelivery (`webhook_body` with `current_retry` 0), serialised as aeson
+    does (compact, UTF-8, keys in the engine's order). Composed around the payload's stored JSON text when the
+    capture gave it, which is what serialising the parsed payload would give (the capture stores it compactly, in
+    the order received), without doing that work again for every event."""
+    if event.payload_text is None:
+        body = webhook_body(
+            event.id,
+            event.schema_name,
+            event.table_name,
+            event.trigger_name,
+            event.payload,
+            current_retry=0,
+            max_retries=max_retries,
+            created_at=event.created_at,
+        )
+        return _dumps(body).decode("utf-8")
+    return (
+        f'{{"id":{dumps(event.id)},"table":{{"schema":{dumps(event.schema_name)},"name":{dumps(event.table_name)}}},'
+        f'"trigger":{{"name":{dumps(event.trigger_name)}}},"event":{event.payload_text},'
+        f'"delivery_info":{{"max_retries":{int(max_retries)},"current_retry":0}},"created_at":{dumps(event.created_at)}}}'
+    )
+
+
+def _timestamp(now: float) -> str:
+    """Epoch seconds as Hasura's `TIMESTAMP` text in UTC (`format_timestamp`), cheaply: one per attempt."""
+    micros = int(now * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(micros // 1_000_000)) + f".{micros % 1_000_000:06d}"
+
+
+def _now_timestamp() -> str:
+    return format_timestamp(datetime.now(UTC))
+
+
+def _dumps(value: Any) -> bytes:
+    """The body as aeson writes it: compact, UTF-8, keys in order."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One event's delivery, ready to send: the body, its request record (JSON text) and the headers."""
+
+    data: bytes
+    request: str
+    headers: Mapping[str, str]
+    time_limit: float
+
+
+@dataclass
+class _ItemResult:
+    answers: list[Answer] = field(default_factory=list)
+    state_one: Any = None
+    state_all: Any = None
+    state_error: str | None = None
+    complete: bool = True
+
+
+class ReplayRunner:
+    """Runs one plan against its targets, recording into `capture`. Call `run()` once; `pause()`, `resume()` and
+    `cancel()` from the same event loop (or the window's) while it runs."""
+
+    def __init__(
+        self,
+        capture: CaptureFile,
+        plan: ReplayPlan,
+        *,
+        backend: Backend | None = None,
+        header_values: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        allow_remote: bool = False,
+        on_progress: Callable[[ReplayProgress], None] | None = None,
+        verify_tls: bool = True,
+        flush_interval: float = 0.25,
+        cancel_grace: float = 5.0,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.capture = capture
+        self.plan = plan
+        self.backend = backend
+        self.header_values = dict(header_values or {})
+        self.extra_headers = {
+            k: v for k, v in (extra_headers or {}).items() if k.lower() not in ("content-type", "user-agent")
+        }
+        """Headers sent besides the trigger's configured ones (the window's editor); logged with redacted values."""
+        self.env = dict(os.environ if env is None else env)
+        self.allow_remote = allow_remote
+        self.on_progress = on_progress
+        self.verify_tls = verify_tls
+        self.flush_interval = flush_interval
+        self.cancel_grace = cancel_grace
+        self.poll_interval = poll_interval
+        self.run_id = str(uuid.uuid4())
+        self.progress = ReplayProgress(planned=plan.attempts)
+        self.recorder = ReplayRecorder(capture, batch_size=None)
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        self._cancel_requested = False
+        self._workers: list[asyncio.Task[None]] = []
+        self._hard_cancel: asyncio.TimerHandle | None = None
+        self._interval = 1.0 / plan.options.rate if plan.options.rate else 0.0
+        self._next_slot = 0.0
+        self._started = 0.0
+        self._headers: dict[str, tuple[dict[str, str], str]] = {}
+        """trigger → (headers to send, the logged headers as JSON text)."""
+        info = capture.info()
+        self._user_agent = user_agent_for(info.get("server_version") if isinstance(info, dict) else None)
+        self._sender: WebhookSender | None = None
+        self._metadata: HasuraMetadataClient | None = None
+        self._graphql: GraphQLHttpClient | None = None
+        self._made = 0
+        self._unreachable = 0
+
+    # --- control -----------------------------------------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return not self._resumed.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel_requested
+
+    def pause(self) -> None:
+        """Start no new attempt until `resume()`; attempts in flight finish."""
+        if not self._cancel_requested and self._resumed.is_set():
+            self._resumed.clear()
+            self._set_state("paused")
+
+    def resume(self) -> None:
+        if not self._cancel_requested and not self._resumed.is_set():
+            self._resumed.set()
+            self._set_state("running")
+
+    def cancel(self) -> None:
+        """Start no new attempt; attempts in flight get `cancel_grace` seconds to finish, then are cancelled (and
+        recorded as cancelled). Everything answered so far stays in the capture."""
+        if self._cancel_requested:
+            return
+        self._cancel_requested = True
+        self._resumed.set()  # wake paused workers so they can stop
+        self._set_state("cancelling")
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing in flight
+            loop = asyncio.get_running_loop()
+            self._hard_cancel = loop.call_later(self.cancel_grace, self._cancel_workers)
+
+    def cancel_now(self) -> None:
+        """Cancel without waiting for the attempts in flight (they are recorded as cancelled)."""
+        self.cancel()
+        self._cancel_workers()
+
+    def _cancel_workers(self) -> None:
+        for task in self._workers:
+            task.cancel()
+
+    def _set_state(self, state: ProgressState) -> None:
+        self.progress.state = state
+        self._report_progress()
+
+    def _report_progress(self) -> None:
+        if self._started:
+            self.progress.elapsed = time.monotonic() - self._started
+        if self.on_progress is not None:
+            try:
+                self.on_progress(self.progress)
+            except Exception:  # a progress display must not stop a replay
+                log.exception("replay progress callback failed")
+
+    # --- the run -----------------------------------------------------------------------------------------------
+
+    async def run(self) -> ReplayReport:
+        """Run the plan; returns the report (also kept in the capture as a `replay-run` note). `PlanError` for a
+        plan with errors and `RemoteTargetRefused` for remote hosts without consent, before anything is sent."""
+        plan = self.plan
+        if plan.errors:
+            raise PlanError(plan.errors)
+        plan.check_consent(self.allow_remote)
+        o = plan.options
+        needs_backend = (
+            any(i.target.kind == "backend" for i in plan.items) or o.state_query is not None or o.reset_query
+        )
+        if needs_backend and self.backend is None:
+            raise PlanError(["this plan talks to the backend (via-backend, state or reset queries): give a Backend"])
+        report = ReplayReport(
+            capture=self.capture.path.name,
+            started_at=time.time(),
+            attempts_planned=plan.attempts,
+            plan=plan.describe(),
+            run_id=self.run_id,
+        )
+        save_run_note(
+            self.capture,
+            self.run_id,
+            {"run_id": self.run_id, "state": "running", "started_at": report.started_at, "plan": plan.to_json()},
+        )
+        self.recorder.preload(item.event.id for item in plan.items)
+        self._started = time.monotonic()
+        self._set_state("running")
+        flusher = asyncio.create_task(self._flush_periodically(), name="replay flush")
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                connections = o.concurrency * (o.duplicate if o.duplicate_mode == "concurrent" else 1)
+                self._sender = await stack.enter_async_context(WebhookSender(connections, self.verify_tls))
+                if self.backend is not None and needs_backend:
+                    profile = self.backend.profile
+                    if any(i.target.kind == "backend" for i in plan.items):
+                        self._metadata = await stack.enter_async_context(
+                            HasuraMetadataClient(
+                                profile.metadata_url,
+                                profile.query_v2_url,
+                                profile.version_url,
+                                self.backend.headers,
+                                profile.verify_tls,
+                            )
+                        )
+                        await self._metadata.detect()
+                    if o.state_query or o.reset_query:
+                        self._graphql = await stack.enter_async_context(
+                            GraphQLHttpClient(o.graphql_url or profile.graphql_http_url, self.backend.headers)
+                        )
+                await self._run_orderings(report)
+        except (ConnectionFailed, AuthenticationFailed, ProtocolMismatch) as exc:
+            report.state, report.error, report.connection_error = "failed", str(exc), True
+        except BackendError as exc:
+            report.state, report.error = "failed", str(exc)
+        except asyncio.CancelledError:  # the task running the replay was cancelled (the window closing...)
+            self._cancel_requested = True
+            raise
+        finally:
+            if self._hard_cancel is not None:
+                self._hard_cancel.cancel()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            self.recorder.close()  # waits for a flush still running in its thread, then writes the rest
+            report.ended_at = time.time()
+            report.attempts_made = self._made
+            report.unreachable = self._unreachable
+            if self._cancel_requested and report.state != "failed":
+                report.state = "cancelled"
+            self._set_state(report.state)
+            save_run_note(
+                self.capture, self.run_id, {**report.to_json(passed_checks=False), "plan_options": plan.to_json()}
+            )
+        return report
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.recorder.flush_in_thread()
+
+    async def _run_orderings(self, report: ReplayReport) -> None:
+        plan = self.plan
+        o = plan.options
+        runs = plan.runs()
+        several = len(runs) > 1
+        outcomes: list[OrderingOutcome] = []
+        first_row = plan.items[0].event.row if plan.items else {}
+        for ordering, items in runs:
+            if self._cancel_requested:
+                break
+            self.progress.ordering = ordering.label if several else ""
+            if o.reset_query is not None:
+                assert self._graphql is not None
+                await self._graphql.execute(o.reset_query, bind_variables(plan.reset_variables, first_row))
+            results = await self._run_items(items)
+            label = ordering.label if several else None
+            for item in items:
+                result = results.get(item.event.id)
+                if result is not None:
+                    report.checks.extend(self._judge(item, result, label))
+            if several and not self._cancel_requested and len(results) == len(items):
+                assert self._graphql is not None and o.state_query is not None
+                state = await self._graphql.execute(o.state_query, bind_variables(plan.state_variables, first_row))
+                answers = {k: r.answers[0] for k, r in results.items() if r.answers}
+                outcomes.append(OrderingOutcome(ordering, state, answers))
+        if several and len(outcomes) == len(runs):
+            report.checks.extend(self._judge_orderings(outcomes))
+
+    def _judge_orderings(self, outcomes: Sequence[OrderingOutcome]) -> list[CheckResult]:
+        items = self.plan.items
+        verdict, suspects = judge_orderings(outcomes, items, self.plan.ignore)
+        involved = suspects or list(items)
+        flow = CheckResult(
+            check="order",
+            outcome=verdict.outcome,
+            message=verdict.message,
+            trigger=", ".join(dict.fromkeys(i.event.trigger_name for i in involved)),
+            target=", ".join(dict.fromkeys(i.target.description for i in involved)),
+            details=verdict.details,
+        )
+        out = [flow]
+        if verdict.outcome == "failed":
+            for item in suspects:
+                seen = "; ".join(
+                    f"{o.ordering.label}: {o.answers[item.event.id].describe(100)}"
+                    for o in outcomes
+                    if item.event.id in o.answers
+                )
+                out.append(
+                    CheckResult.of(
+                        "order", Verdict("failed", f"its answer depends on the order events arrive in: {seen}"), item
+                    )
+                )
+        return out
+
+    def _judge(self, item: PlanItem, result: _ItemResult, ordering: str | None) -> list[CheckResult]:
+        o = self.plan.options
+        duration = sum(a.duration_ms or 0.0 for a in result.answers) or None
+        if not result.complete:
+            verdict = Verdict(
+                "skipped", f"cancelled after {len(result.answers)} of {o.duplicate} delivery(ies) of this event"
+            )
+            return [CheckResult.of("status" if o.expect == "2xx" else "recorded", verdict, item, ordering, duration)]
+        out = []
+        if o.expect == "2xx":
+            out.append(CheckResult.of("status", judge_status(result.answers), item, ordering, duration))
+        else:
+            first = result.answers[0] if result.answers else None
+            verdict = judge_recorded(first, item.event.recorded, self.plan.ignore)
+            out.append(CheckResult.of("recorded", verdict, item, ordering, duration))
+        if o.duplicate > 1:
+            if result.state_error is not None:
+                verdict = Verdict("error", f"the state query failed: {result.state_error}")
+            else:
+                verdict = judge_duplicates(
+                    result.answers,
+                    self.plan.ignore,
+                    result.state_one,
+                    result.state_all,
+                    with_state=o.state_query is not None,
+                )
+            out.append(CheckResult.of("duplicate", verdict, item, ordering, duration))
+        return out
+
+    async def _run_items(self, items: Sequence[PlanItem]) -> dict[str, _ItemResult]:
+        results: dict[str, _ItemResult] = {}
+        queue = iter(items)
+
+        async def worker() -> None:
+            for item in queue:  # one iterator shared by the workers: each item is taken once, in order
+                if self._cancel_requested:
+                    return
+                result = _ItemResult()
+                try:
+                    await self._replay_item(item, result)
+                finally:
+                    if result.answers:
+                        results[item.event.id] = result
+
+        count = max(1, min(self.plan.options.concurrency, len(items)))
+        self._workers = [asyncio.create_task(worker(), name=f"replay worker {n}") for n in range(count)]
+        outcomes = await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+        return results
+
+    async def _replay_item(self, item: PlanItem, result: _ItemResult) -> None:
+        o = self.plan.options
+        n = o.duplicate
+        with_state = n > 1 and o.state_query is not None
+        variables = bind_variables(self.plan.state_variables, item.event.row) if with_state else {}
+        together = o.duplicate_mode == "concurrent" and item.target.kind != "backend"
+        result.complete = False
+        prepared = self._prepare(item)
+        if together and not with_state:
+            # all N at once: the race a lock expiring during a delivery makes (§2.2)
+            answers = await asyncio.gather(*(self._attempt(item, prepared) for _ in range(n)))
+            result.answers.extend(a for a in answers if a is not None)
+            result.complete = len(result.answers) == n
+            return
+        first = await self._attempt(item, prepared)
+        if first is None:
+            return
+        result.answers.append(first)
+        if with_state:
+            result.state_one = await self._state(variables, result)
+        if together:  # with a state query: the first alone (the state after one delivery), then the rest at once
+            rest = await asyncio.gather(*(self._attempt(item, prepared) for _ in range(n - 1)))
+            result.answers.extend(a for a in rest if a is not None)
+        else:
+            for _ in range(n - 1):
+                answer = await self._attempt(item, prepared)
+                if answer is None:
+                    return
+                result.answers.append(answer)
+        if len(result.answers) < n:
+            return
+        if with_state:
+            result.state_all = await self._state(variables, result)
+        result.complete = True
+
+    async def _state(self, variables: Mapping[str, Any], result: _ItemResult) -> Any:
+        assert self._graphql is not None and self.plan.options.state_query is not None
+        try:
+            return await self._graphql.execute(self.plan.options.state_query, variables)
+        except ServerError as exc:  # the query itself is wrong: a check error, not a stop
+            result.state_error = str(exc)
+            return None
+
+    async def _gate(self) -> bool:
+        """Wait while paused and for the next rate-limit slot; False when cancelled instead."""
+        loop = asyncio.get_running_loop()
+        while True:
+            if self._cancel_requested:
+                return False
+            if not self._resumed.is_set():
+                await self._resumed.wait()
+                continue
+            if self._interval:
+                now = loop.time()
+                at = max(now, self._next_slot)
+                self._next_slot = at + self._interval
+                if at > now:
+                    await asyncio.sleep(at - now)
+                if self._cancel_requested:
+                    return False
+                if not self._resumed.is_set():
+                    continue
+            return True
+
+    async def _attempt(self, item: PlanItem, prepared: _Prepared | None) -> Answer | None:
+        """One delivery of `item`, recorded; None when cancelled before it started."""
+        if not await self._gate():
+            return None
+        self.progress.in_flight += 1
+        try:
+            if prepared is None:
+                answer = await self._attempt_backend(item)
+            else:
+                answer = await self._attempt_webhook(item, prepared)
+        finally:
+            self.progress.in_flight -= 1
+        self._made += 1
+        self._unreachable += int(answer.unreachable)
+        self.progress.done += 1
+        if answer.ok:
+            self.progress.answered_2xx += 1
+        elif answer.status is not None:
+            self.progress.answered_other += 1
+        else:
+            self.progress.no_answer += 1
+        self._report_progress()
+        return answer
+
+    def _headers_for(self, item: PlanItem) -> tuple[dict[str, str], str]:
+        cached = self._headers.get(item.event.trigger_name)
+        if cached is None:
+            send, logged, _ = resolve_headers(item.trigger, self.header_values, self.env, self._user_agent)
+            if self.extra_headers:
+                send = {**send, **self.extra_headers}
+                logged = [*logged, *({"name": n, "value": "<redacted>"} for n in self.extra_headers)]
+            logged_text = dumps(redact_logged_request({"headers": logged})["headers"])
+            cached = self._headers[item.event.trigger_name] = (send, logged_text)
+        return cached
+
+    def _prepare(self, item: PlanItem) -> _Prepared | None:
+        """What every delivery of `item` sends (and logs) alike: built once per event, not per duplicate."""
+        if item.target.kind == "backend":
+            return None
+        event = item.event
+        send, logged_text = self._headers_for(item)
+        trace = event.payload.get("trace_context")
+        if isinstance(trace, Mapping) and trace.get("trace_id") and trace.get("span_id"):
+            send = {**send, "traceparent": f"00-{trace['trace_id']}-{trace['span_id']}-01"}
+        body = body_text(event, item.max_retries)
+        # `invocation_request(body, logged)` as the capture stores it (compact JSON, keys in order), composed from the
+        # text being sent rather than serialised a second time: replay speed is bounded by work per attempt.
+        request = f'{{"payload":{body},"headers":{logged_text},"version":"{INVOCATION_VERSION}"}}'
+        return _Prepared(body.encode("utf-8"), request, send, item.timeout(self.plan.options.timeout))
+
+    async def _attempt_webhook(self, item: PlanItem, prepared: _Prepared) -> Answer:
+        event = item.event
+        request = prepared.request
+        now = time.time()
+        created_at = _timestamp(now)
+        url = item.target.url
+        assert self._sender is not None
+        response: Mapping[str, Any] | str
+        started = time.perf_counter()
+        try:
+            got = await self._sender.post(url, prepared.data, prepared.headers, prepared.time_limit)
+        except WebhookError as exc:
+            answer = Answer(None, None, str(exc), exc.duration_ms, unreachable=isinstance(exc, WebhookUnreachable))
+            response = self._exception_response(exc.kind, str(exc), url)
+            http_status: int | None = None
+        except asyncio.CancelledError:
+            self.recorder.add(
+                event_id=event.id,
+                trigger_name=event.trigger_name,
+                http_status=None,
+                request=request,
+                response=self._exception_response("http_exception", "replay cancelled before the answer came", url),
+                created_at=created_at,
+                created_ts=now,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+            raise
+        else:
+            text = _blob(got.body)
+            http_status = got.status
+            if 200 <= got.status < 300:
+                # `webhook_response(text, headers, status)` as stored, composed as text (see `_prepare`)
+                headers = dumps([{"name": n, "value": v} for n, v in got.headers])
+                response = (
+                    f'{{"type":"webhook_response","data":{{"body":{dumps(text)},"headers":{headers},'
+                    f'"status":{got.status}}},"version":"{INVOCATION_VERSION}"}}'
+                )
+            else:
+                response = client_error(text)
+            answer = Answer(got.status, decode_twice(text), None, got.duration_ms)
+        self.recorder.add(
+            event_id=event.id,
+            trigger_name=event.trigger_name,
+            http_status=http_status,
+            request=request,
+            response=response,
+            created_at=created_at,
+            created_ts=now,
+            duration_ms=answer.duration_ms,
+        )
+        return answer
+
+    @staticmethod
+    def _exception_response(kind: str, message: str, url: str) -> dict[str, Any]:
+        """Hasura's record of a delivery without an HTTP answer (§1.6), the URL without credentials."""
+        detail: dict[str, Any] = {"type": kind, "message": message}
+        if kind != "invalid_url":
+            detail |= {"request": {"url": redact_url(url), "method": "POST"}, "status": None}
+        return client_error(json.dumps(detail))
+
+    async def _attempt_backend(self, item: PlanItem) -> Answer:
+        client = self._metadata
+        assert client is not None
+        event = item.event
+        source = item.trigger.source if item.trigger is not None else "default"
+        started = time.perf_counter()
+        deadline = time.monotonic() + item.timeout(self.plan.options.timeout) + 30.0
+        try:
+            if item.target.backend_call == "pg_invoke_event_trigger":
+                result = await client.call(
+                    "pg_invoke_event_trigger", {"name": event.trigger_name, "source": source, "payload": event.row}
+                )
+                backend_id = str(result["event_id"]) if isinstance(result, Mapping) else ""
+                known: set[str] = set()
+            else:
+                _, before = await client.event_by_id(event.id, source)
+                known = {i.id for i in before}
+                await self._redeliver(client, event.id, source, deadline)
+                backend_id = event.id
+            invocation = await self._await_invocation(client, backend_id, source, known, deadline)
+        except ServerError as exc:
+            return Answer(None, None, f"the backend refused: {exc}", (time.perf_counter() - started) * 1000)
+        duration = (time.perf_counter() - started) * 1000
+        if invocation is None:
+            return Answer(None, None, f"the backend made no delivery within {deadline - time.monotonic():.0f} s")
+        self.recorder.add(
+            event_id=event.id,
+            trigger_name=event.trigger_name,
+            http_status=invocation.http_status,
+            request=invocation.request if isinstance(invocation.request, Mapping) else {"payload": None},
+            response=invocation.response if isinstance(invocation.response, Mapping) else {},
+            created_at=invocation.created_at or _now_timestamp(),
+            duration_ms=duration,
+            invocation_id=invocation.id,
+        )
+        status = invocation.http_status
+        error = None if status is not None else f"no answer: {invocation.response_body}"
+        return Answer(status, invocation.response_body, error, duration)
+
+    async def _redeliver(self, client: HasuraMetadataClient, event_id: str, source: str, deadline: float) -> None:
+        while True:
+            try:
+                await client.call("pg_redeliver_event", {"event_id": event_id, "source": source})
+                return
+            except ServerError as exc:
+                busy = exc.code == "busy" or "already being processed" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(self.poll_interval)
+
+    async def _await_invocation(
+        self, client: HasuraMetadataClient, event_id: str, source: str, known: set[str], deadline: float
+    ) -> InvocationRecord | None:
+        while time.monotonic() < deadline:
+            _, invocations = await client.event_by_id(event_id, source)
+            new = [i for i in invocations if i.id not in known]
+            if new:
+                return min(new, key=lambda i: (i.created_at, i.id))
+            await asyncio.sleep(self.poll_interval)
+        return None
