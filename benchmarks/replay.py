@@ -49,8 +49,9 @@ from inspector.core.hasura import (  # noqa: E402
     webhook_body,
     webhook_response,
 )
+from inspector.services.replay.loader import load_plan  # noqa: E402
 from inspector.services.replay.plan import PlanOptions  # noqa: E402
-from inspector.services.replay.runner import ReplayRunner, load_plan  # noqa: E402
+from inspector.services.replay.runner import ReplayRunner  # noqa: E402
 from inspector.store.capture_file import CaptureFile, CaptureWriter  # noqa: E402
 
 GOAL = 0.8

@@ -317,7 +317,7 @@ def _run(
     err: TextIO,
 ) -> int:
     from inspector.core.filter import FilterError
-    from inspector.services.replay.runner import Selection, load_plan
+    from inspector.services.replay.loader import Selection, load_plan
 
     try:
         plan = load_plan(capture, options, Selection(args.filter, tuple(args.event)), env)

@@ -1,16 +1,19 @@
 """What replay reads from and writes to a capture file: the selection, recorded answers, variants, attempts, runs.
 
-Owns the SQL of replay, so the runner (`inspector.services.replay.runner`) stays free of it:
+Owns the SQL of replay, so the replay service (`inspector.services.replay`) stays free of it:
 
-- reading the events to replay (a display filter's SQL, or ids) and the last answer Hasura recorded for each;
+- `read_replay_source`: everything a replay plan needs, read in one call (the events to replay, by display filter or
+  ids; the last answer Hasura recorded for each; the trigger snapshot; the captured server's version), as typed
+  records. Its parts (`selected_event_rows`, `recorded_invocations`, `trigger_snapshot`) serve the replay dialog too;
 - `create_variant`: an edited copy of an event as a new `events` row with `variant_of` pointing at the original
   (the root original when a variant is edited again). The captured event is never changed; a variant starts
   `pending`, with no attempts, and keeps its original's `created_at` so orderings place it where the original was;
 - `ReplayRecorder`: each replay attempt as an `invocations` row with `source = 'replay'`, its `duration_ms`, Hasura's
-  request and response shapes (§1.6) and `event_id` = the replayed event (a variant's own id for a variant), next to
-  the captured attempts. Rows are written in batches, one transaction each, so a cancelled or killed replay leaves
-  whole rows only. The captured event's own figures (`attempts`, `successes`, `last_http_status`...) stay what
-  Hasura did: replay attempts are not deliveries by the backend;
+  request and response shapes (`server/src-lib/Hasura/RQL/Types/Eventing.hs` in hasura/graphql-engine) and
+  `event_id` = the replayed event (a variant's own id for a variant), next to the captured attempts. Rows are
+  written in batches, one transaction each, so a cancelled or killed replay leaves whole rows only. The captured
+  event's own figures (`attempts`, `successes`, `last_http_status`...) stay what Hasura did: replay attempts are not
+  deliveries by the backend;
 - one `notes` row per run (`kind = 'replay-run'`, `target` = the run id) holding its plan and report as JSON.
 
 No schema change: variants, `source` and `duration_ms` were in the capture format from the start.
@@ -27,11 +30,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from inspector.core.events import EventRecord, timestamp_seconds
-from inspector.core.filter import register_functions
 from inspector.store.capture_file import CaptureFile, dumps, insert_rows, redact_logged_request
+from inspector.store.filter_sql import compile_filter, register_functions
 
 RUN_NOTE_KIND = "replay-run"
 
@@ -78,7 +82,16 @@ def recorded_invocations(capture: CaptureFile, event_ids: Iterable[str]) -> dict
     return out
 
 
-def trigger_snapshot(capture: CaptureFile) -> list[tuple[str | None, str | None, str | None, dict[str, Any]]]:
+class TriggerSnapshot(NamedTuple):
+    """One trigger's latest captured configuration (header values redacted, as the capture keeps them)."""
+
+    source: str | None
+    table_schema: str | None
+    table_name: str | None
+    config: dict[str, Any]
+
+
+def trigger_snapshot(capture: CaptureFile) -> list[TriggerSnapshot]:
     """The latest captured configuration of each trigger: (source, table schema, table name, config)."""
     out = []
     for row in capture.trigger_snapshot():
@@ -87,8 +100,89 @@ def trigger_snapshot(capture: CaptureFile) -> list[tuple[str | None, str | None,
         except ValueError:
             continue
         if isinstance(config, dict):
-            out.append((row["source"], row["table_schema"], row["table_name"], config))
+            out.append(TriggerSnapshot(row["source"], row["table_schema"], row["table_name"], config))
     return out
+
+
+@dataclass(frozen=True)
+class ReplayableEvent:
+    """An `events` row as replay needs it."""
+
+    id: str
+    trigger_name: str
+    schema_name: str
+    table_name: str
+    payload_text: str | None
+    """The `event` object as stored: compact JSON text, keys in the order received."""
+    created_at: str
+    created_ts: float | None
+    seq: int
+    variant_of: str | None
+
+    @property
+    def original(self) -> str:
+        """The captured event this one stands for: itself, or the original of a variant."""
+        return self.variant_of or self.id
+
+
+@dataclass(frozen=True)
+class ReplaySource:
+    """Everything a replay plan is built from, read from a capture in one call (`read_replay_source`)."""
+
+    name: str
+    """The capture file's name."""
+    server_version: str | None
+    """The captured Hasura's version (its webhooks' `User-Agent`)."""
+    events: tuple[ReplayableEvent, ...]
+    """The selected events, in capture order."""
+    missing: tuple[str, ...]
+    """Requested event ids the capture does not hold."""
+    recorded: Mapping[str, Mapping[str, Any]]
+    """Original event id → the last `invocations` row Hasura made for it (only when asked for)."""
+    triggers: tuple[TriggerSnapshot, ...]
+
+
+def read_replay_source(
+    capture: CaptureFile,
+    filter_text: str | None = None,
+    event_ids: Sequence[str] = (),
+    with_recorded: bool = False,
+) -> ReplaySource:
+    """The events to replay (`event_ids`, variants included; else the captured events matching the display filter
+    `filter_text`; else all of them), with what Hasura recorded for them when `with_recorded`, the trigger snapshot
+    and the server version. `FilterError` for a filter that does not parse."""
+    where: str | None = None
+    params: Sequence[Any] = ()
+    regexp = False
+    if filter_text and not event_ids:
+        compiled = compile_filter(filter_text)
+        where, params, regexp = compiled.where, compiled.params, compiled.needs_regexp
+    rows, missing = selected_event_rows(capture, where, params, event_ids, regexp)
+    events = tuple(
+        ReplayableEvent(
+            id=row["id"],
+            trigger_name=row["trigger_name"] or "",
+            schema_name=row["schema_name"] or "public",
+            table_name=row["table_name"] or "",
+            payload_text=row["payload"],
+            created_at=row["created_at"] or "",
+            created_ts=row["created_ts"],
+            seq=row["seq"],
+            variant_of=row["variant_of"],
+        )
+        for row in rows
+    )
+    recorded = recorded_invocations(capture, [e.original for e in events]) if with_recorded else {}
+    info = capture.info()
+    version = info.get("server_version") if isinstance(info, dict) else None
+    return ReplaySource(
+        name=capture.path.name,
+        server_version=version if isinstance(version, str) else None,
+        events=events,
+        missing=tuple(missing),
+        recorded=recorded,
+        triggers=tuple(trigger_snapshot(capture)),
+    )
 
 
 def create_variant(capture: CaptureFile, event_id: str, payload: Mapping[str, Any]) -> str:
@@ -234,6 +328,12 @@ class ReplayRecorder:
         if self.batch_size is not None and len(self._rows) >= self.batch_size:
             self.flush()
         return invocation_id
+
+    @staticmethod
+    def logged_headers(logged: Sequence[Mapping[str, Any]]) -> str:
+        """Headers as an attempt's request record keeps them (JSON text, credential values redacted): built once
+        per trigger by the runner and composed into each attempt's `request`."""
+        return dumps(redact_logged_request({"headers": list(logged)})["headers"])
 
     def _new_id(self) -> str:
         """A random version-4 uuid, as `uuid.uuid4()` makes, at a fraction of its cost."""

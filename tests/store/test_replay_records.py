@@ -13,6 +13,7 @@ from inspector.store.capture_file import CaptureFile
 from inspector.store.replay_records import (
     ReplayRecorder,
     create_variant,
+    read_replay_source,
     recorded_invocations,
     run_notes,
     save_run_note,
@@ -136,3 +137,20 @@ def test_run_notes(capture: CaptureFile) -> None:
     save_run_note(capture, "run-2", {"run_id": "run-2", "state": "running"})
     save_run_note(capture, "run-1", {"run_id": "run-1", "state": "finished"})
     assert [(n["run_id"], n["state"]) for n in run_notes(capture)] == [("run-1", "finished"), ("run-2", "running")]
+
+
+def test_read_replay_source_reads_what_a_plan_needs_in_one_call(capture: CaptureFile) -> None:
+    capture.set_info(server_version="v2.40.1")
+    everything, _ = selected_event_rows(capture)
+    source = read_replay_source(capture)
+    assert [e.id for e in source.events] == [r["id"] for r in everything] and not source.missing
+    assert source.name == capture.path.name and source.server_version == "v2.40.1"
+    assert source.recorded == {}  # only read when asked for
+    assert [tuple(t) for t in source.triggers] == [tuple(t) for t in trigger_snapshot(capture)]
+    some = read_replay_source(capture, 'trigger == "validate-order"', with_recorded=True)
+    assert some.events and all(e.trigger_name == "validate-order" for e in some.events)
+    assert some.recorded == recorded_invocations(capture, [e.id for e in some.events])
+    variant = create_variant(capture, everything[0]["id"], json.loads(everything[0]["payload"]))
+    chosen = read_replay_source(capture, "this filter is ignored", event_ids=[variant, "nope"], with_recorded=True)
+    assert [e.id for e in chosen.events] == [variant] and chosen.missing == ("nope",)
+    assert chosen.events[0].original == everything[0]["id"] and set(chosen.recorded) <= {everything[0]["id"]}

@@ -21,8 +21,8 @@ Owns, for edit-and-replay (issue 6):
 - **The report model**: one `CheckResult` per event and check (and one per flow for order tolerance), which the
   JUnit and HTML renderers (`inspector.services.replay.report`) and the CLI turn into output.
 
-Pure data and functions: no I/O. Used by `inspector.services.replay.runner` (the runner), `inspector replay` and,
-later, the window.
+Pure data and functions: no I/O. Used by `inspector.services.replay.loader` (which reads the capture and calls
+`build_plan`), the runner, `inspector replay` and the replay dialog.
 """
 
 from __future__ import annotations
@@ -625,6 +625,8 @@ class ReplayPlan:
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     source_name: str = ""
+    user_agent: str = USER_AGENT
+    """The `User-Agent` a direct delivery sends: the captured server's (`user_agent_for`)."""
 
     def runs(self) -> list[tuple[Ordering, list[PlanItem]]]:
         """Each ordering with the items arranged in it."""
@@ -737,6 +739,7 @@ def build_plan(
     options: PlanOptions,
     env: Mapping[str, str],
     source_name: str = "",
+    user_agent: str = USER_AGENT,
 ) -> ReplayPlan:
     """Resolve each event's target and check the options; problems go to `errors` (the plan must not run) and
     `warnings` (it may). Sends nothing."""
@@ -867,6 +870,7 @@ def build_plan(
         errors=tuple(errors),
         warnings=tuple(warnings),
         source_name=source_name,
+        user_agent=user_agent,
     )
 
 

@@ -1,7 +1,7 @@
 """The replay runner: sends a plan's events again, records every attempt in the capture, and judges the answers.
 
-Owns loading a plan from a capture (`load_plan`: the selection, the trigger snapshot, what Hasura recorded), running
-it (`ReplayRunner`: concurrency, a rate limit, pause/resume/cancel, progress reports), the three ways of delivering
+Owns running a plan (built by `inspector.services.replay.loader.load_plan`) with `ReplayRunner` (concurrency, a
+rate limit, pause/resume/cancel, progress reports), the three ways of delivering
 (straight to a webhook with Hasura's exact body and headers; through the backend with `pg_redeliver_event` or, for
 a variant, `pg_invoke_event_trigger`, then waiting for the backend's invocation), state queries and resets over
 GraphQL, and turning answers into a `ReplayReport` with `inspector.services.replay.plan`'s judges. `create_variant`
@@ -39,7 +39,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -53,9 +53,9 @@ from inspector.backends.errors import (
 from inspector.backends.graphql_http import GraphQLHttpClient
 from inspector.backends.hasura_metadata import HasuraMetadataClient
 from inspector.backends.webhook_sender import WebhookError, WebhookSender, WebhookUnreachable
-from inspector.core.connection_profile import ConnectionProfile, redact_url
+from inspector.core.connection_profile import ConnectionProfile
+from inspector.core.redaction import redact_url
 from inspector.core.events import InvocationRecord, decode_twice
-from inspector.core.filter import compile_filter
 from inspector.core.hasura import (
     INVOCATION_VERSION,
     client_error,
@@ -69,31 +69,20 @@ from inspector.services.replay.plan import (
     PlanError,
     PlanEvent,
     PlanItem,
-    PlanOptions,
     ReplayPlan,
     ReplayReport,
-    TriggerInfo,
     Verdict,
     bind_variables,
-    build_plan,
     judge_duplicates,
     judge_orderings,
     judge_recorded,
     judge_status,
     resolve_headers,
-    user_agent_for,
 )
-from inspector.store.capture_file import CaptureFile, dumps, redact_logged_request
-from inspector.store.replay_records import (
-    ReplayRecorder,
-    create_variant,
-    recorded_invocations,
-    save_run_note,
-    selected_event_rows,
-    trigger_snapshot,
-)
+from inspector.store.capture_file import CaptureFile, dumps
+from inspector.store.replay_records import ReplayRecorder, create_variant, save_run_note
 
-__all__ = ["Backend", "ReplayProgress", "ReplayRunner", "Selection", "create_variant", "load_plan"]
+__all__ = ["Backend", "ReplayProgress", "ReplayRunner", "create_variant"]
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +100,6 @@ class Backend:
     @property
     def headers(self) -> dict[str, str]:
         return self.profile.request_headers(self.secret)
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which events to replay: a display filter, or ids (variants included), or (neither) every captured event."""
-
-    filter: str | None = None
-    event_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -143,68 +124,6 @@ class ReplayProgress:
             f"{self.answered_other}  no answer {self.no_answer}  in flight {self.in_flight}  {self.elapsed:.1f} s"
             + (f"  [{self.ordering}]" if self.ordering else "")
         )
-
-
-def _recorded_answer(row: Mapping[str, Any]) -> Answer:
-    """The answer an `invocations` row holds."""
-    record = InvocationRecord.from_hasura(
-        {**row, "request": row.get("request"), "response": row.get("response"), "http_status": row.get("http_status")}
-    )
-    status = record.http_status
-    body = record.response_body
-    return Answer(status, body, None if status is not None else str(body), row.get("duration_ms"))
-
-
-def load_plan(
-    capture: CaptureFile,
-    options: PlanOptions,
-    selection: Selection = Selection(),
-    env: Mapping[str, str] | None = None,
-) -> ReplayPlan:
-    """The plan for replaying `selection` from `capture` with `options`. Reads the capture only; sends nothing.
-    `FilterError` for a filter that does not parse; problems with the selection or the options are the plan's
-    `errors`."""
-    env = dict(os.environ if env is None else env)
-    where, params, regexp = None, [], False
-    if selection.filter and not selection.event_ids:
-        compiled = compile_filter(selection.filter)
-        where, params, regexp = compiled.where, compiled.params, compiled.needs_regexp
-    rows, missing = selected_event_rows(capture, where, params, selection.event_ids, regexp)
-    originals = [r["variant_of"] or r["id"] for r in rows]
-    # Only `--expect recorded` compares with what Hasura recorded: otherwise do not read and keep it all.
-    recorded = recorded_invocations(capture, originals) if options.expect == "recorded" else {}
-    events: list[PlanEvent] = []
-    for row in rows:
-        try:
-            payload = json.loads(row["payload"] or "{}")
-        except ValueError:
-            payload = {}
-        original = row["variant_of"] or row["id"]
-        events.append(
-            PlanEvent(
-                id=row["id"],
-                trigger_name=row["trigger_name"] or "",
-                schema_name=row["schema_name"] or "public",
-                table_name=row["table_name"] or "",
-                payload=payload if isinstance(payload, dict) else {},
-                payload_text=row["payload"] if isinstance(payload, dict) else None,
-                created_at=row["created_at"] or "",
-                created_ts=row["created_ts"],
-                seq=row["seq"],
-                variant_of=row["variant_of"],
-                recorded=_recorded_answer(recorded[original]) if original in recorded else None,
-            )
-        )
-    triggers: dict[str, TriggerInfo] = {}
-    for source, schema, table, config in trigger_snapshot(capture):
-        info = TriggerInfo.from_snapshot(source, schema, table, config)
-        if info.name:
-            triggers[info.name] = info
-    plan = build_plan(events, triggers, options, env, source_name=capture.path.name)
-    problems = [f"no event {i} in {capture.path.name}" for i in missing]
-    if problems:
-        plan = replace(plan, errors=(*problems, *plan.errors))
-    return plan
 
 
 def _blob(data: bytes) -> Any:
@@ -321,8 +240,7 @@ class ReplayRunner:
         self._started = 0.0
         self._headers: dict[str, tuple[dict[str, str], str]] = {}
         """trigger → (headers to send, the logged headers as JSON text)."""
-        info = capture.info()
-        self._user_agent = user_agent_for(info.get("server_version") if isinstance(info, dict) else None)
+        self._user_agent = plan.user_agent
         self._sender: WebhookSender | None = None
         self._metadata: HasuraMetadataClient | None = None
         self._graphql: GraphQLHttpClient | None = None
@@ -670,7 +588,7 @@ class ReplayRunner:
             if self.extra_headers:
                 send = {**send, **self.extra_headers}
                 logged = [*logged, *({"name": n, "value": "<redacted>"} for n in self.extra_headers)]
-            logged_text = dumps(redact_logged_request({"headers": logged})["headers"])
+            logged_text = ReplayRecorder.logged_headers(logged)
             cached = self._headers[item.event.trigger_name] = (send, logged_text)
         return cached
 

@@ -31,8 +31,9 @@ from inspector.core.hasura import USER_AGENT, HeaderConf, event_payload, invocat
 from inspector.sandbox.handlers import HANDLER_NAMES
 from inspector.sandbox.server import Sandbox
 from inspector.services.capture_session import CaptureOptions, CaptureSession
+from inspector.services.replay.loader import load_plan
 from inspector.services.replay.plan import PlanOptions, RemoteTargetRefused, parse_order
-from inspector.services.replay.runner import ReplayProgress, ReplayRunner, create_variant, load_plan
+from inspector.services.replay.runner import ReplayProgress, ReplayRunner, create_variant
 from inspector.store.capture_file import CaptureFile, dumps
 from inspector.store.exchange import export_jsonl
 from inspector.store.replay_records import run_notes
