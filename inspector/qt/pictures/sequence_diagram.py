@@ -36,14 +36,13 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsScene,
-    QGraphicsSceneHoverEvent,
-    QGraphicsSceneMouseEvent,
     QGraphicsView,
     QStyleOptionGraphicsItem,
     QWidget,
 )
 
 from inspector.core.flows import Flow, FlowStep
+from inspector.qt.pictures.interactive_items import ClickableItem
 from inspector.qt.pictures.picture_look import PictureLook
 from inspector.qt.pictures.picture_style import (
     LANE_KINDS,
@@ -556,20 +555,16 @@ class _BackdropItem(QGraphicsItem):
                 painter.drawLine(QPointF(lane.x, top), QPointF(lane.x, bottom))
 
 
-class ArrowItem(QGraphicsItem):
+class ArrowItem(ClickableItem):
     """One row of the diagram: zebra band, time, label, arrow and badges. Clicking it selects its step."""
 
     def __init__(self, arrow: ArrowLayout, layout: SequenceLayout, look: _Look) -> None:
-        super().__init__()
+        super().__init__(_tooltip(arrow))
         self.arrow = arrow
         self.look = look
         self._rect = QRectF(0, arrow.top, layout.width, layout.row_height)
         self._gutter = QRectF(MARGIN, arrow.top + 2, layout.gutter_right - MARGIN, layout.row_height - 4)
-        self.hovered = False
         self.selected = False
-        self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip(_tooltip(arrow))
 
     @property
     def event_id(self) -> str | None:
@@ -619,22 +614,10 @@ class ArrowItem(QGraphicsItem):
         for badge in arrow.badges:
             draw_badge(painter, look, badge.x, badge_y, badge.width, badge.text, badge.colour)
 
-    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
-        self.hovered = True
-        self.update()
-
-    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
-        self.hovered = False
-        self.update()
-
-    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            scene = self.scene()
-            if isinstance(scene, SequenceScene):
-                scene.arrowClicked.emit(self.arrow.index)
-            event.accept()
-        else:
-            super().mousePressEvent(event)
+    def clicked(self) -> None:
+        scene = self.scene()
+        if isinstance(scene, SequenceScene):
+            scene.arrowClicked.emit(self.arrow.index)
 
 
 def _tooltip(arrow: ArrowLayout) -> str:

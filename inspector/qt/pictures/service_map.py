@@ -33,14 +33,13 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsScene,
-    QGraphicsSceneHoverEvent,
-    QGraphicsSceneMouseEvent,
     QGraphicsView,
     QStyleOptionGraphicsItem,
     QWidget,
 )
 
 from inspector.core.flows import ServiceEdge, TriggerStats
+from inspector.qt.pictures.interactive_items import ClickableItem
 from inspector.qt.pictures.picture_look import PictureLook
 from inspector.qt.pictures.picture_style import (
     ERROR_RATE_BANDS,
@@ -514,40 +513,27 @@ class MapScene(QGraphicsScene):
     """A node or an edge was clicked: the display filter it stands for."""
 
 
-class _Clickable(QGraphicsItem):
-    filter_text = ""
+class _FilterItem(ClickableItem):
+    """A map item that stands for a display filter: clicking it asks the view to apply that filter."""
 
-    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:
-        self.hovered = True
-        self.update()
+    def __init__(self, filter_text: str, tooltip: str) -> None:
+        super().__init__(tooltip)
+        self.filter_text = filter_text
 
-    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:
-        self.hovered = False
-        self.update()
-
-    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if event.button() == Qt.MouseButton.LeftButton:
-            scene = self.scene()
-            if isinstance(scene, MapScene):
-                scene.filterClicked.emit(self.filter_text)
-            event.accept()
-        else:
-            super().mousePressEvent(event)
+    def clicked(self) -> None:
+        scene = self.scene()
+        if isinstance(scene, MapScene):
+            scene.filterClicked.emit(self.filter_text)
 
 
-class NodeItem(_Clickable):
+class NodeItem(_FilterItem):
     """A table, trigger or handler box."""
 
     def __init__(self, node: MapNode, look: _Look) -> None:
-        super().__init__()
+        super().__init__(node.filter, node.tooltip)
         self.node = node
         self.look = look
-        self.filter_text = node.filter
-        self.hovered = False
         self._rect = QRectF(node.x, node.y, node.width, node.height)
-        self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip(node.tooltip)
         self.setZValue(2)
 
     def boundingRect(self) -> QRectF:
@@ -573,15 +559,13 @@ class NodeItem(_Clickable):
         painter.drawText(inner, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, node.subtitle)
 
 
-class EdgeItem(_Clickable):
+class EdgeItem(_FilterItem):
     """An arrow between two nodes, with its figures above its start."""
 
     def __init__(self, edge: MapEdge, look: _Look) -> None:
-        super().__init__()
+        super().__init__(edge.filter, edge.tooltip)
         self.edge = edge
         self.look = look
-        self.filter_text = edge.filter
-        self.hovered = False
         # Straight under the label, then a curve into the target: labels never sit on a bend.
         end = edge.x2 - 6.0
         start = min(edge.x1 + (LABEL_GAP + edge.label_width + 8.0 if edge.label_lines else 10.0), end - 30.0)
@@ -601,9 +585,6 @@ class EdgeItem(_Clickable):
         if edge.label_lines:
             self._shape.addRect(self._label)
         self._bounds = self._shape.boundingRect().adjusted(-12, -12, 12, 12)
-        self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setToolTip(edge.tooltip)
         self.setZValue(1)
 
     def boundingRect(self) -> QRectF:
