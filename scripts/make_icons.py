@@ -1,6 +1,6 @@
 """Draw Inspector's application icon with Qt and write it as PNG (256, 512), ICO (Windows) and ICNS (macOS).
 
-    QT_QPA_PLATFORM=offscreen python scripts/make_icons.py [resources/icons]
+    QT_QPA_PLATFORM=offscreen python scripts/make_icons.py [inspector/resources/icons]
 
 The icon: a rounded dark-blue tile with three event rows coloured like the window's list (delivered, retried, failed)
 under a magnifying glass. ICO is written by Qt's own image-format plugin (qico), ICNS by the small writer below, so
@@ -85,7 +85,8 @@ def write_icns(images: dict[int, QImage], path: Path) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "resources" / "icons")
+    default = Path(__file__).resolve().parent.parent / "inspector" / "resources" / "icons"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     out.mkdir(parents=True, exist_ok=True)
     _app = QGuiApplication(sys.argv[:1])
     formats = {bytes(f).decode() for f in QImageWriter.supportedImageFormats()}

@@ -4,7 +4,7 @@ Owns the smoke test the installers run after building: start the sandbox in this
 intervals, record it with a `CaptureSession` into a temporary capture file, place one order and wait until that order's
 four events (validate-order → process-payment → restaurant-approval → agent-assignment) are captured as delivered, then
 print a summary and exit 0. `--gui` additionally opens the window (offscreen unless a platform is set) on that capture
-and closes it. Also owns finding the bundled resources (icons, sample captures) from a source tree or a frozen bundle.
+and closes it. Also owns finding the shipped resources (icons, sample captures) in a checkout, wheel or frozen bundle.
 GUI-free unless `--gui`: Qt is imported only on that path.
 """
 
@@ -33,15 +33,18 @@ def is_frozen() -> bool:
 
 
 def resources_dir() -> Path | None:
-    """Where icons and sample captures are: `<bundle>/resources` when frozen, `<checkout>/resources` from source;
-    None when neither exists (an installed wheel carries no resources)."""
-    source_tree = Path(__file__).resolve().parents[2]  # inspector/cli/ -> the checkout
-    candidate = (Path(sys._MEIPASS) if is_frozen() else source_tree) / "resources"  # type: ignore[attr-defined]
+    """Where icons and sample captures are: the package's own `inspector/resources/` (package data, so the same
+    place in a checkout, an installed wheel or a pipx venv), or `<bundle>/inspector/resources` when frozen
+    (`packaging/inspector.spec` puts them there); None when missing (a broken install)."""
+    if is_frozen():
+        candidate = Path(sys._MEIPASS) / "inspector" / "resources"  # type: ignore[attr-defined]
+    else:
+        candidate = Path(__file__).resolve().parents[1] / "resources"  # inspector/cli/ -> inspector/
     return candidate if candidate.is_dir() else None
 
 
 def sample_captures() -> list[Path]:
-    """The sample capture files shipped with Inspector (`resources/samples/*.inspector`)."""
+    """The sample capture files shipped with Inspector (`inspector/resources/samples/*.inspector`)."""
     base = resources_dir()
     return sorted((base / "samples").glob("*.inspector")) if base is not None else []
 

@@ -64,7 +64,7 @@ def test_self_test_fails_with_exit_1_when_the_chain_cannot_finish() -> None:
 
 def test_resources_and_sample_captures_are_found_from_the_source_tree() -> None:
     base = resources_dir()
-    assert base == ROOT / "resources"
+    assert base == ROOT / "inspector" / "resources"
     for icon in ("inspector-256.png", "inspector-512.png", "inspector.ico", "inspector.icns"):
         assert (base / "icons" / icon).stat().st_size > 1000, icon
     samples = sample_captures()
@@ -79,11 +79,11 @@ def test_resources_and_sample_captures_are_found_from_the_source_tree() -> None:
 
 
 def test_icons_have_the_sizes_each_system_wants() -> None:
-    png = (ROOT / "resources" / "icons" / "inspector-512.png").read_bytes()
+    png = (ROOT / "inspector" / "resources" / "icons" / "inspector-512.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 512
-    ico = (ROOT / "resources" / "icons" / "inspector.ico").read_bytes()
+    ico = (ROOT / "inspector" / "resources" / "icons" / "inspector.ico").read_bytes()
     assert ico[:4] == b"\x00\x00\x01\x00" and int.from_bytes(ico[4:6], "little") >= 1
-    icns = (ROOT / "resources" / "icons" / "inspector.icns").read_bytes()
+    icns = (ROOT / "inspector" / "resources" / "icons" / "inspector.icns").read_bytes()
     assert icns[:4] == b"icns" and int.from_bytes(icns[4:8], "big") == len(icns)
     kinds = set()
     offset = 8
