@@ -1,7 +1,7 @@
 """Follows the event log of a set of event triggers, reporting every event, state change and invocation once.
 
 Hasura offers no change feed for its event log: `pg_get_event_logs` and `pg_get_event_invocation_logs` page newest
-first by offset (reference §3.2). The follower polls them:
+first by offset (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`). The follower polls them:
 
 1. invocations, newest first, page after page until a page holds one already recorded (new rows only push older
    ones further down, so paging by offset may repeat rows but never skips one);

@@ -21,7 +21,8 @@ from inspector.backends.errors import AuthenticationFailed, ConnectionFailed, Pr
 from inspector.core.events import EventRecord, InvocationRecord
 
 EVENT_LOG_API_SINCE = (2, 25)
-"""`pg_get_event_logs` and friends exist from Hasura v2.25.0 (reference §3)."""
+"""`pg_get_event_logs` and friends exist from Hasura v2.25.0 (Hasura's docs
+`docs/docs/api-reference/metadata-api/event-triggers.mdx`)."""
 
 _SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_\-]+$")
 _EVENT_COLUMNS = (
@@ -159,7 +160,8 @@ class HasuraMetadataClient:
         return result
 
     async def event_triggers(self) -> list[TriggerRef]:
-        """Every event trigger in the metadata (`sources[].tables[].event_triggers[]`, reference §3.3)."""
+        """Every event trigger in the metadata (`sources[].tables[].event_triggers[]`,
+        `server/src-lib/Hasura/RQL/Types/EventTrigger.hs`)."""
         metadata = await self.export_metadata()
         found = []
         for source in metadata.get("sources", []) or []:
@@ -234,7 +236,8 @@ class HasuraMetadataClient:
         )
 
     async def run_sql(self, sql: str, source: str = "default") -> list[dict[str, Any]]:
-        """`run_sql` read-only on `/v2/query`; rows as dicts of strings (`"NULL"` for NULL, reference §3.4)."""
+        """`run_sql` read-only on `/v2/query`; rows as dicts of strings (`"NULL"` for NULL, Hasura's docs
+        `docs/docs/api-reference/schema-api/run-sql.mdx`)."""
         result = await self._post(
             self.query_v2_url,
             {"type": "run_sql", "args": {"source": source, "sql": sql, "cascade": False, "read_only": True}},

@@ -1,9 +1,10 @@
 """The webhook sender: POSTs an event-trigger body to a handler as Hasura does, and times the answer.
 
 Owns one aiohttp session (a keep-alive connection pool sized for the replay's concurrency), the per-request timeout
-(Hasura's is the trigger's `retry_conf.timeout_sec`, §1.3), the duration of each request (from sending to the last
-byte of the answer, `time.perf_counter`) and the translation of aiohttp's failures into typed errors whose message
-is what Hasura would log in an `http_exception` (§1.6).
+(Hasura's is the trigger's `retry_conf.timeout_sec`, `server/src-lib/Hasura/Eventing/HTTP.hs`), the duration of each
+request (from sending to the last byte of the answer, `time.perf_counter`) and the translation of aiohttp's failures
+into typed errors whose message is what Hasura would log in an `http_exception` (`getHttpExceptionJson` in
+`server/src-lib/Hasura/HTTP.hs`).
 
 Headers are sent exactly as given: the caller builds them with `inspector.services.replay.plan.resolve_headers`, which
 puts Hasura's `Content-Type: application/json` and `User-Agent: hasura-graphql-engine/<version>` over the trigger's

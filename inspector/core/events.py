@@ -1,8 +1,10 @@
 """Events and invocations as Inspector records them, read from whatever shape a Hasura server gave.
 
-Owns the translation from the metadata API's records (reference §3.2; legacy `run_sql` rows, §3.4; legacy invocation
-shapes, §1.6) to `EventRecord` and `InvocationRecord`, the derived status of an event, its row key, and the double
-decoding of bodies that Hasura stores as JSON strings. Pure: used by the capture backends, the store and the views.
+Owns the translation from the metadata API's records (Hasura's docs
+`docs/docs/api-reference/metadata-api/event-triggers.mdx`; legacy `run_sql` rows, Hasura's docs
+`docs/docs/api-reference/schema-api/run-sql.mdx`; legacy invocation shapes, `server/src-lib/Hasura/Eventing/HTTP.hs`) to
+`EventRecord` and `InvocationRecord`, the derived status of an event, its row key, and the double decoding of bodies
+that Hasura stores as JSON strings. Pure: used by the capture backends, the store and the views.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ was received; failed: retries exhausted (a dead letter); archived: its trigger w
 FINAL_STATUSES: frozenset[str] = frozenset({"delivered", "failed", "archived"})
 
 LEGACY_NO_RESPONSE = frozenset({1000, 1001})
-"""Statuses old servers stored for client exceptions (1000) and parse errors (1001) (§1.6)."""
+"""Statuses old servers stored for client exceptions (1000) and parse errors (1001)
+(`server/src-lib/Hasura/Eventing/HTTP.hs`)."""
 
 
 def _bool(value: Any) -> bool:
@@ -32,7 +35,7 @@ def _bool(value: Any) -> bool:
 
 
 def _null(value: Any) -> Any:
-    """`run_sql` renders NULL as the string "NULL" (§3.4)."""
+    """`run_sql` renders NULL as the string "NULL" (Hasura's docs `docs/docs/api-reference/schema-api/run-sql.mdx`)."""
     return None if value == "NULL" else value
 
 
@@ -49,7 +52,8 @@ def timestamp_seconds(text: str | None) -> float | None:
 def derive_status(
     delivered: bool, error: bool, archived: bool, locked: str | None, next_retry_at: str | None, tries: int
 ) -> EventStatus:
-    """The one status shown for an event's `event_log` fields (§2.2)."""
+    """The one status shown for an event's `event_log` fields
+    (`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`)."""
     if archived:
         return "archived"
     if delivered:
@@ -114,7 +118,9 @@ class EventRecord:
 
     @classmethod
     def from_hasura(cls, value: Mapping[str, Any]) -> EventRecord:
-        """From `pg_get_event_logs` / `pg_get_event_by_id` (§3.2) or a `run_sql` row dict (§3.4)."""
+        """From `pg_get_event_logs` / `pg_get_event_by_id` (Hasura's docs
+        `docs/docs/api-reference/metadata-api/event-triggers.mdx`) or a `run_sql` row dict (Hasura's docs
+        `docs/docs/api-reference/schema-api/run-sql.mdx`)."""
         payload = value.get("payload")
         if isinstance(payload, str):  # run_sql returns JSON columns as text
             payload = json.loads(payload)

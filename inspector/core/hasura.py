@@ -18,19 +18,22 @@ JSON = Any
 """A value as `json.loads` returns it."""
 
 TRIGGER_NAME_RE = re.compile(r"^[A-Za-z]+[A-Za-z0-9_\-]*$")
-"""Event trigger names Hasura accepts (§2.1); at most 42 characters."""
+"""Event trigger names Hasura accepts (`server/src-lib/Hasura/RQL/DDL/EventTrigger.hs`); at most 42 characters."""
 
 INVOCATION_VERSION = "2"
-"""The `version` of request/response records written for event triggers (§1.6)."""
+"""The `version` of request/response records written for event triggers
+(`server/src-lib/Hasura/RQL/Types/Eventing.hs`)."""
 
 USER_AGENT = "hasura-graphql-engine/v2.48.0"
-"""What the sandbox sends as `User-Agent` (Hasura sends `hasura-graphql-engine/<version>`; §1.2)."""
+"""What the sandbox sends as `User-Agent` (Hasura sends `hasura-graphql-engine/<version>`;
+`server/src-lib/Hasura/HTTP.hs`)."""
 
 Op = Literal["INSERT", "UPDATE", "DELETE", "MANUAL"]
 
 
 class HasuraError(Exception):
-    """An API error in Hasura's body shape `{"path","error","code"}` (§3), with the HTTP status it is served with."""
+    """An API error in Hasura's body shape `{"path","error","code"}` (Hasura's docs
+    `docs/docs/api-reference/metadata-api/event-triggers.mdx`), with the HTTP status it is served with."""
 
     def __init__(self, error: str, code: str = "unexpected", path: str = "$", status: int = 400) -> None:
         super().__init__(error)
@@ -45,7 +48,8 @@ class HasuraError(Exception):
 
 @dataclass(frozen=True)
 class RetryConf:
-    """`retry_conf` of an event trigger (§1.4). Total attempts are `num_retries + 1`."""
+    """`retry_conf` of an event trigger (`server/src-lib/Hasura/RQL/Types/EventTrigger.hs`). Total attempts are
+    `num_retries + 1`."""
 
     num_retries: int = 0
     """How many retries after the first attempt."""
@@ -127,7 +131,8 @@ class HeaderConf:
 
 @dataclass(frozen=True)
 class EventTriggerConf:
-    """An event trigger as `pg_create_event_trigger` takes it and `export_metadata` returns it (§3.1, §3.3)."""
+    """An event trigger as `pg_create_event_trigger` takes it and `export_metadata` returns it (Hasura's docs
+    `docs/docs/api-reference/metadata-api/event-triggers.mdx`; `server/src-lib/Hasura/RQL/Types/EventTrigger.hs`)."""
 
     name: str
     table_schema: str
@@ -144,7 +149,8 @@ class EventTriggerConf:
 
     @classmethod
     def from_create_args(cls, args: Mapping[str, JSON]) -> EventTriggerConf:
-        """Validate `pg_create_event_trigger` args as the server does (§3.1)."""
+        """Validate `pg_create_event_trigger` args as the server does
+        (`server/src-lib/Hasura/RQL/DDL/EventTrigger.hs`)."""
         name = args.get("name")
         if not isinstance(name, str) or not TRIGGER_NAME_RE.match(name) or len(name) > 42:
             raise HasuraError(f"invalid event trigger name: {name!r}", "parse-failed", "$.args.name")
@@ -241,7 +247,8 @@ def event_payload(
     session_variables: Mapping[str, str] | None,
     trace_context: Mapping[str, str] | None,
 ) -> dict[str, JSON]:
-    """The `payload` column of `event_log` (= the webhook body's `event`), as `insert_event_log` builds it (§1.1)."""
+    """The `payload` column of `event_log` (= the webhook body's `event`), as `insert_event_log` builds it
+    (`server/src-rsr/init_pg_source.sql`)."""
     return {
         "op": op,
         "data": {"old": None if old is None else dict(old), "new": None if new is None else dict(new)},
@@ -260,7 +267,8 @@ def webhook_body(
     max_retries: int,
     created_at: str,
 ) -> dict[str, JSON]:
-    """The JSON body Hasura POSTs to a webhook, keys in the engine's order (§1.1)."""
+    """The JSON body Hasura POSTs to a webhook, keys in the engine's order (`EventPayload` in
+    `server/src-lib/Hasura/Eventing/EventTrigger.hs`)."""
     return {
         "id": event_id,
         "table": {"schema": table_schema, "name": table_name},
@@ -274,8 +282,9 @@ def webhook_body(
 def request_headers(
     configured: Sequence[HeaderConf], resolve_env: Mapping[str, str]
 ) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """Headers to send and headers to log (§1.2, §1.6): defaults override configured ones of the same name; the log
-    keeps `value_from_env` unresolved."""
+    """Headers to send and headers to log (`server/src-lib/Hasura/HTTP.hs`; `decodeHeader` in
+    `server/src-lib/Hasura/Eventing/HTTP.hs`): defaults override configured ones of the same name; the log keeps
+    `value_from_env` unresolved."""
     send: dict[str, str] = {}
     logged: list[dict[str, str]] = []
     for h in configured:
@@ -294,12 +303,13 @@ def request_headers(
 
 
 def invocation_request(body: Mapping[str, JSON], logged_headers: list[dict[str, str]]) -> dict[str, JSON]:
-    """The `request` JSON of an invocation log row (§1.6)."""
+    """The `request` JSON of an invocation log row (`server/src-lib/Hasura/RQL/Types/Eventing.hs`)."""
     return {"payload": dict(body), "headers": logged_headers, "version": INVOCATION_VERSION}
 
 
 def webhook_response(body: str, headers: Sequence[tuple[str, str]], status: int) -> dict[str, JSON]:
-    """The `response` JSON of a 2xx invocation: `webhook_response` with the raw body text (§1.6)."""
+    """The `response` JSON of a 2xx invocation: `webhook_response` with the raw body text
+    (`server/src-lib/Hasura/RQL/Types/Eventing.hs`)."""
     return {
         "type": "webhook_response",
         "data": {"body": body, "headers": [{"name": n, "value": v} for n, v in headers], "status": status},
@@ -308,12 +318,14 @@ def webhook_response(body: str, headers: Sequence[tuple[str, str]], status: int)
 
 
 def client_error(message: str) -> dict[str, JSON]:
-    """The `response` JSON of a failed invocation (non-2xx body text, or an exception description; §1.6)."""
+    """The `response` JSON of a failed invocation (non-2xx body text, or an exception description; `mkInvocation` in
+    `server/src-lib/Hasura/Eventing/EventTrigger.hs`)."""
     return {"type": "client_error", "data": {"message": message}, "version": INVOCATION_VERSION}
 
 
 def format_timestamp(value: datetime) -> str:
-    """A `TIMESTAMP` (no zone) as aeson renders Hasura's `LocalTime`: `2023-05-04T10:11:12.123456` (§1.1)."""
+    """A `TIMESTAMP` (no zone) as aeson renders Hasura's `LocalTime`: `2023-05-04T10:11:12.123456`
+    (`server/src-lib/Hasura/RQL/Types/EventTrigger.hs`)."""
     return value.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 

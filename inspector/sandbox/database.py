@@ -4,12 +4,14 @@ session.
 Owns the one connection the sandbox uses (all access happens on the sandbox's event-loop thread, so there is no locking
 beyond SQLite's own) and the SQL functions the event-trigger SQL calls: `gen_random_uuid()`, `hasura_session()`,
 `hasura_trace_context()` and `hasura_now()`. Those stand in for Postgres' `gen_random_uuid()` and the `hasura.user` /
-`hasura.tracecontext` settings that Hasura sets inside each mutation's transaction (reference §1.1, §2.1).
+`hasura.tracecontext` settings that Hasura sets inside each mutation's transaction (`insert_event_log` in
+`server/src-rsr/init_pg_source.sql`).
 
 Hasura keeps its event tables in the `hdb_catalog` schema; SQLite has no schemas that triggers can cross, so here they
-are `hdb_event_log` and `hdb_event_invocation_logs` in the same file, with Hasura's columns (§2), and `hdb_metadata`
-holds the event-trigger configuration. Times are stored as text: `TIMESTAMP` columns as naive UTC
-(`2023-05-04T10:11:12.123456`, the sandbox's "database time zone" is UTC), `TIMESTAMPTZ` with `+00:00`.
+are `hdb_event_log` and `hdb_event_invocation_logs` in the same file, with Hasura's columns
+(`server/src-rsr/init_pg_source.sql`), and `hdb_metadata` holds the event-trigger configuration. Times are stored as
+text: `TIMESTAMP` columns as naive UTC (`2023-05-04T10:11:12.123456`, the sandbox's "database time zone" is UTC),
+`TIMESTAMPTZ` with `+00:00`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The delivery worker: Hasura's event processor for the sandbox (reference §1.3 to §1.6, §2.2).
+"""The delivery worker: Hasura's event processor for the sandbox (`server/src-lib/Hasura/Eventing/HTTP.hs`,
+`server/src-lib/Hasura/Eventing/EventTrigger.hs`, `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`).
 
 Owns the loop that fetches due events (locking them), POSTs each to its trigger's webhook with Hasura's body and
 headers, records the attempt as an invocation and moves the event on: delivered, retry at `next_retry_at` (after
@@ -45,7 +46,8 @@ def resolve_webhook(conf: EventTriggerConf, env: Mapping[str, str]) -> str:
 
 
 def serializable_blob(data: bytes) -> Any:
-    """Hasura's `SerializableBlob`: UTF-8 text as a string, anything else as `["Base64", "<b64>"]` (§1.6)."""
+    """Hasura's `SerializableBlob`: UTF-8 text as a string, anything else as `["Base64", "<b64>"]`
+    (`server/src-lib/Data/SerializableBlob.hs`)."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -53,7 +55,8 @@ def serializable_blob(data: bytes) -> Any:
 
 
 def retry_after_seconds(value: str | None) -> int | None:
-    """`Retry-After` as Hasura honours it: a positive whole number of seconds; an HTTP date is ignored (§1.3)."""
+    """`Retry-After` as Hasura honours it: a positive whole number of seconds; an HTTP date is ignored
+    (`server/src-lib/Hasura/Eventing/HTTP.hs`)."""
     if value is None or not value.strip().isdigit():
         return None
     seconds = int(value.strip())
@@ -138,7 +141,8 @@ class DeliveryWorker:
 
     async def _attempt(self, event: DueEvent) -> None:
         conf = self.triggers.triggers.get(event.trigger_name)
-        if conf is None:  # deleted meanwhile: Hasura unlocks and retries later (§1.3)
+        # Deleted meanwhile: Hasura unlocks and retries later (`server/src-lib/Hasura/Eventing/EventTrigger.hs`).
+        if conf is None:
             self.triggers.unlock([event.id])
             return
         retry = conf.retry_conf

@@ -4,10 +4,10 @@ Owns the event-trigger configuration (kept in `hdb_metadata`) and every read and
 `hdb_event_invocation_logs`. Used by the metadata API (create/delete/redeliver/invoke/get logs) and by the delivery
 worker (fetch due events, record invocations, move events through delivered / error / retry).
 
-As in Hasura (reference §2.1), each trigger installs one SQL row trigger per operation, so the event row commits in the
-same transaction as the change that raised it; UPDATE events are written only when a listened column changed; the
-payload holds the trigger's payload columns with their JSON types, the session variables and the trace context of the
-writing transaction.
+As in Hasura (`insert_event_log` in `server/src-rsr/init_pg_source.sql`), each trigger installs one SQL row trigger per
+operation, so the event row commits in the same transaction as the change that raised it; UPDATE events are written only
+when a listened column changed; the payload holds the trigger's payload columns with their JSON types, the session
+variables and the trace context of the writing transaction.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from inspector.sandbox.database import Database, now_timestamp, now_timestamptz,
 from inspector.sandbox.tables import TABLES, Table
 
 LOCK_TIMEOUT = timedelta(minutes=30)
-"""A lock older than this is taken again by the fetch (§2.2): the source of duplicate deliveries."""
+"""A lock older than this is taken again by the fetch (`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`):
+the source of duplicate deliveries."""
 
 
 def _json_expr(table: Table, row: str, column: str) -> str:
@@ -91,7 +92,8 @@ class DueEvent:
 
 
 def _event_log_json(row: sqlite3.Row) -> dict[str, Any]:
-    """An `hdb_event_log` row in the shape of `pg_get_event_logs` (§3.2)."""
+    """An `hdb_event_log` row in the shape of `pg_get_event_logs` (Hasura's docs
+    `docs/docs/api-reference/metadata-api/event-triggers.mdx`)."""
     return {
         "id": row["id"],
         "schema_name": row["schema_name"],
@@ -109,8 +111,8 @@ def _event_log_json(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _invocation_json(row: sqlite3.Row) -> dict[str, Any]:
-    """An `hdb_event_invocation_logs` row in the shape of `pg_get_event_invocation_logs` (§3.2; `status` is
-    served as `http_status`)."""
+    """An `hdb_event_invocation_logs` row in the shape of `pg_get_event_invocation_logs` (Hasura's docs
+    `docs/docs/api-reference/metadata-api/event-triggers.mdx`; `status` is served as `http_status`)."""
     return {
         "id": row["id"],
         "trigger_name": row["trigger_name"],
@@ -189,7 +191,8 @@ class EventTriggers:
             self._save()
 
     def delete(self, name: str) -> None:
-        """Remove a trigger; its events are kept and archived (`pg_delete_event_trigger`, §2.2)."""
+        """Remove a trigger; its events are kept and archived (`pg_delete_event_trigger`,
+        `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`)."""
         self.get(name)
         with self.db.transaction():
             self._drop_sql_triggers(name)
@@ -219,7 +222,8 @@ class EventTriggers:
         return event_id
 
     def redeliver(self, event_id: str) -> None:
-        """`pg_redeliver_event` (§2.2): refuse while locked, else reset to pending with tries = 0."""
+        """`pg_redeliver_event` (`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`): refuse while locked,
+        else reset to pending with tries = 0."""
         row = self.db.conn.execute("SELECT locked FROM hdb_event_log WHERE id = ?", (event_id,)).fetchone()
         if row is None:
             raise HasuraError("event not found", "not-exists")
@@ -231,7 +235,8 @@ class EventTriggers:
             )
 
     def fetch_due(self, limit: int) -> list[DueEvent]:
-        """Lock and return up to `limit` events that are due, in Hasura's fetch order (§2.2)."""
+        """Lock and return up to `limit` events that are due, in Hasura's fetch order
+        (`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`)."""
         if not self._triggers:
             return []
         now = utc_now()
@@ -274,7 +279,8 @@ class EventTriggers:
         outcome: str,
         retry_in_seconds: float | None = None,
     ) -> None:
-        """Log one attempt and move the event on, in one transaction (§1.6, §2.2).
+        """Log one attempt and move the event on, in one transaction
+        (`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`).
 
         outcome: `delivered`, `retry` (with `retry_in_seconds`) or `error`.
         """
@@ -304,7 +310,8 @@ class EventTriggers:
             self.db.conn.execute(f"UPDATE hdb_event_log SET {sql} WHERE id = ?", (*args, event.id))
 
     def unlock(self, event_ids: Iterable[str] | None = None) -> int:
-        """Clear locks: of the given events (graceful shutdown, §2.2) or of every undelivered event (start-up)."""
+        """Clear locks: of the given events (graceful shutdown,
+        `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`) or of every undelivered event (start-up)."""
         with self.db.transaction():
             if event_ids is None:
                 cur = self.db.conn.execute(
@@ -320,7 +327,8 @@ class EventTriggers:
     # --- reads for the metadata API ------------------------------------------------------------------------------
 
     def event_logs(self, name: str, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
-        """`pg_get_event_logs` (§3.2): newest first."""
+        """`pg_get_event_logs` (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`): newest
+        first."""
         self.get(name)
         where = "trigger_name = ?"
         if status == "pending":
@@ -334,7 +342,8 @@ class EventTriggers:
         return [_event_log_json(r) for r in rows]
 
     def invocation_logs(self, name: str, limit: int, offset: int) -> list[dict[str, Any]]:
-        """`pg_get_event_invocation_logs` (§3.2): newest first."""
+        """`pg_get_event_invocation_logs` (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`):
+        newest first."""
         self.get(name)
         rows = self.db.conn.execute(
             "SELECT * FROM hdb_event_invocation_logs WHERE trigger_name = ? ORDER BY created_at DESC, seq DESC "
@@ -344,7 +353,8 @@ class EventTriggers:
         return [_invocation_json(r) for r in rows]
 
     def event_by_id(self, event_id: str, limit: int, offset: int) -> dict[str, Any]:
-        """`pg_get_event_by_id` (§3): the event (or null) and its invocations, newest first."""
+        """`pg_get_event_by_id` (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`): the event (or
+        null) and its invocations, newest first."""
         row = self.db.conn.execute("SELECT * FROM hdb_event_log WHERE id = ?", (event_id,)).fetchone()
         rows = self.db.conn.execute(
             "SELECT * FROM hdb_event_invocation_logs WHERE event_id = ? ORDER BY created_at DESC, seq DESC "

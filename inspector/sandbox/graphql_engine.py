@@ -80,7 +80,8 @@ class Session:
     """(trace id, parent span id) from a W3C `traceparent` header."""
 
     def new_trace_context(self) -> dict[str, str]:
-        """The `trace_context` a mutation of this session writes into its events (§1.1)."""
+        """The `trace_context` a mutation of this session writes into its events (`insert_event_log` in
+        `server/src-rsr/init_pg_source.sql`)."""
         trace_id = self.trace_parent[0] if self.trace_parent else secrets.token_hex(16)
         return {"trace_id": trace_id, "span_id": secrets.token_hex(8), "sampling_state": "1"}
 

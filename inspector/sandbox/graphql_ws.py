@@ -6,8 +6,8 @@ asyncio task per subscription, and every close code and error frame. It owns no 
 `Operation.execute` and `Operation.results` do that. Entry point: `handle_graphql_websocket` (the server routes
 `GET /v1/graphql` with `Upgrade: websocket` to it).
 
-Hasura facts followed (reference/hasura.md §4; Hasura's `Transport/WebSocket.hs`, `WebSocket/Protocol.hs`,
-`WebSocket/Server.hs`, `WSServerApp.hs`):
+Hasura facts followed (in `server/src-lib/Hasura/GraphQL/Transport/` of hasura/graphql-engine: `WebSocket.hs`,
+`WebSocket/Protocol.hs`, `WebSocket/Server.hs`, `WSServerApp.hs`):
 - Sub-protocol: `graphql-transport-ws` only when the client offers it and does not also offer `graphql-ws`; anything
   else (including no header, `graphql-ws` alone, or both) gets the legacy Apollo protocol `graphql-ws`. Hasura looks
   at the raw value of a single `Sec-WebSocket-Protocol` header and picks `graphql-transport-ws` only when that value

@@ -1,7 +1,7 @@
 """The example's serverless handlers (the async serverless factor), served over HTTP by the sandbox.
 
 Owns the four webhooks the example's event triggers call, each stateless and writing back only through the
-sandbox's GraphQL endpoint, so each write raises the next event as in the 3factor example (reference §6):
+sandbox's GraphQL endpoint, so each write raises the next event as in the 3factor example (`hasura/3factor-example`):
 
 - `validate-order` (insert on orders): sets `order_valid`.
 - `process-payment` (update of `order_valid`): writes a payments row and sets `payment_valid`. In the example the

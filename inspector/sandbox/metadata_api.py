@@ -1,4 +1,5 @@
-"""Hasura's metadata API (`POST /v1/metadata`) for event triggers (reference §3), over the sandbox's event log.
+"""Hasura's metadata API (`POST /v1/metadata`) for event triggers (Hasura's docs
+`docs/docs/api-reference/metadata-api/event-triggers.mdx`), over the sandbox's event log.
 
 Owns the dispatch from `{"type", "args"}` to the event-trigger registry and the response shapes: arrays for the
 `pg_get_*` reads, `{"message": "success"}` for changes, `{"event_id"}` for manual invocations, and Hasura's error body
@@ -34,7 +35,7 @@ class MetadataAPI:
             "pg_get_event_invocation_logs": self._invocation_logs,
             "pg_get_event_by_id": self._event_by_id,
         }
-        if not event_log_api:  # servers before v2.25 (reference §3): read the event log with run_sql instead
+        if not event_log_api:  # servers before v2.25: read the event log with run_sql instead
             for kind in ("pg_get_event_logs", "pg_get_event_invocation_logs", "pg_get_event_by_id"):
                 del self._handlers[kind]
 

@@ -1,4 +1,5 @@
-"""`run_sql` on `/v2/query`, as far as an inspector needs it: read-only SQL over the event tables (reference §3.4).
+"""`run_sql` on `/v2/query`, as far as an inspector needs it: read-only SQL over the event tables (Hasura's docs
+`docs/docs/api-reference/schema-api/run-sql.mdx`).
 
 Owns the translation of Hasura's catalog table names (`hdb_catalog.event_log`, `hdb_catalog.event_invocation_logs`)
 to the sandbox's, and the rendering of results as Postgres' text output does: a header row of column names, then

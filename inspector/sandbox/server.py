@@ -40,7 +40,7 @@ EXAMPLE_TRIGGERS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("restaurant-approval", {"update": {"columns": ["payment_valid"]}}),
     ("agent-assignment", {"update": {"columns": ["approved"]}}),
 )
-"""The example's event triggers on orders (reference §6), plus process-payment (see `handlers`)."""
+"""The example's event triggers on orders (`hasura/3factor-example`), plus process-payment (see `handlers`)."""
 
 
 class Sandbox:

@@ -1,4 +1,5 @@
-"""The 3factor food-ordering example's tables (reference §6), described once for DDL, GraphQL and event payloads.
+"""The 3factor food-ordering example's tables (`hasura/3factor-example`), described once for DDL, GraphQL and event
+payloads.
 
 Owns the table specs; `database` creates them, `graphql_engine` derives Hasura's root fields and type names from them,
 and `eventing` builds each event trigger's payload from their columns.

@@ -1,4 +1,5 @@
-"""The traffic generator: customers placing orders through GraphQL, as the example's order app does (reference §6).
+"""The traffic generator: customers placing orders through GraphQL, as the example's order app does
+(`hasura/3factor-example`).
 
 Owns `place_order` (one `insert_orders_one` + `insert_items` mutation over HTTP, with a user's session variables) and
 the loop that places orders at a steady rate. Used by `inspector sandbox --orders-per-second`, tests and benchmarks.

@@ -1,4 +1,5 @@
-"""Realistic capture contents for store tests: Hasura-shaped event and invocation records (reference §1.6, §3.2)
+"""Realistic capture contents for store tests: Hasura-shaped event and invocation records
+(`server/src-lib/Hasura/RQL/Types/Eventing.hs`; Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`)
 built with the same helpers the sandbox uses, and a sample capture that holds something in every table."""
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def event_dict(
     next_retry_at: str | None = None,
     session_variables: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """An `EventLog` record as `pg_get_event_logs` returns it (§3.2)."""
+    """An `EventLog` record as `pg_get_event_logs` returns it (Hasura's docs
+    `docs/docs/api-reference/metadata-api/event-triggers.mdx`)."""
     if new is None and op != "DELETE":
         new = {"order_id": event_id[:8], "user_id": USER_ID, "address": "12 Rue de la Paix", "items": ["pizza"]}
     session = session_variables
@@ -81,7 +83,8 @@ def invocation_dict(
     current_retry: int = 0,
     status_key: str = "http_status",
 ) -> dict[str, Any]:
-    """An `EventInvocationLog` record (§3.2): the request Hasura logged (body + headers) and the stored response."""
+    """An `EventInvocationLog` record (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`): the
+    request Hasura logged (body + headers) and the stored response."""
     _, logged = request_headers(CONFIGURED_HEADERS, {})
     body = webhook_body(
         event["id"],

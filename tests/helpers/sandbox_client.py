@@ -58,7 +58,8 @@ def _admin_headers(sandbox: Sandbox, headers: dict[str, str] | None) -> dict[str
     return out
 
 
-# The record shapes of pg_get_event_logs and pg_get_event_invocation_logs, keys in Hasura's order (reference §3.2).
+# The record shapes of pg_get_event_logs and pg_get_event_invocation_logs, keys in Hasura's order (Hasura's docs
+# `docs/docs/api-reference/metadata-api/event-triggers.mdx`).
 EVENT_LOG_KEYS = [
     "id",
     "schema_name",

@@ -1,6 +1,8 @@
 """Event triggers of the sandbox end to end: the SQL triggers that write the event log, the delivery worker, the
 example's handlers and the metadata API that reads it all back (`inspector/sandbox/eventing.py`, `delivery.py`,
-`handlers.py`, `metadata_api.py`), checked against Hasura's shapes in shared/reference/hasura.md §1 to §3.
+`handlers.py`, `metadata_api.py`), checked against Hasura's shapes in `server/src-lib/Hasura/Eventing/EventTrigger.hs`,
+`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`, `server/src-lib/Hasura/RQL/Types/Eventing.hs` and
+Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`.
 
 Real sockets and real SQLite throughout. Where a webhook must misbehave on script, the test runs its own HTTP server
 (`client.ScriptedWebhook`) and points a trigger at it; the example's triggers are deleted first when they would add
@@ -58,7 +60,8 @@ from tests.helpers.sandbox_client import (
 
 BODY_KEYS = ["id", "table", "trigger", "event", "delivery_info", "created_at"]
 NAIVE_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
-"""`TIMESTAMP` rendered as aeson renders `LocalTime`: no zone suffix (§1.1)."""
+"""`TIMESTAMP` rendered as aeson renders `LocalTime`: no zone suffix
+(`server/src-lib/Hasura/RQL/Types/EventTrigger.hs`)."""
 LOGGED_HEADERS = [{"name": "Content-Type", "value": "application/json"}, {"name": "User-Agent", "value": USER_AGENT}]
 
 
@@ -323,7 +326,7 @@ async def test_manual_event_is_delivered_with_op_manual(sandbox: Sandbox, webhoo
     assert len(await all_events(sandbox, "validate-order")) == 2
     assert await event_count(sandbox) == 5  # the handler's write changed nothing: no new UPDATE event
 
-    # A trigger without enable_manual refuses (§3).
+    # A trigger without enable_manual refuses (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`).
     hook = await start_webhook(webhooks, always_ok)
     await add_trigger(sandbox, "no-manual", hook.url)
     status, body = await metadata(sandbox, "pg_invoke_event_trigger", {"name": "no-manual", "payload": {}})
@@ -504,7 +507,8 @@ async def test_redeliver_resets_tries_then_delivers_again(sandbox: Sandbox, webh
     assert hook.calls[1].body["delivery_info"] == {"max_retries": 2, "current_retry": 0}
     assert hook.calls[1].body["id"] == event["id"]
 
-    # A locked event cannot be redelivered (§2.2); an unknown one is not found.
+    # A locked event cannot be redelivered (`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`); an unknown
+    # one is not found.
     status, body = await metadata(sandbox, "pg_redeliver_event", {"event_id": event["id"]})
     assert (status, body["error"]) == (400, "event is already being processed")
     status, body = await metadata(sandbox, "pg_redeliver_event", {"event_id": str(uuid.uuid4())})

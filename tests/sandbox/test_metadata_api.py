@@ -1,4 +1,5 @@
-"""The metadata API answers every event-trigger call with Hasura's shapes and error bodies (reference §3)."""
+"""The metadata API answers every event-trigger call with Hasura's shapes and error bodies (Hasura's docs
+`docs/docs/api-reference/metadata-api/event-triggers.mdx`)."""
 
 from __future__ import annotations
 

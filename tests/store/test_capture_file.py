@@ -184,7 +184,8 @@ def test_delivery_figures_follow_the_invocations(capture: CaptureFile) -> None:
 
 
 def test_legacy_invocation_shapes(capture: CaptureFile) -> None:
-    """Old servers stored client exceptions as status 1000 and non-2xx answers as `webhook_response` (§1.6)."""
+    """Old servers stored client exceptions as status 1000 and non-2xx answers as `webhook_response`
+    (`server/src-lib/Hasura/Eventing/HTTP.hs`)."""
     writer = CaptureWriter(capture)
     event = event_dict(EVENT_ID)
     writer.observe_event(EventRecord.from_hasura(event))
@@ -204,7 +205,8 @@ def test_legacy_invocation_shapes(capture: CaptureFile) -> None:
         "2024-03-01T12:00:11",
         status_key="status",
     )
-    # run_sql rows (§3.4) carry JSON as text and NULL as "NULL"; the record reader decodes both.
+    # run_sql rows (Hasura's docs `docs/docs/api-reference/schema-api/run-sql.mdx`) carry JSON as text and NULL as
+    # "NULL"; the record reader decodes both.
     as_run_sql = {**non_2xx, "request": json.dumps(non_2xx["request"]), "response": json.dumps(non_2xx["response"])}
     records = [InvocationRecord.from_hasura(exception), InvocationRecord.from_hasura(as_run_sql)]
     assert records[0].http_status is None and not records[0].ok

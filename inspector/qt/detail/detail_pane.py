@@ -128,7 +128,8 @@ def column_changes(old: Any, new: Any) -> list[ColumnChange]:
 
 
 def is_base64_blob(value: Any) -> bool:
-    """Hasura's `SerializableBlob` for bodies that are not UTF-8: `["Base64", "<b64>"]` (reference §1.6)."""
+    """Hasura's `SerializableBlob` for bodies that are not UTF-8: `["Base64", "<b64>"]`
+    (`server/src-lib/Data/SerializableBlob.hs`)."""
     return isinstance(value, list) and len(value) == 2 and value[0] == "Base64" and isinstance(value[1], str)
 
 
@@ -145,7 +146,7 @@ _NO_BODY = object()
 
 @dataclass(frozen=True)
 class ResponseParts:
-    """An invocation's stored `response` taken apart (reference §1.6)."""
+    """An invocation's stored `response` taken apart (`server/src-lib/Hasura/RQL/Types/Eventing.hs`)."""
 
     kind: str | None
     """webhook_response, client_error, or None for a shape Inspector does not know."""

@@ -418,12 +418,13 @@ def resolve_headers(
 ) -> tuple[dict[str, str], list[dict[str, str]], list[str]]:
     """Headers to send, headers to log, and the configured headers whose value is unknown.
 
-    As Hasura (§1.2): `Content-Type: application/json` and `User-Agent: hasura-graphql-engine/<version>` override
-    configured headers of the same name. A configured header's value comes from `header_values` (by name, any case:
-    what the user supplied, e.g. from the keyring or `--webhook-header NAME=ENVVAR`), else from `value_from_env` in
-    `env` (as Hasura reads it), else from the capture when it is not redacted. The capture keeps every literal value
-    redacted, so those need `header_values`; a header with no known value is not sent. The log keeps the captured
-    config (redacted values, unresolved `value_from_env`), as Hasura logs it (§1.6): never a resolved value.
+    As Hasura (`server/src-lib/Hasura/HTTP.hs`): `Content-Type: application/json` and `User-Agent:
+    hasura-graphql-engine/<version>` override configured headers of the same name. A configured header's value comes
+    from `header_values` (by name, any case: what the user supplied, e.g. from the keyring or `--webhook-header
+    NAME=ENVVAR`), else from `value_from_env` in `env` (as Hasura reads it), else from the capture when it is not
+    redacted. The capture keeps every literal value redacted, so those need `header_values`; a header with no known
+    value is not sent. The log keeps the captured config (redacted values, unresolved `value_from_env`), as Hasura logs
+    it (`decodeHeader` in `server/src-lib/Hasura/Eventing/HTTP.hs`): never a resolved value.
     """
     supplied = {k.lower(): v for k, v in header_values.items()}
     configured = info.headers if info is not None else ()
@@ -431,7 +432,7 @@ def resolve_headers(
     missing: list[str] = []
     for h in configured:
         if h.name.lower() in ("content-type", "user-agent"):
-            continue  # Hasura's own values win (§1.2): nothing to resolve
+            continue  # Hasura's own values win (`server/src-lib/Hasura/HTTP.hs`): nothing to resolve
         if h.name.lower() in supplied:
             resolved.append(HeaderConf(h.name, value=supplied[h.name.lower()]))
         elif h.value_from_env is not None:
@@ -455,7 +456,8 @@ def resolve_headers(
 
 
 def user_agent_for(server_version: str | None) -> str:
-    """`hasura-graphql-engine/<version>` of the captured server, as it would send it (§1.2)."""
+    """`hasura-graphql-engine/<version>` of the captured server, as it would send it
+    (`server/src-lib/Hasura/HTTP.hs`)."""
     if server_version and re.match(r"^v?\d+\.\d+", server_version):
         version = server_version if server_version.startswith("v") else f"v{server_version}"
         return f"hasura-graphql-engine/{version}"
@@ -891,7 +893,7 @@ class Verdict:
 
 
 def judge_status(answers: Sequence[Answer]) -> Verdict:
-    """Passes when every answer is 2xx (what Hasura counts as delivered, §1.3)."""
+    """Passes when every answer is 2xx (what Hasura counts as delivered, `server/src-lib/Hasura/Eventing/HTTP.hs`)."""
     if not answers:
         return Verdict("skipped", "no delivery was made")
     bad = [(n, a) for n, a in enumerate(answers, 1) if not a.ok]

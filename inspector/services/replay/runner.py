@@ -7,13 +7,13 @@ a variant, `pg_invoke_event_trigger`, then waiting for the backend's invocation)
 GraphQL, and turning answers into a `ReplayReport` with `inspector.services.replay.plan`'s judges. `create_variant`
 stores an edited copy of an event for replay (the captured event is never changed).
 
-What a direct delivery sends, as a redelivery by Hasura would: the body of §1.1 with keys in the engine's order,
-serialised compactly as aeson does, `delivery_info` = `{"max_retries": <the trigger's num_retries>,
-"current_retry": 0}` (`pg_redeliver_event` resets `tries` to 0, and each duplicate is a delivery of that state),
-`Content-Type`, `User-Agent: hasura-graphql-engine/<the captured server's version>`, the trigger's configured
-headers (values from the user or the environment, never from the capture) and `traceparent` from the event's
-`trace_context`, as the sandbox's delivery sends it. The timeout is the trigger's `retry_conf.timeout_sec` unless
-the plan overrides it.
+What a direct delivery sends, as a redelivery by Hasura would: the body of
+`server/src-lib/Hasura/Eventing/EventTrigger.hs` (`EventPayload`) with keys in the engine's order, serialised compactly
+as aeson does, `delivery_info` = `{"max_retries": <the trigger's num_retries>, "current_retry": 0}`
+(`pg_redeliver_event` resets `tries` to 0, and each duplicate is a delivery of that state), `Content-Type`, `User-Agent:
+hasura-graphql-engine/<the captured server's version>`, the trigger's configured headers (values from the user or the
+environment, never from the capture) and `traceparent` from the event's `trace_context`, as the sandbox's delivery sends
+it. The timeout is the trigger's `retry_conf.timeout_sec` unless the plan overrides it.
 
 Every attempt becomes an `invocations` row (`source = 'replay'`, `duration_ms`, Hasura's request and response
 records) linked to the replayed event, written in batches by `store.replay_records.ReplayRecorder`; through the
@@ -127,7 +127,8 @@ class ReplayProgress:
 
 
 def _blob(data: bytes) -> Any:
-    """Hasura's `SerializableBlob`: UTF-8 text as a string, anything else as `["Base64", "<b64>"]` (§1.6)."""
+    """Hasura's `SerializableBlob`: UTF-8 text as a string, anything else as `["Base64", "<b64>"]`
+    (`server/src-lib/Data/SerializableBlob.hs`)."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -502,7 +503,8 @@ class ReplayRunner:
         result.complete = False
         prepared = self._prepare(item)
         if together and not with_state:
-            # all N at once: the race a lock expiring during a delivery makes (§2.2)
+            # all N at once: the race a lock expiring during a delivery makes
+            # (`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`)
             answers = await asyncio.gather(*(self._attempt(item, prepared) for _ in range(n)))
             result.answers.extend(a for a in answers if a is not None)
             result.complete = len(result.answers) == n
@@ -661,7 +663,8 @@ class ReplayRunner:
 
     @staticmethod
     def _exception_response(kind: str, message: str, url: str) -> dict[str, Any]:
-        """Hasura's record of a delivery without an HTTP answer (§1.6), the URL without credentials."""
+        """Hasura's record of a delivery without an HTTP answer (`mkInvocation` in
+        `server/src-lib/Hasura/Eventing/EventTrigger.hs`), the URL without credentials."""
         detail: dict[str, Any] = {"type": kind, "message": message}
         if kind != "invalid_url":
             detail |= {"request": {"url": redact_url(url), "method": "POST"}, "status": None}
