@@ -240,8 +240,8 @@ class Report:
 
 
 def measure(path: Path, mark: bool) -> Report:
-    from inspector.core.filter import compile_filter
     from inspector.services.analysis import analyse, flow_for_event, flow_for_key, iter_flow_keys, mark_flags
+    from inspector.store.filter_sql import compile_filter
 
     report = Report()
     baseline = rss_mb()

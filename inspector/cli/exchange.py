@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from inspector.cli.common import open_capture, reason
-from inspector.core.filter import FilterError, compile_filter
+from inspector.core.filter import FilterError
 from inspector.store.capture_file import CaptureFile, copy_events
 from inspector.store.exchange import ExchangeError, export_har, export_jsonl, import_jsonl
+from inspector.store.filter_sql import compile_filter
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from inspector.cli.common import open_capture
-from inspector.core.filter import FilterError, compile_filter
+from inspector.core.filter import FilterError
 from inspector.services.analysis import KINDS, SEVERITY, AnalysisReport, Thresholds, analyse, mark_flags
+from inspector.store.filter_sql import compile_filter
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXAMPLES = 5

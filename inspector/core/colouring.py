@@ -1,9 +1,10 @@
 """Colouring rules for the event list: an ordered list of (name, display filter, colours); the first enabled rule whose
 filter matches an event colours its row, as in Wireshark.
 
-Owns the rule type, the default rules, their JSON form (how the window keeps them in QSettings) and their compilation
-to one SQL `CASE` expression, so the event list colours a whole page of rows in the same query that reads it. Pure:
-no Qt, no I/O. Used by the event list model and the colouring-rules dialog.
+Owns the rule type, the default rules, their JSON form (how the window keeps them in QSettings) and their checked
+filters (`usable_rules`, which can also colour one event in memory). Pure: no Qt, no I/O, no SQL: the store compiles
+the usable rules to one SQL `CASE` expression (`inspector.store.filter_sql.compile_rules`), so the event list colours
+a whole page of rows in the same query that reads it. Used by the event list model and the colouring-rules dialog.
 
 Each rule carries two pairs of colours, one for light palettes and one for dark ones: a pale tint with dark text on a
 light window, a deep tint with light text on a dark one; the view picks the pair that matches its palette.
@@ -13,20 +14,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from inspector.core.filter import CompiledFilter, FilterError, compile_filter
+from inspector.core.filter import CheckedFilter, FilterError, check, evaluate
 
 __all__ = [
     "DEFAULT_RULES",
     "ColourRule",
     "ColouringError",
-    "CompiledRules",
-    "compile_rules",
+    "UsableRules",
     "rules_from_json",
     "rules_to_json",
+    "usable_rules",
     "validate_rule",
 ]
 
@@ -109,7 +110,7 @@ def validate_rule(rule: ColourRule) -> ColourRule:
     problem = _colour_problem(rule)
     if problem is None:
         try:
-            compile_filter(rule.filter_text)
+            check(rule.filter_text)
         except FilterError as exc:
             problem = f"filter: {exc.message} (at {exc.start})"
     if problem is None:
@@ -196,29 +197,30 @@ def _optional_colour(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-# --- compilation -------------------------------------------------------------------------------------------------
+# --- checked rules -----------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class CompiledRules:
-    """The enabled, usable rules as one SQL expression over `events e`: `sql` gives the index (into `rules`) of the
-    first rule that matches a row, or NULL; `params` are its parameters in order. `errors` maps the name of each
-    enabled rule that could not be compiled to the reason (those rules are left out)."""
+class UsableRules:
+    """The enabled, usable rules in order with their checked filters (`filters[i]` is `rules[i]`'s); `errors` maps the
+    name of each enabled rule that could not be used to the reason (those rules are left out)."""
 
-    sql: str
-    params: list[Any]
     rules: tuple[ColourRule, ...]
-    needs_regexp: bool = False
+    filters: tuple[CheckedFilter, ...]
     errors: dict[str, str] = field(default_factory=dict)
 
-    def rule_at(self, index: int | None) -> ColourRule | None:
-        return None if index is None or not 0 <= index < len(self.rules) else self.rules[index]
+    def first_match(self, event: Mapping[str, Any]) -> ColourRule | None:
+        """The rule that colours one event in memory (shaped as `inspector.core.filter.evaluate` reads it)."""
+        for rule, checked in zip(self.rules, self.filters, strict=True):
+            if evaluate(checked, event):
+                return rule
+        return None
 
 
-def compile_rules(rules: Sequence[ColourRule]) -> CompiledRules:
-    """Compile each enabled rule once; the result colours any number of rows in the query that reads them."""
+def usable_rules(rules: Sequence[ColourRule], *, now: float | None = None) -> UsableRules:
+    """Check each enabled rule once (relative times against `now`, the current time by default)."""
     kept: list[ColourRule] = []
-    compiled: list[CompiledFilter] = []
+    filters: list[CheckedFilter] = []
     errors: dict[str, str] = {}
     for rule in rules:
         if not rule.enabled:
@@ -228,15 +230,9 @@ def compile_rules(rules: Sequence[ColourRule]) -> CompiledRules:
             errors[rule.name] = problem
             continue
         try:
-            compiled.append(compile_filter(rule.filter_text))
+            filters.append(check(rule.filter_text, now=now))
         except FilterError as exc:
             errors[rule.name] = f"filter: {exc.message} (at {exc.start})"
             continue
         kept.append(rule)
-    if not kept:
-        return CompiledRules("NULL", [], (), errors=errors)
-    whens = " ".join(f"WHEN ({c.where}) THEN {i}" for i, c in enumerate(compiled))
-    params = [p for c in compiled for p in c.params]
-    return CompiledRules(
-        f"(CASE {whens} END)", params, tuple(kept), any(c.needs_regexp for c in compiled), errors=errors
-    )
+    return UsableRules(tuple(kept), tuple(filters), errors)

@@ -63,7 +63,7 @@ import sqlite_utils
 from inspector import __version__
 from inspector.core.connection_profile import is_secret_header
 from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
-from inspector.core.filter import register_functions
+from inspector.store.filter_sql import register_functions
 
 SCHEMA_VERSION = 1
 

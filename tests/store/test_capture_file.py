@@ -394,8 +394,8 @@ def test_credential_headers_in_logged_requests_are_redacted_when_recorded(captur
 def test_copy_events_follows_the_filter_and_can_be_cancelled(tmp_path: Path) -> None:
     import threading
 
-    from inspector.core.filter import compile_filter
     from inspector.store.capture_file import copy_events
+    from inspector.store.filter_sql import compile_filter
     from tests.helpers.captures import build_big_capture
 
     source = build_big_capture(tmp_path / "big.inspector", 300_000)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from inspector.core.filter import compile_filter
 from inspector.core.hasura import client_error, invocation_request, webhook_response
 from inspector.store.capture_file import CaptureFile
+from inspector.store.filter_sql import compile_filter
 from inspector.store.replay_records import (
     ReplayRecorder,
     create_variant,

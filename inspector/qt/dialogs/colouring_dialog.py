@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.colouring import DEFAULT_RULES, ColourRule, validate_rule
-from inspector.core.filter import check
+from inspector.core.filter import find_error as check
 
 NAME, FILTER, COLOURS = 0, 1, 2
 

@@ -10,7 +10,8 @@ from PySide6.QtCore import QSettings, QStringListModel, Qt, Signal
 from PySide6.QtGui import QAction, QColor, QKeySequence, QPalette
 from PySide6.QtWidgets import QCompleter, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
 
-from inspector.core.filter import FIELDS, FilterError, compile_filter, complete
+from inspector.core.filter import FIELDS, FilterError, complete
+from inspector.store.filter_sql import compile_filter
 
 HISTORY_KEY = "filter/history"
 HISTORY_SIZE = 30

@@ -42,7 +42,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.filter import MAX_LENGTH, check
+from inspector.core.filter import MAX_LENGTH
+from inspector.core.filter import find_error as check
 from inspector.qt.roles import JSON_PATH_ROLE, JSON_VALUE_ROLE
 from inspector.qt.widgets.highlighters import SyntaxColours, syntax_colours
 

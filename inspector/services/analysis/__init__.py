@@ -90,9 +90,9 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from inspector.core.events import decode_twice
-from inspector.core.filter import register_functions
 from inspector.core.flows import Anomaly, AnomalyKind, Flow, FlowStep, ServiceEdge, Severity, TriggerStats
 from inspector.store.capture_file import dumps, message_data_sql, message_diffs
+from inspector.store.filter_sql import register_functions
 
 __all__ = [
     "KINDS",

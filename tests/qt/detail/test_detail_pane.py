@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextDocument
 from pytestqt.qtbot import QtBot
 
 from inspector.core.events import EventRecord, InvocationRecord
-from inspector.core.filter import compile_filter
+from inspector.store.filter_sql import compile_filter
 from inspector.core.hasura import client_error, webhook_response
 from inspector.qt.detail.detail_pane import (
     CHANGES_TAB,

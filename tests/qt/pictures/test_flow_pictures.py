@@ -21,7 +21,6 @@ from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsTextItem, QTreeWidget, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
-from inspector.core.filter import compile_filter
 from inspector.core.flows import Anomaly, Flow, FlowStep, ServiceEdge, TriggerStats
 from inspector.qt.pictures.anomalies_panel import AnomaliesPanel, group_anomalies
 from inspector.qt.pictures.export import ExportError, export_picture
@@ -39,6 +38,7 @@ from inspector.qt.pictures.plot_axes import clock_label, time_ticks
 from inspector.qt.pictures.sequence_diagram import SequenceDiagramView, layout_sequence, step_marks, wrap_title
 from inspector.qt.pictures.service_map import ServiceMapView, layout_service_map
 from inspector.qt.pictures.timeline import EVENTS_COLOUR, TimelineView, buckets_from_rows, series, time_filter
+from inspector.store.filter_sql import compile_filter
 
 T0 = 1_764_139_501.0
 LANES = (

@@ -32,7 +32,6 @@ import pytest
 from inspector.backends.subscriptions import SubscriptionSpec
 from inspector.cli.stats import run_stats
 from inspector.core.connection_profile import ConnectionProfile
-from inspector.core.filter import compile_filter
 from inspector.core.hasura import client_error, event_payload, webhook_response
 from inspector.sandbox.config import Faults
 from inspector.sandbox.server import Sandbox
@@ -50,6 +49,7 @@ from inspector.services.analysis import (
 )
 from inspector.services.capture_session import CaptureOptions, CaptureSession
 from inspector.store.capture_file import CaptureFile
+from inspector.store.filter_sql import compile_filter
 from tests.conftest import ADMIN_SECRET, SandboxFactory
 from tests.helpers.sandbox_client import ScriptedWebhook, add_trigger, always_ok, graphql_data, wait_until
 
