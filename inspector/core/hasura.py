@@ -338,3 +338,39 @@ def parse_timestamp(text: str) -> datetime:
     """Parse a Hasura timestamp with or without a zone (`Z`, `+00:00` or none; none means UTC here)."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def aeson_time(value: datetime) -> str:
+    """A time as Hasura's aeson encoder writes it: trailing zeros of the fraction dropped (no fraction at all when it
+    is zero), and `Z` for a `UTCTime` (an aware value, shifted to UTC) or no zone for a `LocalTime` (a naive value).
+
+    The metadata API's event and invocation records hold `UTCTime`s (`uncurryEventLog` in
+    `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`), so they end in `Z`; the webhook body's
+    `created_at` is a `LocalTime` (`epCreatedAt`, `server/src-lib/Hasura/RQL/Types/EventTrigger.hs`), so it has none.
+    """
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+        zone = "Z"
+    else:
+        zone = ""
+    text = value.isoformat(timespec="microseconds")
+    whole, _, fraction = text.partition(".")
+    fraction = fraction.rstrip("0")
+    return whole + ("." + fraction if fraction else "") + zone
+
+
+def timeout_message(trigger_name: str) -> str:
+    """What Hasura v2.25+ records when an event's processing outlives `min(timeout_sec, 30 min)`:
+    `"Event Trigger " <> etiName eti <<> " timed out while processing."` (`<<>` quotes the name) in
+    `server/src-lib/Hasura/Eventing/EventTrigger.hs`."""
+    return f'Event Trigger "{trigger_name}" timed out while processing.'
+
+
+def http_exception(message: str, request: Mapping[str, JSON], status: int | None = None) -> dict[str, JSON]:
+    """An `http_exception` as `getHttpExceptionJson` encodes it (`server/src-lib/Hasura/HTTP.hs`): `type`, `message`,
+    `request` (`encodeHTTPRequestJSON`: host, port, secure, requestHeaders, path, queryString, method,
+    responseTimeout), and `status` only when the exception carries one."""
+    body: dict[str, JSON] = {"type": "http_exception", "message": message, "request": dict(request)}
+    if status is not None:
+        body["status"] = status
+    return body

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+TRACE_PROPAGATORS = ("b3", "tracecontext")
+"""Hasura's `TracePropagator` names (`server/src-lib/Hasura/RQL/Types/OpenTelemetry.hs`)."""
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,33 @@ class SandboxConfig:
     """The version the sandbox answers as; before v2.25 it has no event-log metadata calls (use run_sql)."""
     naive_handlers: bool = False
     """Handlers that are not idempotent (a redelivered payment is charged twice): for replay checks."""
+    trace_propagators: tuple[str, ...] = ("b3",)
+    """How trace context is sent to webhooks and read from GraphQL requests: `b3` (`X-B3-TraceId`, `X-B3-SpanId`,
+    `X-B3-ParentSpanId`, `X-B3-Sampled`) and/or `tracecontext` (W3C `traceparent`). Hasura's default is B3 alone
+    (`defaultOtelExporterTracesPropagators = [B3]` in `server/src-lib/Hasura/RQL/Types/OpenTelemetry.hs`), and B3 is
+    always added to what `set_opentelemetry_config` configures; `("tracecontext", "b3")` is what such a server sends
+    after `traces_propagators: ["tracecontext"]`. An empty tuple sends no trace headers."""
+    db_timezone: str = "UTC"
+    """The database's time zone (an IANA name): `created_at` and `next_retry_at` are `TIMESTAMP` columns filled with
+    the database's local time, which Hasura writes zone-less into webhook bodies and with a (wrong) `Z` into metadata
+    API records."""
     order_sensitive_handlers: bool = False
     """restaurant-approval depends on arrival order: it approves only when the order's payment is already valid in
     the database, and otherwise answers 200 without approving (a silent drop): for order-tolerance replay checks."""
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.trace_propagators if p not in TRACE_PROPAGATORS]
+        if unknown:
+            raise ValueError(f"unknown trace propagator {unknown[0]!r} (known: {', '.join(TRACE_PROPAGATORS)})")
+        try:
+            ZoneInfo(self.db_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.db_timezone!r}") from exc
+
+    def version_at_least(self, *version: int) -> bool:
+        """Whether `hasura_version` is this version or newer (`v2.25.0-beta.1` counts as 2.25.0)."""
+        parts = self.hasura_version.lstrip("v").split("-")[0].split(".")
+        return tuple(int(p) for p in parts if p.isdigit()) >= version
 
     def rng(self, purpose: str) -> random.Random:
         """A random source for one purpose, reproducible under `seed` and independent of the others."""

@@ -10,13 +10,19 @@ beyond SQLite's own) and the SQL functions the event-trigger SQL calls: `gen_ran
 Hasura keeps its event tables in the `hdb_catalog` schema; SQLite has no schemas that triggers can cross, so here they
 are `hdb_event_log` and `hdb_event_invocation_logs` in the same file, with Hasura's columns
 (`server/src-rsr/init_pg_source.sql`), and `hdb_metadata` holds the event-trigger configuration. Times are stored as
-text: `TIMESTAMP` columns as naive UTC (`2023-05-04T10:11:12.123456`, the sandbox's "database time zone" is UTC),
-`TIMESTAMPTZ` with `+00:00`.
+text with six fraction digits, so they sort as text: `TIMESTAMP` columns (`created_at`, `next_retry_at`) as the
+database's local wall time in `timezone` (naive, `2023-05-04T10:11:12.123456`), `TIMESTAMPTZ` (`locked`) in UTC with
+`+00:00`. As Postgres' `NOW()`, `hasura_now()` is the start time of the current transaction: every event and invocation
+row written by one transaction shares its `created_at` (`created_at TIMESTAMP DEFAULT NOW()` in
+`server/src-rsr/init_pg_source.sql`). `hasura_tie()` draws from a seeded random source: the event-log reads order by it
+after `created_at`, so rows that tie come back in an order that may change on every call, as Postgres may return them
+without a tie-breaker.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -24,6 +30,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from inspector.core.hasura import format_timestamp, format_timestamptz
 from inspector.sandbox.tables import FOREIGN_KEYS, MENU_SEED, TABLES, Table
@@ -99,8 +106,11 @@ class Database:
     (the live-query and streaming pollers use them to wake up; the delivery worker polls, as Hasura does).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timezone: str = "UTC", rng: random.Random | None = None) -> None:
         self.path = str(path)
+        self.timezone = ZoneInfo(timezone)
+        self._tie_rng = rng or random.Random()
+        self._transaction_start: datetime | None = None
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")
@@ -115,12 +125,34 @@ class Database:
         self.conn.create_function("gen_random_uuid", 0, lambda: str(uuid.uuid4()))
         self.conn.create_function("hasura_session", 0, lambda: self._session_json)
         self.conn.create_function("hasura_trace_context", 0, lambda: self._trace_json)
-        self.conn.create_function("hasura_now", 0, lambda: format_timestamp(utc_now()))
+        self.conn.create_function("hasura_now", 0, self.now_timestamp)
         self.conn.create_function("hasura_seq", 0, self._next_seq)
+        self.conn.create_function("hasura_tie", 0, self._tie_rng.random, deterministic=False)
         self._seq = 0
 
+    def now(self) -> datetime:
+        """Postgres' `NOW()`: the start of the current transaction (aware, UTC), or the current time outside one."""
+        return self._transaction_start or utc_now()
+
+    def local(self, value: datetime) -> datetime:
+        """An aware time as the database's local wall time (what a `TIMESTAMP` column holds), naive."""
+        return value.astimezone(self.timezone).replace(tzinfo=None)
+
+    def now_timestamp(self) -> str:
+        """`NOW()` as a `TIMESTAMP` column value: the database's local time of the transaction's start."""
+        return format_timestamp(self.local(self.now()))
+
+    def timestamp(self, value: datetime) -> str:
+        """An aware time as a `TIMESTAMP` column value (the database's local time)."""
+        return format_timestamp(self.local(value))
+
+    def timestamp_as_utc(self, text: str) -> datetime:
+        """A `TIMESTAMP` column value back as an aware time, reading it in the database's zone."""
+        return datetime.fromisoformat(text).replace(tzinfo=self.timezone).astimezone(UTC)
+
     def _next_seq(self) -> int:
-        # A tie-breaker in creation order for rows created within one microsecond.
+        # Creation order, used only by the delivery worker's fetch (ties on created_at are delivered in insertion
+        # order); the metadata API's reads do not use it, as Hasura's have no tie-breaker.
         self._seq += 1
         return self._seq
 
@@ -162,6 +194,7 @@ class Database:
         self._session_json = None if session_variables is None else json.dumps(dict(session_variables))
         self._trace_json = None if trace_context is None else json.dumps(dict(trace_context))
         self._in_transaction = True
+        self._transaction_start = utc_now()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -172,6 +205,7 @@ class Database:
             self.conn.execute("COMMIT")
         finally:
             self._in_transaction = False
+            self._transaction_start = None
             self._session_json = self._trace_json = None
         self.version += 1
         for listener in list(self._listeners):
@@ -184,11 +218,6 @@ class Database:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def now_timestamp() -> str:
-    """Now as a `TIMESTAMP` column value (naive UTC)."""
-    return format_timestamp(utc_now())
 
 
 def now_timestamptz() -> str:

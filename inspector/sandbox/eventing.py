@@ -17,18 +17,18 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from inspector.core.hasura import (
     EventTriggerConf,
     HasuraError,
     OperationSpec,
+    aeson_time,
     event_payload,
-    format_timestamp,
     format_timestamptz,
 )
-from inspector.sandbox.database import Database, now_timestamp, now_timestamptz, utc_now
+from inspector.sandbox.database import Database, now_timestamptz, utc_now
 from inspector.sandbox.tables import TABLES, Table
 
 LOCK_TIMEOUT = timedelta(minutes=30)
@@ -91,6 +91,19 @@ class DueEvent:
     created_at: str
 
 
+def api_time(text: str | None) -> str | None:
+    """A stored time as the metadata API serves it: a `UTCTime` in aeson's encoding (trailing zeros dropped, `Z`).
+
+    Hasura decodes the `TIMESTAMP` columns (`created_at`, `next_retry_at`, which hold the database's local time) as
+    `UTCTime` (`uncurryEventLog`, `uncurryEventInvocationLog` in
+    `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`), so their wall time is labelled `Z` whatever the
+    database's zone; `locked` is a `TIMESTAMPTZ` and is the true UTC time."""
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return aeson_time(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+
 def _event_log_json(row: sqlite3.Row) -> dict[str, Any]:
     """An `hdb_event_log` row in the shape of `pg_get_event_logs` (Hasura's docs
     `docs/docs/api-reference/metadata-api/event-triggers.mdx`)."""
@@ -103,9 +116,9 @@ def _event_log_json(row: sqlite3.Row) -> dict[str, Any]:
         "delivered": bool(row["delivered"]),
         "error": bool(row["error"]),
         "tries": row["tries"],
-        "created_at": row["created_at"],
-        "locked": row["locked"],
-        "next_retry_at": row["next_retry_at"],
+        "created_at": api_time(row["created_at"]),
+        "locked": api_time(row["locked"]),
+        "next_retry_at": api_time(row["next_retry_at"]),
         "archived": bool(row["archived"]),
     }
 
@@ -120,7 +133,7 @@ def _invocation_json(row: sqlite3.Row) -> dict[str, Any]:
         "http_status": row["status"],
         "request": None if row["request"] is None else json.loads(row["request"]),
         "response": None if row["response"] is None else json.loads(row["response"]),
-        "created_at": row["created_at"],
+        "created_at": api_time(row["created_at"]),
     }
 
 
@@ -217,7 +230,7 @@ class EventTriggers:
             self.db.conn.execute(
                 "INSERT INTO hdb_event_log (id, schema_name, table_name, trigger_name, payload, created_at, seq) "
                 "VALUES (?, ?, ?, ?, ?, ?, hasura_seq())",
-                (event_id, conf.table_schema, conf.table_name, name, json.dumps(body), now_timestamp()),
+                (event_id, conf.table_schema, conf.table_name, name, json.dumps(body), self.db.now_timestamp()),
             )
         return event_id
 
@@ -250,7 +263,7 @@ class EventTriggers:
                 f"AND trigger_name IN ({marks}) "
                 "ORDER BY locked IS NOT NULL, locked, next_retry_at IS NOT NULL, next_retry_at, created_at, seq "
                 "LIMIT ?",
-                (format_timestamptz(now - LOCK_TIMEOUT), format_timestamp(now), *names, limit),
+                (format_timestamptz(now - LOCK_TIMEOUT), self.db.timestamp(now), *names, limit),
             ).fetchall()
             if rows:
                 self.db.conn.executemany(
@@ -295,7 +308,7 @@ class EventTriggers:
                     status,
                     json.dumps(request),
                     json.dumps(response),
-                    now_timestamp(),
+                    self.db.now_timestamp(),
                 ),
             )
             self.db.conn.execute("UPDATE hdb_event_log SET tries = tries + 1 WHERE id = ?", (event.id,))
@@ -306,7 +319,7 @@ class EventTriggers:
                 sql, args = "error = 1, next_retry_at = NULL, locked = NULL", ()
             else:
                 due = utc_now() + timedelta(seconds=retry_in_seconds or 0)
-                sql, args = "next_retry_at = ?, locked = NULL", (format_timestamp(due),)
+                sql, args = "next_retry_at = ?, locked = NULL", (self.db.timestamp(due),)
             self.db.conn.execute(f"UPDATE hdb_event_log SET {sql} WHERE id = ?", (*args, event.id))
 
     def unlock(self, event_ids: Iterable[str] | None = None) -> int:
@@ -326,9 +339,14 @@ class EventTriggers:
 
     # --- reads for the metadata API ------------------------------------------------------------------------------
 
+    # Hasura's reads order by `created_at DESC` alone (`fetchEventLogsTxE`, `fetchEventInvocationLogsTxE`,
+    # `fetchEventByIdTxE` in `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`), and rows written by one
+    # transaction share `created_at`: `hasura_tie()` returns such ties in a random order that changes per call, so
+    # a client paging by offset can see a row twice or miss one, as against Postgres.
+
     def event_logs(self, name: str, status: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
-        """`pg_get_event_logs` (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`): newest
-        first."""
+        """`pg_get_event_logs` (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`): newest first,
+        ties in no fixed order."""
         self.get(name)
         where = "trigger_name = ?"
         if status == "pending":
@@ -336,35 +354,63 @@ class EventTriggers:
         elif status == "processed":
             where += " AND (delivered = 1 OR error = 1) AND archived = 0"
         rows = self.db.conn.execute(
-            f"SELECT * FROM hdb_event_log WHERE {where} ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?",
+            f"SELECT * FROM hdb_event_log WHERE {where} ORDER BY created_at DESC, hasura_tie() LIMIT ? OFFSET ?",
             (name, limit, offset),
         ).fetchall()
         return [_event_log_json(r) for r in rows]
 
     def invocation_logs(self, name: str, limit: int, offset: int) -> list[dict[str, Any]]:
         """`pg_get_event_invocation_logs` (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`):
-        newest first."""
+        newest first, ties in no fixed order."""
         self.get(name)
         rows = self.db.conn.execute(
-            "SELECT * FROM hdb_event_invocation_logs WHERE trigger_name = ? ORDER BY created_at DESC, seq DESC "
+            "SELECT * FROM hdb_event_invocation_logs WHERE trigger_name = ? ORDER BY created_at DESC, hasura_tie() "
             "LIMIT ? OFFSET ?",
             (name, limit, offset),
         ).fetchall()
         return [_invocation_json(r) for r in rows]
 
     def event_by_id(self, event_id: str, limit: int, offset: int) -> dict[str, Any]:
-        """`pg_get_event_by_id` (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`): the event (or
-        null) and its invocations, newest first."""
+        """`pg_get_event_by_id` (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`): the event and
+        its invocations, newest first.
+
+        An id that is not in the event log (never was, or cleaned up) is a 400 `not-exists`
+        `event id <id> does not exist` (`fetchEventById`, `throw400 NotExists`, in
+        `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`), even when invocations of it remain."""
         row = self.db.conn.execute("SELECT * FROM hdb_event_log WHERE id = ?", (event_id,)).fetchone()
+        if row is None:
+            raise HasuraError(f"event id {event_id} does not exist", "not-exists")
         rows = self.db.conn.execute(
-            "SELECT * FROM hdb_event_invocation_logs WHERE event_id = ? ORDER BY created_at DESC, seq DESC "
+            "SELECT * FROM hdb_event_invocation_logs WHERE event_id = ? ORDER BY created_at DESC, hasura_tie() "
             "LIMIT ? OFFSET ?",
             (event_id, limit, offset),
         ).fetchall()
-        return {
-            "event": None if row is None else _event_log_json(row),
-            "invocations": [_invocation_json(r) for r in rows],
-        }
+        return {"event": _event_log_json(row), "invocations": [_invocation_json(r) for r in rows]}
+
+    def cleanup(self, name: str, clear_older_than_hours: float, batch_size: int, clean_invocation_logs: bool) -> int:
+        """Delete processed events as Hasura's event-log cleanup does; returns how many went.
+
+        `deleteEventTriggerLogsTx` (`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`): events of the
+        trigger that are delivered or errored, created before `now() - clear_older_than` and not locked, up to
+        `batch_size`; their invocations are deleted too when `clean_invocation_logs`, else kept (they then outlive
+        their event, and `pg_get_event_by_id` answers `not-exists` for it)."""
+        self.get(name)
+        threshold = self.db.timestamp(utc_now() - timedelta(hours=clear_older_than_hours))
+        with self.db.transaction():
+            ids = [
+                r[0]
+                for r in self.db.conn.execute(
+                    "SELECT id FROM hdb_event_log WHERE (delivered = 1 OR error = 1) AND trigger_name = ? "
+                    "AND created_at < ? AND locked IS NULL LIMIT ?",
+                    (name, threshold, batch_size),
+                )
+            ]
+            if clean_invocation_logs:
+                self.db.conn.executemany(
+                    "DELETE FROM hdb_event_invocation_logs WHERE event_id = ?", [(i,) for i in ids]
+                )
+            self.db.conn.executemany("DELETE FROM hdb_event_log WHERE id = ?", [(i,) for i in ids])
+        return len(ids)
 
 
 __all__ = ["DueEvent", "EventTriggers", "now_timestamptz", "trigger_sql"]

@@ -12,9 +12,10 @@ Assumptions where Hasura's behaviour is not in the reference:
   result is sent only when it differs from the last one sent.
 - A streaming subscription's cursor is exclusive (`>` for ASC, `<` for DESC), the first batch included; a full batch
   is followed at once by the next one.
-- Trace context: a W3C `traceparent` header on the request is continued (its trace id kept, a new span id); without
-  one each mutation starts a new trace. The webhook sender passes `traceparent` on, so a handler's writes join the
-  trace of the event that called it.
+- Trace context: the request's trace headers are read with the propagators on (`TracePropagation.extract`: B3
+  `X-B3-TraceId`/`X-B3-SpanId` by default, W3C `traceparent` when configured) and continued (trace id kept, a new
+  span id); without them each mutation starts a new trace. The webhook sender sends the same headers and the
+  handlers pass them on, so a handler's writes join the trace of the event that called it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from graphql import (
 from inspector.sandbox.database import Database
 from inspector.sandbox.graphql_schema import ConstraintViolation, ResolveContext, SchemaError, build_schema
 from inspector.sandbox.tables import TABLES, Table
+from inspector.sandbox.tracing import TracePropagation
 
 MISSING_SECRET = "x-hasura-admin-secret/x-hasura-access-key required, but not found"
 INVALID_SECRET = "invalid x-hasura-admin-secret/x-hasura-access-key"
@@ -77,7 +79,7 @@ class Session:
 
     variables: dict[str, str]
     trace_parent: tuple[str, str] | None = None
-    """(trace id, parent span id) from a W3C `traceparent` header."""
+    """(trace id, parent span id) from the request's trace headers."""
 
     def new_trace_context(self) -> dict[str, str]:
         """The `trace_context` a mutation of this session writes into its events (`insert_event_log` in
@@ -188,6 +190,8 @@ class GraphQLEngine:
     ) -> None:
         self.db = db
         self.admin_secret = admin_secret or None
+        self.tracing: TracePropagation | None = None
+        """The propagators a request's trace headers are read with (the server sets it; None reads `traceparent`)."""
         self.schema = build_schema(tables)
         self.refetch_interval = refetch_interval
         """Least time between two runs of one subscription (Hasura's multiplexed refetch interval is 1 s)."""
@@ -210,7 +214,11 @@ class GraphQLEngine:
             if k.startswith("x-hasura-") and k not in ("x-hasura-admin-secret", "x-hasura-access-key")
         }
         variables.setdefault("x-hasura-role", "admin")
-        return Session(variables, _parse_traceparent(lower.get("traceparent")))
+        if self.tracing is not None:
+            trace = self.tracing.extract(lower)
+        else:
+            trace = _parse_traceparent(lower.get("traceparent"))
+        return Session(variables, trace)
 
     def prepare(self, query: Any, variables: Any, operation_name: Any) -> Operation:
         """Parse and validate; raises `RequestError` with Hasura-style errors."""

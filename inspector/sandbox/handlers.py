@@ -31,6 +31,11 @@ from inspector.sandbox.config import SandboxConfig
 
 HANDLER_NAMES = ("validate-order", "process-payment", "restaurant-approval", "agent-assignment")
 
+_TRACE_HEADERS = frozenset(
+    {"x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "x-b3-flags", "traceparent", "tracestate"}
+)
+"""Trace headers a handler forwards to the GraphQL calls it makes."""
+
 Work = Callable[[dict[str, Any], dict[str, str]], Awaitable[dict[str, Any]]]
 
 
@@ -91,7 +96,8 @@ class Handlers:
                 await asyncio.sleep(delay / 1000)
             if faults.fail_rate and self._rng.random() < faults.fail_rate:
                 return web.json_response({"error": "injected failure (--fail-rate)"}, status=500)
-            headers = {"traceparent": request.headers["traceparent"]} if "traceparent" in request.headers else {}
+            # Pass the trace on, whichever propagator Hasura used (B3 by default, W3C `traceparent` when configured).
+            headers = {k: v for k, v in request.headers.items() if k.lower() in _TRACE_HEADERS}
             try:
                 if self.config.naive_handlers:
                     result = await work(row, headers)

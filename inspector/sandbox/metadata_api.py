@@ -4,6 +4,14 @@
 Owns the dispatch from `{"type", "args"}` to the event-trigger registry and the response shapes: arrays for the
 `pg_get_*` reads, `{"message": "success"}` for changes, `{"event_id"}` for manual invocations, and Hasura's error body
 `{"path", "error", "code"}` for everything refused. `bulk` runs several calls and answers with the list of answers.
+
+Two calls beyond the event-trigger ones, so tests can reach states a real server gets into:
+- `cleanup_event_trigger_logs` deletes processed events as Hasura's event-log cleanup does (`deleteEventTriggerLogsTx`
+  in `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`; the call exists in Hasura Cloud/EE from v2.13
+  with these args). Its answer here, `{"message": "success", "deleted_event_logs": N}`, is the sandbox's own: the
+  shape of Hasura's answer was not checked.
+- `set_opentelemetry_config` reads only `exporter_otlp.traces_propagators` (`b3`, `tracecontext`; B3 is always
+  added, as `parseOtelExporterConfig` in `server/src-lib/Hasura/RQL/DDL/OpenTelemetry.hs` does); nothing is exported.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from typing import Any
 from inspector.core.hasura import EventTriggerConf, HasuraError
 from inspector.sandbox.eventing import EventTriggers
 from inspector.sandbox.tables import TABLES
+from inspector.sandbox.tracing import TracePropagation
 
 SUCCESS = {"message": "success"}
 
@@ -23,8 +32,11 @@ Handler = Callable[[Mapping[str, Any], Mapping[str, str]], Any]
 class MetadataAPI:
     """Answers metadata calls for one sandbox."""
 
-    def __init__(self, triggers: EventTriggers, event_log_api: bool = True) -> None:
+    def __init__(
+        self, triggers: EventTriggers, event_log_api: bool = True, tracing: TracePropagation | None = None
+    ) -> None:
         self.triggers = triggers
+        self.tracing = tracing
         self._handlers: dict[str, Handler] = {
             "export_metadata": self._export_metadata,
             "pg_create_event_trigger": self._create,
@@ -34,6 +46,8 @@ class MetadataAPI:
             "pg_get_event_logs": self._event_logs,
             "pg_get_event_invocation_logs": self._invocation_logs,
             "pg_get_event_by_id": self._event_by_id,
+            "cleanup_event_trigger_logs": self._cleanup,
+            "set_opentelemetry_config": self._set_opentelemetry_config,
         }
         if not event_log_api:  # servers before v2.25: read the event log with run_sql instead
             for kind in ("pg_get_event_logs", "pg_get_event_invocation_logs", "pg_get_event_by_id"):
@@ -130,6 +144,28 @@ class MetadataAPI:
     def _event_by_id(self, args: Mapping[str, Any], _session: Mapping[str, str]) -> dict[str, Any]:
         limit, offset = _paging(args, "invocation_log_limit", "invocation_log_offset")
         return self.triggers.event_by_id(_string(args, "event_id"), limit, offset)
+
+    def _cleanup(self, args: Mapping[str, Any], _session: Mapping[str, str]) -> dict[str, Any]:
+        older = args.get("clear_older_than")
+        if not isinstance(older, int | float) or isinstance(older, bool) or older < 0:
+            raise HasuraError('key "clear_older_than" not found', "parse-failed", "$.args")
+        batch_size, _ = _paging({"batch_size": args.get("batch_size", 10000)}, "batch_size", "offset")
+        deleted = self.triggers.cleanup(
+            _string(args, "event_trigger_name"), float(older), batch_size, bool(args.get("clean_invocation_logs"))
+        )
+        return {**SUCCESS, "deleted_event_logs": deleted}
+
+    def _set_opentelemetry_config(self, args: Mapping[str, Any], _session: Mapping[str, str]) -> dict[str, str]:
+        exporter = args.get("exporter_otlp") or {}
+        propagators = exporter.get("traces_propagators", ["b3"]) if isinstance(exporter, Mapping) else None
+        if not isinstance(propagators, list) or not all(isinstance(p, str) for p in propagators):
+            raise HasuraError("traces_propagators must be a list of strings", "parse-failed", "$.args")
+        if self.tracing is not None:
+            try:
+                self.tracing.configure(propagators)
+            except ValueError as exc:
+                raise HasuraError(str(exc), "parse-failed", "$.args.exporter_otlp.traces_propagators") from None
+        return SUCCESS
 
 
 def _string(args: Mapping[str, Any], key: str) -> str:

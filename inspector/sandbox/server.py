@@ -30,6 +30,7 @@ from inspector.sandbox.graphql_ws import WebSocketSettings, close_graphql_websoc
 from inspector.sandbox.handlers import HANDLER_NAMES, Handlers
 from inspector.sandbox.metadata_api import MetadataAPI
 from inspector.sandbox.run_sql import run_sql
+from inspector.sandbox.tracing import TracePropagation
 from inspector.sandbox.traffic import generate_orders
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Sandbox:
         self.triggers: EventTriggers | None = None
         self.engine: GraphQLEngine | None = None
         self.handlers: Handlers | None = None
+        self.tracing = TracePropagation(config.trace_propagators)
         self.worker: DeliveryWorker | None = None
         self._runners: list[web.AppRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -107,7 +109,7 @@ class Sandbox:
             self.db_path = str(Path(self._tmpdir.name) / "sandbox.db")
         else:
             self.db_path = config.db
-        self.db = Database(self.db_path)
+        self.db = Database(self.db_path, timezone=config.db_timezone, rng=config.rng("ties"))
         fresh = self.db.initialise()
         self.triggers = EventTriggers(self.db)
         self.triggers.load()
@@ -116,6 +118,7 @@ class Sandbox:
             # The sandbox is the only instance on its file: locks at start belong to a process that died mid-delivery.
             log.info("released %d event(s) locked by a previous run; they will be delivered again", released)
         self.engine = GraphQLEngine(self.db, config.admin_secret, refetch_interval=config.refetch_interval)
+        self.engine.tracing = self.tracing
 
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/healthz", self._healthz)
@@ -135,7 +138,7 @@ class Sandbox:
         self.handlers_port = await self._serve(self.handlers.app, handlers_port)
 
         self._install_example_triggers(fresh)
-        self.worker = DeliveryWorker(self.triggers, config)
+        self.worker = DeliveryWorker(self.triggers, config, tracing=self.tracing)
         self._tasks.append(asyncio.create_task(self.worker.run(), name="delivery worker"))
         if config.orders_per_second > 0:
             self._tasks.append(
@@ -311,7 +314,11 @@ class Sandbox:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return web.json_response({"path": "$", "error": f"Error in $: {exc}", "code": "invalid-json"}, status=400)
         try:
-            api = MetadataAPI(self.triggers, event_log_api=_version_tuple(self.config.hasura_version) >= (2, 25))
+            api = MetadataAPI(
+                self.triggers,
+                event_log_api=_version_tuple(self.config.hasura_version) >= (2, 25),
+                tracing=self.tracing,
+            )
             return web.json_response(api.handle(body, session.variables))
         except HasuraError as exc:
             return web.json_response(exc.to_json(), status=exc.status)

@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,16 @@ from tests.helpers.sandbox_client import (
 )
 
 BODY_KEYS = ["id", "table", "trigger", "event", "delivery_info", "created_at"]
-NAIVE_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
+API_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{0,5}[1-9])?Z$")
+"""A metadata API time: aeson's `UTCTime`, trailing zeros of the fraction dropped, `Z`."""
 """`TIMESTAMP` rendered as aeson renders `LocalTime`: no zone suffix
 (`server/src-lib/Hasura/RQL/Types/EventTrigger.hs`)."""
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 LOGGED_HEADERS = [{"name": "Content-Type", "value": "application/json"}, {"name": "User-Agent", "value": USER_AGENT}]
 
 
@@ -162,7 +170,7 @@ async def test_one_order_runs_the_four_triggers_with_hasuras_shapes(sandbox: San
         assert (event["delivered"], event["error"], event["tries"], event["archived"]) == (True, False, 1, False)
         assert event["locked"] is None
         assert event["next_retry_at"] is None
-        assert NAIVE_TIMESTAMP.match(event["created_at"]), event["created_at"]
+        assert API_TIMESTAMP.match(event["created_at"]), event["created_at"]
         assert list(event["payload"]) == ["op", "data", "session_variables", "trace_context"]
 
         invocations = await all_invocations(sandbox, name)
@@ -172,8 +180,8 @@ async def test_one_order_runs_the_four_triggers_with_hasuras_shapes(sandbox: San
         assert invocation["trigger_name"] == name
         assert invocation["event_id"] == event["id"]
         assert invocation["http_status"] == 200
-        assert NAIVE_TIMESTAMP.match(invocation["created_at"])
-        assert invocation["created_at"] >= event["created_at"]
+        assert API_TIMESTAMP.match(invocation["created_at"])
+        assert _time(invocation["created_at"]) >= _time(event["created_at"])
 
         request = invocation["request"]
         assert list(request) == ["payload", "headers", "version"]
@@ -187,7 +195,8 @@ async def test_one_order_runs_the_four_triggers_with_hasuras_shapes(sandbox: San
             "trigger": {"name": name},
             "event": event["payload"],
             "delivery_info": {"max_retries": 3, "current_retry": 0},
-            "created_at": event["created_at"],
+            # The body's `created_at` is a zone-less LocalTime; the database zone is UTC here.
+            "created_at": event["created_at"].removesuffix("Z"),
         }
 
         response = invocation["response"]
@@ -204,7 +213,7 @@ async def test_one_order_runs_the_four_triggers_with_hasuras_shapes(sandbox: San
         assert await event_by_id(sandbox, event["id"]) == {"event": event, "invocations": [invocation]}
 
     # Creation order follows the chain.
-    created = [events[name]["created_at"] for name in EXAMPLE_TRIGGER_NAMES]
+    created = [_time(events[name]["created_at"]) for name in EXAMPLE_TRIGGER_NAMES]
     assert created == sorted(created)
 
     # INSERT: old null, new the whole row with JSON types; UPDATEs: old and new, differing in the listened column.
@@ -249,7 +258,7 @@ async def test_one_order_runs_the_four_triggers_with_hasuras_shapes(sandbox: San
     for name in EXAMPLE_TRIGGER_NAMES[1:]:
         assert events[name]["payload"]["session_variables"] == {"x-hasura-role": "admin"}
 
-    # One trace: the worker sends traceparent, the handlers forward it, their writes continue the trace.
+    # One trace: the worker sends B3 headers, the handlers forward them, their writes continue the trace.
     traces = [events[name]["payload"]["trace_context"] for name in EXAMPLE_TRIGGER_NAMES]
     assert all(set(t) == {"trace_id", "span_id", "sampling_state"} for t in traces)
     assert len({t["trace_id"] for t in traces}) == 1
@@ -320,7 +329,7 @@ async def test_manual_event_is_delivered_with_op_manual(sandbox: Sandbox, webhoo
         "session_variables": {"x-hasura-role": "admin"},
         "trace_context": None,
     }
-    assert NAIVE_TIMESTAMP.match(event["created_at"])
+    assert API_TIMESTAMP.match(event["created_at"])
     assert [i["http_status"] for i in found["invocations"]] == [200]
     assert found["invocations"][0]["request"]["payload"]["event"]["op"] == "MANUAL"
     assert len(await all_events(sandbox, "validate-order")) == 2
@@ -430,9 +439,9 @@ async def test_retry_after_as_http_date_is_ignored(sandbox: Sandbox, webhooks: l
     assert [i["http_status"] for i in await invocations_oldest_first(sandbox, event["id"])] == [503]
 
 
-async def test_timeout_records_null_status_and_an_http_exception(
-    sandbox: Sandbox, webhooks: list[ScriptedWebhook]
-) -> None:
+async def test_timeout_is_recorded_as_hasura_v2_25_does(sandbox: Sandbox, webhooks: list[ScriptedWebhook]) -> None:
+    """`processEvent` in `server/src-lib/Hasura/Eventing/EventTrigger.hs`: the processing timeout wins the race and is
+    recorded as `HOther`: status 500, no request payload, the message as a JSON string."""
     await delete_example_triggers(sandbox)
     hook: ScriptedWebhook
 
@@ -447,17 +456,15 @@ async def test_timeout_records_null_status_and_an_http_exception(
     event = await wait_until(lambda: settled(sandbox, "slow", "error"), timeout=6)
     assert time.monotonic() - hook.calls[0].at >= 0.9
     [invocation] = await invocations_oldest_first(sandbox, event["id"])
-    assert invocation["http_status"] is None
+    assert invocation["http_status"] == 500
+    assert invocation["request"]["payload"] is None
+    assert invocation["request"]["headers"] == LOGGED_HEADERS
+    assert invocation["request"]["version"] == "2"
     response = invocation["response"]
     assert list(response) == ["type", "data", "version"]
     assert (response["type"], response["version"]) == ("client_error", "2")
-    assert list(response["data"]) == ["message"]
-    exception = json.loads(response["data"]["message"])
-    assert exception["type"] == "http_exception"
-    assert isinstance(exception["message"], str) and exception["message"]
-    assert exception["request"]["url"] == hook.url
-    assert exception["request"]["method"] == "POST"
-    assert exception["status"] is None
+    assert response["data"] == {"message": '"Event Trigger \\"slow\\" timed out while processing."'}
+    assert json.loads(response["data"]["message"]) == 'Event Trigger "slow" timed out while processing.'
 
 
 async def test_non_utf8_body_is_logged_as_base64(sandbox: Sandbox, webhooks: list[ScriptedWebhook]) -> None:

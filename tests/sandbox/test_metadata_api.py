@@ -74,8 +74,12 @@ async def test_event_and_invocation_logs_shapes(sandbox: Sandbox) -> None:
     _, by_id = await call(sandbox, "pg_get_event_by_id", {"event_id": event["id"]})
     assert list(by_id) == ["event", "invocations"]
     assert by_id["event"] == event and by_id["invocations"] == invocations
-    _, missing = await call(sandbox, "pg_get_event_by_id", {"event_id": "no-such-id"})
-    assert missing == {"event": None, "invocations": []}
+    status, missing = await call(sandbox, "pg_get_event_by_id", {"event_id": "no-such-id"})
+    # `fetchEventById`, server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs: throw400 NotExists.
+    assert (status, missing) == (
+        400,
+        {"path": "$", "error": "event id no-such-id does not exist", "code": "not-exists"},
+    )
 
 
 async def test_create_invoke_redeliver_delete(sandbox: Sandbox) -> None:
