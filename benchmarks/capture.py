@@ -61,9 +61,9 @@ for _path in (str(ROOT), str(SCRIPT.parent)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+from common import Results, load_average, log, revision, until_stdin_closes  # noqa: E402
 from gql import Client, GraphQLRequest  # noqa: E402
 from gql.transport.websockets import WebsocketsTransport  # noqa: E402
-from run import Results, _load, _revision, _until_stdin_closes, log  # noqa: E402
 
 TRANSPORT_WS = "graphql-transport-ws"
 FIELDS = "order_id user_id restaurant_id order_valid payment_valid approved driver_assigned created"
@@ -236,7 +236,7 @@ async def serve_stream(kind: str, messages: int) -> None:
     async with server:
         port = server.sockets[0].getsockname()[1]
         _report({"ws": f"ws://127.0.0.1:{port}/v1/graphql"})
-        await _until_stdin_closes()
+        await until_stdin_closes()
 
 
 # --- the parent's side -----------------------------------------------------------------------------------------------
@@ -768,15 +768,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Inspector capture benchmarks{' (--quick)' if args.quick else ''}: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC,"
         f" Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}"
     )
-    log(f"  revision {_revision()}; {settings}")
-    log(f"  load average before: {_load()}")
+    log(f"  revision {revision()}; {settings}")
+    log(f"  load average before: {load_average()}")
     results = Results()
     try:
         asyncio.run(capture_benchmark(settings, results, Path(args.keep).resolve() if args.keep else None, args.only))
     except KeyboardInterrupt:
         log("interrupted")
         return 130
-    log(f"  load average after: {_load()}")
+    log(f"  load average after: {load_average()}")
     log("")
     log(results.table())
     log("ratio = median / median of the figure's baseline, measured in the same run.")

@@ -42,8 +42,6 @@ import platform
 import random
 import re
 import signal
-import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -59,6 +57,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+from common import Results, load_average, log, percentile, revision, until_stdin_closes  # noqa: E402
 from gql import Client, GraphQLRequest  # noqa: E402
 from gql.transport.websockets import WebsocketsTransport  # noqa: E402
 from websockets.asyncio.client import connect as ws_connect  # noqa: E402
@@ -141,91 +140,6 @@ QUICK = Settings(
 )
 
 
-# --- figures -------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Figure:
-    """One measured quantity, sampled once per repetition."""
-
-    label: str
-    unit: str
-    baseline: str | None = None
-    """Key of the figure this one is divided by (its median by the baseline's median)."""
-    rows_per_message: int | None = None
-    """For message rates: rows carried per message, to print rows/s too."""
-    samples: list[float] = field(default_factory=list)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples) if self.samples else math.nan
-
-
-class Results:
-    """Every figure of the run, in the order they are printed."""
-
-    def __init__(self) -> None:
-        self.figures: dict[str, Figure] = {}
-        self.notes: list[str] = []
-
-    def define(
-        self, key: str, label: str, unit: str, baseline: str | None = None, rows_per_message: int | None = None
-    ) -> None:
-        self.figures.setdefault(key, Figure(label, unit, baseline, rows_per_message))
-
-    def add(self, key: str, value: float) -> None:
-        self.figures[key].samples.append(value)
-
-    def ratio(self, key: str) -> float:
-        figure = self.figures[key]
-        if figure.baseline is None:
-            return math.nan
-        base = self.figures[figure.baseline].median
-        return figure.median / base if base and not math.isnan(base) else math.nan
-
-    def table(self) -> str:
-        width = max([len("figure"), *(len(f.label) for f in self.figures.values())])
-        header = (
-            f"{'figure':<{width}} {'unit':<8} {'median':>9} {'min':>9} {'max':>9} {'n':>2} {'ratio':>7} {'rows/s':>9}"
-        )
-        lines = [header, "-" * len(header)]
-        for key, f in self.figures.items():
-            ratio = self.ratio(key)
-            lo = min(f.samples) if f.samples else math.nan
-            hi = max(f.samples) if f.samples else math.nan
-            rows = f.median * f.rows_per_message if f.rows_per_message else math.nan
-            lines.append(
-                f"{f.label:<{width}} {f.unit:<8} {_num(f.median):>9} {_num(lo):>9} {_num(hi):>9} {len(f.samples):>2} "
-                f"{'' if math.isnan(ratio) else f'{ratio:.3f}':>7} {'' if math.isnan(rows) else _num(rows):>9}"
-            )
-        return "\n".join(lines)
-
-
-def _num(value: float) -> str:
-    if math.isnan(value):
-        return "-"
-    if value >= 100:
-        return f"{value:.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
 # --- servers in child processes --------------------------------------------------------------------------------------
 
 
@@ -301,26 +215,6 @@ async def child_server(kind: str, options: Sequence[str], profile_dir: Path | No
                 await process.wait()
 
 
-async def _until_stdin_closes() -> None:
-    """Wait for EOF on stdin (the parent closed it or died) or SIGTERM."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-
-    async def drain_stdin() -> None:
-        while await reader.read(4096):
-            pass
-        stop.set()
-
-    drainer = asyncio.create_task(drain_stdin())
-    try:
-        await stop.wait()
-    finally:
-        drainer.cancel()
-
-
 def _ready(urls: dict[str, str]) -> None:
     sys.stdout.write(json.dumps(urls) + "\n")
     sys.stdout.flush()
@@ -335,7 +229,7 @@ async def serve_sandbox(fetch_interval: float, refetch_interval: float) -> None:
     try:
         await sandbox.start()
         _ready({"graphql": sandbox.graphql_url, "ws": sandbox.ws_url, "metadata": sandbox.metadata_url})
-        await _until_stdin_closes()
+        await until_stdin_closes()
     finally:
         await sandbox.stop()
 
@@ -434,7 +328,7 @@ async def serve_raw_ws(streams: list[tuple[int, int]]) -> None:
     ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         _ready({"ws": f"ws://127.0.0.1:{port}/v1/graphql"})
-        await _until_stdin_closes()
+        await until_stdin_closes()
 
 
 def serve_main(args: argparse.Namespace) -> int:
@@ -841,30 +735,8 @@ async def ws_benchmark(settings: Settings, results: Results, profile: Path | Non
 # --- main ------------------------------------------------------------------------------------------------------------
 
 
-def _revision() -> str:
-    """The git commit of the tree measured, with `+dirty` when it has changes (the figures are of the working tree)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
-def _load() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
-    except OSError:
-        return "unknown"
-
-
 async def capture_benchmarks(settings: Settings, results: Results, quick: bool) -> None:
     """benchmarks/capture.py's figures (ingest rate, memory, JSONL), at its own full or --quick sizes."""
-    sys.modules.setdefault("run", sys.modules[__name__])  # capture.py imports this file as `run`
     import capture
 
     await capture.capture_benchmark(
@@ -874,7 +746,6 @@ async def capture_benchmarks(settings: Settings, results: Results, quick: bool) 
 
 async def window_benchmarks(settings: Settings, results: Results, quick: bool, profile: Path | None) -> None:
     """benchmarks/event_list.py and benchmarks/ui_stall.py (through benchmarks/window.py), full or --quick sizes."""
-    sys.modules.setdefault("run", sys.modules[__name__])  # window.py imports this file as `run`
     import window
 
     log("  event list (benchmarks/event_list.py):")
@@ -990,14 +861,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Inspector benchmarks{' (--quick)' if args.quick else ''}: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC,"
         f" Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.platform()}"
     )
-    log(f"  revision {_revision()}; {settings}")
-    log(f"  load average before: {_load()}")
+    log(f"  revision {revision()}; {settings}")
+    log(f"  load average before: {load_average()}")
     try:
         results = asyncio.run(bench_main(settings, profile, args.only, args.quick))
     except KeyboardInterrupt:  # the servers were stopped on the way out
         log("interrupted")
         return 130
-    log(f"  load average after: {_load()}")
+    log(f"  load average after: {load_average()}")
     log("")
     log(results.table())
     log(

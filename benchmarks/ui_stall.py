@@ -74,6 +74,8 @@ ROOT = SCRIPT.parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common import percentile  # noqa: E402
+
 from inspector.core.events import FINAL_STATUSES, EventRecord, timestamp_seconds  # noqa: E402
 from inspector.core.hasura import event_payload  # noqa: E402
 from inspector.store.capture_file import CaptureFile, CaptureWriter, dumps, update_delivery_figures  # noqa: E402
@@ -327,17 +329,6 @@ def write_main(path: Path, rate: float, seconds: float, mode: str) -> int:
 
 
 # --- measuring -------------------------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 STALL_FIGURES = (

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from run import Results, log  # run.py puts itself in sys.modules as `run` before importing this module
+from common import Results, log
 
 HERE = Path(__file__).resolve().parent
 EVENT_LIST = HERE / "event_list.py"
