@@ -1,8 +1,8 @@
 """Hasura v2's wire shapes for event triggers: configuration, webhook bodies, invocation records, errors.
 
 Shared by the sandbox (which produces them), the capture backends (which read them) and replay (which sends
-them), so the three agree to the field name. Every shape follows ``shared/reference/hasura.md``; section numbers
-below point there.
+them), so the three agree to the field name. Every shape follows Hasura's own source or docs, cited by their paths
+in `hasura/graphql-engine`.
 Pure data and functions: no I/O.
 """
 
