@@ -1,11 +1,10 @@
-"""Colouring rules: the defaults, their JSON form with validation, and their compilation to one CASE expression that
-picks the first matching rule (checked by running it over an in-memory `events` table)."""
+"""Colouring rules: the defaults, their JSON form with validation, and the usable rules with their checked filters,
+colouring events in memory (their compilation to SQL is tested in tests/store/test_filter_sql.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 
 import pytest
 
@@ -13,13 +12,12 @@ from inspector.core.colouring import (
     DEFAULT_RULES,
     ColouringError,
     ColourRule,
-    compile_rules,
     rules_from_json,
     rules_to_json,
+    usable_rules,
     validate_rule,
 )
-from inspector.core.filter import FilterError, compile_filter, register_functions
-from inspector.store.capture_file import _DDL
+from inspector.core.filter import FilterError, check
 
 HEX = re.compile(r"#[0-9A-F]{6}")
 
@@ -45,13 +43,13 @@ def test_every_default_rule_compiles_or_names_the_missing_field() -> None:
     for rule in DEFAULT_RULES:
         checked = validate_rule(rule)
         if checked.enabled:
-            compile_filter(rule.filter_text)
+            check(rule.filter_text)
             continue
         # Only the rules on fields the capture gained recently may be waiting for the filter language.
         assert rule.name in ("Duplicate delivery", "Out of order"), checked.error
         assert checked.error is not None and checked.error.startswith("filter: ")
         with pytest.raises(FilterError):
-            compile_filter(rule.filter_text)
+            check(rule.filter_text)
 
 
 def test_a_rule_without_dark_colours_uses_its_light_ones() -> None:
@@ -117,42 +115,10 @@ def test_text_that_is_not_rules_raises(text: str) -> None:
         rules_from_json(text)
 
 
-# --- compilation -----------------------------------------------------------------------------------------------------
+# --- checked rules ---------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def conn() -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:")
-    conn.executescript(_DDL)
-    register_functions(conn)
-    rows = [
-        # seq, id, trigger, status, attempts, created_ts, delivered_ts
-        (1, "a", "validate-order", "failed", 3, 100.0, None),
-        (2, "b", "validate-order", "delivered", 2, 100.0, 100.5),
-        (3, "c", "process-payment", "delivered", 1, 100.0, 105.0),
-        (4, "d", "process-payment", "pending", 0, 100.0, None),
-        (5, "e", "process-payment", "delivered", 1, 100.0, 100.1),
-    ]
-    conn.executemany(
-        "INSERT INTO events (seq, id, trigger_name, status, attempts, created_ts, delivered_ts) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    return conn
-
-
-def matched(conn: sqlite3.Connection, rules: list[ColourRule]) -> list[str | None]:
-    compiled = compile_rules(rules)
-    out = conn.execute(f"SELECT {compiled.sql} FROM events e ORDER BY seq", compiled.params).fetchall()
-    return [None if r[0] is None else compiled.rules[r[0]].name for r in out]
-
-
-def test_the_first_matching_enabled_rule_wins_in_one_expression(conn: sqlite3.Connection) -> None:
-    usable = [rule for rule in DEFAULT_RULES if validate_rule(rule).enabled]
-    assert matched(conn, usable) == ["Failed", "Retried", "Slow", "Pending", None]
-
-
-def test_parameters_follow_the_rules_in_order(conn: sqlite3.Connection) -> None:
+def test_usable_rules_keep_order_and_say_why_others_are_left_out() -> None:
     rules = [
         ColourRule("Payment", 'trigger == "process-payment" and attempts == 0', "#000001", "#FFFFFF"),
         ColourRule("Off", 'trigger == "validate-order"', "#000002", "#FFFFFF", enabled=False),
@@ -160,15 +126,13 @@ def test_parameters_follow_the_rules_in_order(conn: sqlite3.Connection) -> None:
         ColourRule("Broken", "nonsense >", "#000004", "#FFFFFF"),
         ColourRule("Fast", "latency < 200", "#000005", "#FFFFFF"),
     ]
-    compiled = compile_rules(rules)
-    assert [r.name for r in compiled.rules] == ["Payment", "Regex", "Fast"]
-    assert set(compiled.errors) == {"Broken"} and compiled.needs_regexp
-    assert compiled.sql.count("WHEN") == 3
-    assert matched(conn, rules) == ["Regex", "Regex", None, "Payment", "Fast"]
-    assert compiled.rule_at(None) is None and compiled.rule_at(7) is None
-
-
-def test_no_usable_rules_compile_to_null(conn: sqlite3.Connection) -> None:
-    compiled = compile_rules([ColourRule("Off", "error", "#000000", "#FFFFFF", enabled=False)])
-    assert compiled.sql == "NULL" and compiled.params == [] and compiled.rules == ()
-    assert matched(conn, []) == [None] * 5
+    usable = usable_rules(rules)
+    assert [r.name for r in usable.rules] == ["Payment", "Regex", "Fast"] and len(usable.filters) == 3
+    assert set(usable.errors) == {"Broken"} and usable.errors["Broken"].startswith("filter: ")
+    events = [
+        {"trigger_name": "validate-order", "status": "failed", "attempts": 3, "created_ts": 100.0},
+        {"trigger_name": "process-payment", "status": "pending", "attempts": 0, "created_ts": 100.0},
+        {"trigger_name": "process-payment", "attempts": 1, "created_ts": 100.0, "delivered_ts": 100.1},
+        {"trigger_name": "process-payment", "attempts": 1, "created_ts": 100.0, "delivered_ts": 105.0},
+    ]
+    assert [getattr(usable.first_match(e), "name", None) for e in events] == ["Regex", "Payment", "Fast", None]
