@@ -14,7 +14,10 @@ Hasura facts followed (in `server/src-lib/Hasura/GraphQL/Transport/` of hasura/g
   is exactly `graphql-transport-ws`; gql and `websockets` send one header `graphql-ws, graphql-transport-ws` by
   default, which is therefore Apollo on Hasura and here. Deliberate difference: an offer such as
   `graphql-transport-ws, foo` (no `graphql-ws`) is graphql-transport-ws here, Apollo on Hasura. The chosen protocol is
-  echoed only if the client offered it (aiohttp never echoes an unoffered value; Hasura always echoes its choice).
+  always echoed, offered or not (`mkAcceptRequest`: `WS.acceptSubprotocol = Just ... subProtocol`, in
+  `server/src-lib/Hasura/GraphQL/Transport/WebSocket.hs`).
+- Close reasons of error closes are JSON, `{"server_error_msg":"<code>: <message>"}` (`encodeServerErrorMsg` in
+  `server/src-lib/Hasura/GraphQL/Transport/WebSocket/Protocol.hs`); 1000, 1011 and 1012 closes keep plain text.
 - The message parser accepts the union of both protocols' client messages for either protocol, as Hasura's
   `instance FromJSON ClientMsg` does: `subscribe` = `start`, `complete` = `stop`, `ping`, `pong`,
   `connection_terminate`. Field types are checked like Hasura's aeson instances: `id` must be a string, `payload` of
@@ -43,14 +46,15 @@ Hasura facts followed (in `server/src-lib/Hasura/GraphQL/Transport/` of hasura/g
 
 Where this module follows the project's specification rather than Hasura's source (Hasura's actual behaviour in
 brackets; see the report that came with this module):
-- graphql-transport-ws closes with the graphql-ws spec's reasons as plain text: 4403 `Forbidden`, 4401
-  `Unauthorized`, 4408 `Connection initialisation timeout`, 4409 `Subscriber for <id> already exists`, 4429
-  `Too many initialisation requests`, 4400 `<message>`. [Hasura's close reason is JSON, `{"server_error_msg":"4403:
-  Forbidden"}`; it never sends 4401, 4409 or 4429: `subscribe` before init and a duplicate id get an `error` frame
-  and a close with code 1000 and a 4400 reason, a second init re-authenticates; its 4408 check runs once right after
-  the accept, so in practice it never fires.]
-- Apollo `connection_init` that fails authentication: `connection_error` `<message>` then close 1000. [Newer Hasura
-  closes with 4400 `Connection initialization failed: <message>`; older v2 releases left the socket open.]
+- graphql-transport-ws closes 4401 `Unauthorized`, 4409 `Subscriber for <id> already exists` and 4429
+  `Too many initialisation requests` as the graphql-ws spec says. [Hasura never sends 4401, 4409 or 4429: `subscribe`
+  before init and a duplicate id get an `error` frame and a close with code 1000 and a 4400 reason, a second init
+  re-authenticates; its 4408 check runs once right after the accept, so in practice it never fires.]
+- Apollo `connection_init` that fails authentication: `connection_error` `<message>`, then close 4400
+  `{"server_error_msg":"4400: Connection initialization failed: <message>"}`, as newer Hasura does
+  (`mkWSServerErrorCode ... ConnInitFailed` in `server/src-lib/Hasura/GraphQL/Transport/WebSocket/Server.hs`); older
+  v2 releases left the socket open. Whether Hasura sends the `connection_error` frame before closing was not
+  checked.
 - Apollo `start` before `connection_init`: `connection_error` `start received before the connection is initialised`,
   socket left open. [Hasura sends `error` with that message as a `start-failed` error object, then `complete`.]
 - Apollo `stop`: the subscription is cancelled and `complete` is sent. [Hasura sends nothing.]
@@ -122,6 +126,8 @@ async def handle_graphql_websocket(
     unexpected errors are logged and the socket is closed with 1011."""
     subprotocol = negotiate_subprotocol(request.headers.getall("Sec-WebSocket-Protocol", []))
     ws = web.WebSocketResponse(protocols=(subprotocol,), autoping=True)
+    # aiohttp echoes only an offered protocol; Hasura names its choice whatever was offered.
+    ws.headers["Sec-WebSocket-Protocol"] = subprotocol
     await ws.prepare(request)
     connection = _Connection(ws, subprotocol, engine, settings, request.headers)
     open_connections = _open_connections.setdefault(request.app, set())
@@ -321,7 +327,13 @@ def _encode(message: Mapping[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
-def _close_reason(reason: str) -> bytes:
+_JSON_CLOSE_CODES = frozenset({1002, 4400, 4401, 4403, 4408, 4409, 4429})
+"""Hasura's `ServerErrorCode`s, whose close reason `encodeServerErrorMsg` writes as JSON."""
+
+
+def _close_reason(code: int, reason: str) -> bytes:
+    if code in _JSON_CLOSE_CODES:
+        reason = _encode({"server_error_msg": f"{code}: {reason}"})
     return reason.encode()[:_MAX_CLOSE_REASON_BYTES].decode(errors="ignore").encode()
 
 
@@ -386,7 +398,7 @@ class _Connection:
         """Stop every task of this connection, then close the socket."""
         await self.stop_tasks()
         if not self._ws.closed:
-            await self._ws.close(code=code, message=_close_reason(reason))
+            await self._ws.close(code=code, message=_close_reason(code, reason))
 
     async def stop_tasks(self) -> None:
         tasks = list(self._subscriptions.values())
@@ -478,7 +490,7 @@ class _Connection:
             if self._transport_ws:
                 raise _Close(4403, "Forbidden") from None
             await self._send({"type": "connection_error", "payload": exc.message})
-            raise _Close(1000, f"Connection initialization failed: {exc.message}") from None
+            raise _Close(4400, f"Connection initialization failed: {exc.message}") from None
         self._session = session
         await self._send({"type": "connection_ack"})
         await self._send_keepalive()

@@ -21,7 +21,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError, TransportServerError
 from gql.transport.websockets import WebsocketsTransport
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.typing import Subprotocol
 
 from inspector.sandbox.graphql_ws import (
@@ -75,6 +75,13 @@ async def _recv_json(ws: ClientConnection) -> Any:
         raw = await _recv(ws)
         if raw not in (KA, PING):
             return json.loads(raw)
+
+
+def _hasura_reason(code: int, message: str) -> str:
+    """A close reason as `encodeServerErrorMsg` writes it (server/src-lib/Hasura/GraphQL/Transport/WebSocket/
+    Protocol.hs)."""
+    reason = json.dumps({"server_error_msg": f"{code}: {message}"}, separators=(",", ":"))
+    return reason.encode()[:123].decode(errors="ignore")  # a close reason holds at most 123 bytes
 
 
 async def _close_of(ws: ClientConnection) -> tuple[int | None, str | None, list[Any]]:
@@ -152,11 +159,11 @@ async def test_subprotocol_echoed_as_negotiated(sandbox: Sandbox) -> None:
         assert ws.subprotocol == GRAPHQL_WS
     async with _socket(sandbox.ws_url, TRANSPORT_WS) as ws:
         assert ws.subprotocol == GRAPHQL_TRANSPORT_WS
-    async with _socket(sandbox.ws_url) as ws:  # nothing offered: Apollo, and nothing echoed
-        assert ws.subprotocol is None
-        await ws.send(_init(sandbox.admin_secret))
-        assert await _recv(ws) == ACK
-        assert await _recv(ws) == KA
+    # Nothing offered: Apollo, and Hasura still names it (`mkAcceptRequest` in
+    # server/src-lib/Hasura/GraphQL/Transport/WebSocket.hs), which a strict client refuses.
+    with pytest.raises(NegotiationError):
+        async with _socket(sandbox.ws_url):
+            pass
 
 
 # --- gql, both sub-protocols -------------------------------------------------------------------------------------
@@ -238,7 +245,7 @@ async def test_init_payload_headers_override_upgrade_headers(sandbox: Sandbox) -
     right_upgrade = {"X-Hasura-Admin-Secret": sandbox.admin_secret}
     async with _socket(sandbox.ws_url, TRANSPORT_WS, additional_headers=right_upgrade) as ws:
         await ws.send(_init("wrong"))
-        assert await _close_of(ws) == (4403, "Forbidden", [])
+        assert await _close_of(ws) == (4403, _hasura_reason(4403, "Forbidden"), [])
     async with _socket(sandbox.ws_url, APOLLO, additional_headers=right_upgrade) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))  # no payload at all: the upgrade headers count
         assert await _recv(ws) == ACK
@@ -304,7 +311,8 @@ async def test_apollo_access_denied(sandbox: Sandbox, secret: str | None, messag
         await ws.send(_init(secret))
         code, _reason, frames = await _close_of(ws)
         assert frames == [{"type": "connection_error", "payload": message}]
-        assert code == 1000
+        # `mkWSServerErrorCode ... ConnInitFailed` (server/src-lib/Hasura/GraphQL/Transport/WebSocket/Server.hs).
+        assert (code, _reason) == (4400, _hasura_reason(4400, f"Connection initialization failed: {message}"))
 
 
 async def test_apollo_malformed_frames_keep_the_connection(sandbox: Sandbox) -> None:
@@ -411,19 +419,19 @@ async def test_transport_ws_mutation_failure_is_an_error_list(sandbox: Sandbox) 
 async def test_transport_ws_access_denied_closes_4403(sandbox: Sandbox, secret: str | None) -> None:
     async with _socket(sandbox.ws_url, TRANSPORT_WS) as ws:
         await ws.send(_init(secret))
-        assert await _close_of(ws) == (4403, "Forbidden", [])
+        assert await _close_of(ws) == (4403, _hasura_reason(4403, "Forbidden"), [])
 
 
 async def test_transport_ws_subscribe_before_init_closes_4401(sandbox: Sandbox) -> None:
     async with _socket(sandbox.ws_url, TRANSPORT_WS) as ws:
         await ws.send(_start("subscribe", "1", MENU_QUERY))
-        assert await _close_of(ws) == (4401, "Unauthorized", [])
+        assert await _close_of(ws) == (4401, _hasura_reason(4401, "Unauthorized"), [])
 
 
 async def test_transport_ws_second_init_closes_4429(sandbox: Sandbox) -> None:
     async with _acked(sandbox.ws_url, sandbox.admin_secret, TRANSPORT_WS) as ws:
         await ws.send(_init(sandbox.admin_secret))
-        assert await _close_of(ws) == (4429, "Too many initialisation requests", [])
+        assert await _close_of(ws) == (4429, _hasura_reason(4429, "Too many initialisation requests"), [])
 
 
 async def test_transport_ws_duplicate_id_closes_4409(sandbox: Sandbox) -> None:
@@ -432,7 +440,7 @@ async def test_transport_ws_duplicate_id_closes_4409(sandbox: Sandbox) -> None:
         await ws.send(_start("subscribe", "dup", subscription))
         assert await _recv_json(ws) == {"type": "next", "id": "dup", "payload": {"data": MENU_DATA}}
         await ws.send(_start("subscribe", "dup", subscription))
-        assert await _close_of(ws) == (4409, "Subscriber for dup already exists", [])
+        assert await _close_of(ws) == (4409, _hasura_reason(4409, "Subscriber for dup already exists"), [])
 
 
 @pytest.mark.parametrize(
@@ -446,7 +454,7 @@ async def test_transport_ws_malformed_closes_4400(sandbox: Sandbox, bad: str | b
         code, reason, frames = await _close_of(ws)
         assert (code, frames) == (4400, [])
         assert reason
-        assert reason.startswith("Parsing client message failed: ")
+        assert reason.startswith('{"server_error_msg":"4400: Parsing client message failed: ')
 
 
 async def test_streaming_subscription_over_transport_ws(sandbox: Sandbox) -> None:
@@ -514,7 +522,7 @@ async def test_init_timeout_closes_transport_ws_only(sandbox_factory: SandboxFac
     sandbox = await sandbox_factory(init_timeout_seconds=0.5)
     async with _socket(sandbox.ws_url, APOLLO) as apollo, _socket(sandbox.ws_url, TRANSPORT_WS) as ws:
         started = time.monotonic()
-        assert await _close_of(ws) == (4408, "Connection initialisation timeout", [])
+        assert await _close_of(ws) == (4408, _hasura_reason(4408, "Connection initialisation timeout"), [])
         assert 0.4 <= time.monotonic() - started < 2.0
         await asyncio.sleep(0.3)
         # Apollo has no init timeout: the older connection is still open and can initialise.
