@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from inspector.cli.common import open_capture
 from inspector.core.filter import FilterError
-from inspector.services.analysis import KINDS, SEVERITY, AnalysisReport, Thresholds, analyse, mark_flags
+from inspector.services.analysis import AnalysisReport, Thresholds, analyse, kinds, mark_flags, severity
 from inspector.store.filter_sql import compile_filter
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -148,11 +148,11 @@ def document(report: AnalysisReport, file: str, filter_text: str | None, marked:
         "anomalies": {
             kind: {
                 "count": report.counts.get(kind, 0),
-                "severity": SEVERITY[kind],
+                "severity": severity(kind),
                 "examples": report.examples(kind, EXAMPLES),
                 "first": firsts.get(kind),
             }
-            for kind in KINDS
+            for kind in kinds()
         },
         "thresholds": dataclasses.asdict(report.thresholds),
         "marked": marked,
@@ -229,9 +229,9 @@ def table(report: AnalysisReport, file: str, filter_text: str | None) -> str:
                 lines.append(f"  {t.trigger}: {shown}{more}")
         lines.append("")
     rows = [["anomaly", "severity", "events", "examples"]]
-    for kind in KINDS:
+    for kind in kinds():
         count = report.counts.get(kind, 0)
-        rows.append([kind, SEVERITY[kind], f"{count:,}", " ".join(report.examples(kind, EXAMPLES))])
+        rows.append([kind, severity(kind), f"{count:,}", " ".join(report.examples(kind, EXAMPLES))])
     lines.extend(_render(rows, {2}))
     firsts: dict[str, str] = {}
     for anomaly in report.anomalies:
@@ -239,5 +239,5 @@ def table(report: AnalysisReport, file: str, filter_text: str | None) -> str:
     if firsts:
         lines.append("")
         lines.append("first of each:")
-        lines.extend(f"  {kind}: {firsts[kind]}" for kind in KINDS if kind in firsts)
+        lines.extend(f"  {kind}: {firsts[kind]}" for kind in kinds() if kind in firsts)
     return "\n".join(lines) + "\n"

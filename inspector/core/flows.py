@@ -4,7 +4,8 @@ A flow is one user action followed through the system: the write that raised the
 invocations and retries, the writes its handler made, the next events, the subscription updates they caused. Steps
 are arrows between lanes (the client, tables, event triggers, handlers, subscriptions), ordered causally. Anomalies
 are what at-least-once, unordered delivery did to it (duplicates, out-of-order processing, retries, dead letters,
-long-pending events, cold starts, handler contract breaks).
+long-pending events, cold starts, handler contract breaks); which kinds exist is the registry of
+`inspector.services.analysis.detectors` (one module per kind).
 
 Pure data: `inspector.services.analysis` builds these from a capture; `inspector.qt` draws them; `inspector stats`
 prints them.
@@ -15,15 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-AnomalyKind = Literal[
-    "duplicate",  # one event id delivered successfully more than once
-    "out-of-order",  # for one row key, delivery order differs from creation order, or an UPDATE's old != last new
-    "retry",  # an event needed more than one attempt (with the causes)
-    "dead-letter",  # retries exhausted (error = true)
-    "pending-too-long",  # not delivered after a threshold
-    "cold-start",  # a first invocation after idle much slower than the handler's warm median
-    "contract",  # 2xx with an error body, a non-JSON body, or an answer close to the timeout
-]
+AnomalyKind = str
+"""An anomaly kind, as a detector of `inspector.services.analysis.detectors` registers it. The built-in ones:
+`duplicate` (one event delivered successfully more than once), `out-of-order` (for one row key, delivery order
+differs from creation order, or an UPDATE's old is not the last new), `retry` (more than one attempt, with the
+causes), `dead-letter` (retries exhausted), `pending-too-long` (not delivered after a threshold), `cold-start` (a
+first invocation after idle much slower than the handler's warm median), `contract` (2xx with an error body, a
+non-JSON body, or an answer close to the timeout)."""
 Severity = Literal["error", "warning", "info"]
 StepKind = Literal["write", "event", "invocation", "message"]
 

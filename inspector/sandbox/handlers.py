@@ -55,6 +55,9 @@ class Handlers:
         """order id → (its lock, how many calls hold or wait for it)."""
         self._session: aiohttp.ClientSession | None = None
         self.calls: dict[str, int] = dict.fromkeys(HANDLER_NAMES, 0)
+        self.cold_calls: list[tuple[str, str | None]] = []
+        """(handler, event id) of each call the cold-start knob slowed down, in the order made: what a test expects
+        the analysis to report as cold starts, rather than a guess from how long events took."""
         self.app = web.Application(client_max_size=64 * 1024 * 1024)  # Hasura has no body limit for webhooks
         self.app.router.add_get("/", self._index)
         works: dict[str, Work] = {
@@ -92,6 +95,7 @@ class Handlers:
             delay = faults.latency_ms
             if faults.cold_start_ms and (last is None or now - last > faults.cold_start_idle_s):
                 delay += faults.cold_start_ms
+                self.cold_calls.append((name, body.get("id") if isinstance(body.get("id"), str) else None))
             if delay:
                 await asyncio.sleep(delay / 1000)
             if faults.fail_rate and self._rng.random() < faults.fail_rate:

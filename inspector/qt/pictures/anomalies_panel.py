@@ -1,7 +1,8 @@
 """The anomalies panel: Wireshark's expert information for event triggers. What at-least-once, unordered delivery did
 in a capture (duplicates, out-of-order processing, retries, dead letters, long-pending events, cold starts, handler
 contract breaks), grouped by kind with a count, most severe kinds first, each with its severity, message, trigger,
-row key and time. Double-click or Enter on one selects its event in the event list.
+row key and time. Double-click or Enter on one selects its event in the event list. Kinds, their titles and
+severities come from the anomaly detectors' registry (`inspector.services.analysis.detectors`).
 
 Owns the items made from a sequence of `inspector.core.flows.Anomaly`; `show_anomalies` can be called on every
 refresh of a live capture (groups keep their expanded state and the current item stays current). Used by
@@ -19,29 +20,19 @@ from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from inspector.core.flows import Anomaly
 from inspector.qt.pictures.picture_style import (
-    MARKS,
     SEVERITY_COLOURS,
     SEVERITY_ORDER,
     format_clock,
     mark_style,
 )
 from inspector.qt.roles import EVENT_ID_ROLE
+from inspector.services.analysis.detectors import detector, detectors
 
 GROUP_ROLE = int(Qt.ItemDataRole.UserRole) + 60
 """On group items: the anomaly kind."""
 MAX_PER_KIND = 2_000
 """Anomalies listed per kind; the group says how many more there are."""
 COLUMNS = ("Anomaly", "Trigger", "Row key", "Time")
-
-KIND_TITLES = {
-    "duplicate": "Duplicate deliveries",
-    "out-of-order": "Out of order",
-    "retry": "Retries",
-    "dead-letter": "Dead letters (retries exhausted)",
-    "pending-too-long": "Pending too long",
-    "cold-start": "Cold starts",
-    "contract": "Handler contract breaks",
-}
 
 
 def severity_icon(severity: str, size: int = 16) -> QIcon:
@@ -90,7 +81,14 @@ def group_anomalies(anomalies: Sequence[Anomaly]) -> list[tuple[str, list[Anomal
 
 
 def kind_title(kind: str) -> str:
-    return KIND_TITLES.get(kind, mark_style(kind).title)
+    """The group title of a kind: its detector's `title` (`inspector.services.analysis.detectors`), else its mark's."""
+    found = detector(kind)
+    return found.title if found is not None else mark_style(kind).title
+
+
+def kind_titles() -> dict[str, str]:
+    """Every registered anomaly kind's group title, in the registry's order."""
+    return {found.kind: found.title for found in detectors()}
 
 
 class AnomaliesPanel(QTreeWidget):
@@ -167,8 +165,7 @@ class AnomaliesPanel(QTreeWidget):
         font = group.font(0)
         font.setBold(True)
         group.setFont(0, font)
-        style = MARKS.get(kind)
-        group.setToolTip(0, style.meaning if style else kind)
+        group.setToolTip(0, mark_style(kind).meaning)
         group.setFlags(Qt.ItemFlag.ItemIsEnabled)
         return group
 

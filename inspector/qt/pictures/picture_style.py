@@ -2,7 +2,9 @@
 panel), so that a retry is the same amber and a failure the same red in every picture and in the event list's
 colouring rules (`inspector.core.colouring.DEFAULT_RULES`).
 
-Pure: hex colour strings and text, no Qt, so the layouts that use them can be tested without a window.
+Pure: hex colour strings and text, no Qt, so the layouts that use them can be tested without a window. The anomaly
+kinds' marks come from the detectors' registry (`inspector.services.analysis.detectors`), so a new detector is drawn
+with its own badge and colour without an edit here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+
+from inspector.services.analysis.detectors import Detector, detector, detectors
 
 
 @dataclass(frozen=True)
@@ -28,35 +32,24 @@ class MarkStyle:
     """One sentence for tooltips: what happened."""
 
 
-MARKS: dict[str, MarkStyle] = {
-    "failed": MarkStyle("failed", "Failed", "#C62828", "The handler answered with a non-2xx status, or not at all."),
-    "dead-letter": MarkStyle(
-        "dead letter", "Dead letter", "#7F1D1D", "Retries are exhausted: Hasura gave up on this event (error = true)."
-    ),
-    "duplicate": MarkStyle(
-        "duplicate", "Duplicate delivery", "#7B3FB0", "The same event was delivered successfully more than once."
-    ),
-    "out-of-order": MarkStyle(
-        "out of order",
-        "Out of order",
-        "#127A68",
-        "For this row, delivery order differs from creation order (or an UPDATE's old is not the last new).",
-    ),
-    "retry": MarkStyle("retry", "Retried", "#B86E00", "A delivery attempt after an earlier one failed."),
-    "cold-start": MarkStyle(
-        "cold start", "Cold start", "#2F6DA8", "A first invocation after idle, much slower than the handler's median."
-    ),
-    "pending-too-long": MarkStyle(
-        "pending", "Pending too long", "#8A7400", "The event waited for delivery longer than the threshold."
-    ),
-    "contract": MarkStyle(
-        "contract",
-        "Handler contract",
-        "#A3470F",
-        "A 2xx with an error body, a body that is not JSON, or an answer close to the timeout.",
-    ),
-}
-"""Marks in priority order: an arrow with several marks takes the colour of the first one listed here."""
+FAILED = MarkStyle("failed", "Failed", "#C62828", "The handler answered with a non-2xx status, or not at all.")
+"""The mark of a failed attempt (not an anomaly kind: drawn first, priority 0)."""
+
+
+def _mark_of(found: Detector) -> MarkStyle:
+    return MarkStyle(found.look.badge, found.look.label, found.look.colour, found.look.meaning)
+
+
+def _registered_marks() -> dict[str, MarkStyle]:
+    """`failed`, then every registered anomaly kind by its look's priority."""
+    ranked = sorted(detectors(), key=lambda d: (d.look.priority, d.position, d.kind))
+    return {"failed": FAILED, **{d.kind: _mark_of(d) for d in ranked}}
+
+
+MARKS: dict[str, MarkStyle] = _registered_marks()
+"""Marks in priority order: an arrow with several marks takes the colour of the first one listed here. Built from
+the anomaly detectors' registry (`inspector.services.analysis.detectors`) at import; `mark_style` and
+`ordered_marks` also see detectors registered later."""
 
 UNKNOWN_MARK_COLOUR = "#5F6B7A"
 
@@ -106,13 +99,19 @@ def on_dark(hex_colour: str) -> str:
 
 def mark_style(mark: str) -> MarkStyle:
     """The style of a mark; unknown marks (a newer analysis) get a neutral grey badge with their own name."""
-    return MARKS.get(mark) or MarkStyle(mark.replace("-", " "), mark, UNKNOWN_MARK_COLOUR, mark)
+    style = MARKS.get(mark)
+    if style is not None:
+        return style
+    found = detector(mark)
+    if found is not None:
+        return _mark_of(found)
+    return MarkStyle(mark.replace("-", " "), mark, UNKNOWN_MARK_COLOUR, mark)
 
 
 def ordered_marks(marks: Iterable[str]) -> tuple[str, ...]:
-    """Marks without repeats, most important first (the order of `MARKS`, then unknown ones as given)."""
+    """Marks without repeats, most important first (by the registry's priorities, then unknown ones as given)."""
     unique = list(dict.fromkeys(marks))
-    rank = {mark: i for i, mark in enumerate(MARKS)}
+    rank = {mark: i for i, mark in enumerate(_registered_marks())}
     return tuple(sorted(unique, key=lambda mark: rank.get(mark, len(rank))))
 
 
