@@ -81,7 +81,9 @@ class SandboxConfig:
     keepalive_seconds: float = 5.0
     init_timeout_seconds: float = 3.0
     hasura_version: str = "v2.48.0"
-    """The version the sandbox answers as; before v2.25 it has no event-log metadata calls (use run_sql)."""
+    """The version the sandbox answers as. Before v2.25 it has no event-log metadata calls (use run_sql) and no
+    processing timeout (a slow handler is a `Response timeout` http_exception, not a 500 `timed out while processing`
+    record)."""
     naive_handlers: bool = False
     """Handlers that are not idempotent (a redelivered payment is charged twice): for replay checks."""
     trace_propagators: tuple[str, ...] = ("b3",)
