@@ -1,3 +1,3 @@
 #!/bin/sh
-# /usr/bin/inspector: the frozen app lives in /opt/inspector (a PyInstaller onedir bundle).
-exec /opt/inspector/inspector "$@"
+# /usr/bin/inspector: the frozen app lives in /usr/lib/inspector (a PyInstaller onedir bundle).
+exec /usr/lib/inspector/inspector "$@"
