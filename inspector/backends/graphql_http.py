@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from inspector.backends.errors import AuthenticationFailed, ConnectionFailed, ProtocolMismatch, ServerError
-from inspector.core.connection_profile import redact_url
+from inspector.core.redaction import redact_url
 
 
 class GraphQLHttpClient:

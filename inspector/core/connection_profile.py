@@ -2,14 +2,16 @@
 
 Owns `ConnectionProfile` (endpoint, non-secret headers, which header carries the secret and where a fallback secret
 comes from, WebSocket subprotocol, TLS verification), the URLs derived from one endpoint (GraphQL over HTTP and
-WebSocket, metadata API, `/v2/query`, version, health), URL redaction for display and logs, and header parsing that
-routes secret headers away from the profile. Used by `inspector.services.profiles` (storage, keyring, Hasura CLI
-config), the
+WebSocket, metadata API, `/v2/query`, version, health), and header parsing that routes credential headers away from a
+saved profile. Redaction (of endpoints in logs and messages) is `inspector.core.redaction`'s. Used by
+`inspector.services.profiles` (storage, keyring, Hasura CLI config, the command line's backend options), the
 CLI and the window (building and showing profiles) and the backends (connecting with `request_headers` and
 `websocket_init_payload`).
 
 A profile has no secret field at all, so nothing that serialises a profile can leak one; the secret lives in the OS
-keyring or an environment variable and is handed to `request_headers(secret)` at connection time.
+keyring or an environment variable and is handed to `request_headers(secret)` at connection time. Headers given for
+one run (the command line's `--header`) are `extra_headers`: sent exactly as given, whatever their name, and never
+saved.
 Pure data and functions: no I/O.
 """
 
@@ -18,26 +20,21 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from inspector.core.redaction import (
+    ADMIN_SECRET_HEADER,
+    looks_like_credential,
+    redact_url,
+    url_without_credentials,
+)
 
 Subprotocol = Literal["auto", "graphql-transport-ws", "graphql-ws"]
 """`auto` lets the client offer both (gql's default) and use what the server picks."""
 
 SUBPROTOCOLS: tuple[Subprotocol, ...] = ("auto", "graphql-transport-ws", "graphql-ws")
-
-ADMIN_SECRET_HEADER = "x-hasura-admin-secret"
-"""Where Hasura v2 reads the admin secret."""
-
-ACCESS_KEY_HEADER = "x-hasura-access-key"
-"""Hasura v1.0's name for the admin secret, still accepted by some deployments."""
-
-SECRET_HEADERS = frozenset({ADMIN_SECRET_HEADER, ACCESS_KEY_HEADER, "authorization", "proxy-authorization", "cookie"})
-"""Header names (lower case) whose value is a credential: never kept in a profile's `headers`."""
-
-_SECRET_WORDS = ("secret", "token", "password", "api-key", "apikey", "access-key")
-"""A header whose name contains one of these is treated as a credential too (`x-auth-token`, `x-api-key`...)."""
 
 PROFILE_FORMAT = 1
 """`version` written by `to_json`; `from_json` refuses newer ones."""
@@ -128,16 +125,6 @@ def _parse(endpoint: str) -> _Endpoint:
     return _Endpoint(_SCHEMES[parts.scheme.lower()], _userinfo(parts), hostport, host, base, graphql, parts.query)
 
 
-def redact_url(url: str) -> str:
-    """`url` without user info, query string or fragment: safe to show and log (`http://host:8080/v1/graphql`)."""
-    try:
-        parts = urlsplit(url.strip() if "://" in url else "http://" + url.strip())
-        _, hostport = _hostport(parts)
-    except ValueError:
-        return "<invalid URL>"
-    return urlunsplit((parts.scheme.lower(), hostport, parts.path, "", ""))
-
-
 def is_loopback_host(host: str) -> bool:
     """Whether a host name or address (no brackets, no port) is this machine: `localhost` (and `*.localhost`),
     127.0.0.0/8, `::1` (also as `::ffff:127.x.x.x`). Any other name, even one that resolves to 127.0.0.1, is not:
@@ -152,12 +139,6 @@ def is_loopback_host(host: str) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
-
-
-def is_secret_header(name: str) -> bool:
-    """Whether a header carries a credential (admin secret, bearer token, cookie, API key...)."""
-    lower = name.strip().lower()
-    return lower in SECRET_HEADERS or any(word in lower for word in _SECRET_WORDS)
 
 
 def _check_header(name: str, value: str) -> None:
@@ -186,15 +167,15 @@ def split_secret_headers(
 ) -> tuple[tuple[tuple[str, str], ...], str | None, str | None]:
     """Route parsed headers: `(plain headers, secret value or None, secret header name or None)`.
 
-    Secret headers (`is_secret_header`) go to the secret path (the keyring or an env var), plain ones to the
-    profile; a later plain header replaces an earlier one of the same name. A profile carries one secret, so more
-    than one secret header is a ValueError.
+    Credential headers (`redaction.looks_like_credential`) go to the secret path (the keyring or an env var), plain
+    ones to the profile; a later plain header replaces an earlier one of the same name. A profile carries one
+    secret, so more than one secret header is a ValueError.
     """
     plain: dict[str, tuple[str, str]] = {}
     secret: tuple[str, str] | None = None
     for name, value in headers:
         _check_header(name, value)
-        if is_secret_header(name):
+        if looks_like_credential(name):
             if secret is not None:
                 raise ValueError(
                     f"more than one secret header ({secret[0]!r} and {name!r}); a profile carries one secret"
@@ -228,6 +209,10 @@ class ConnectionProfile:
     verify_tls: bool = True
     has_secret: bool = False
     """Whether a secret is stored in the keyring under this profile's name."""
+    extra_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """Headers given for this run only (the command line's `--header`): sent exactly as given whatever their name,
+    after `headers` (replacing one of the same name) and instead of the secret when one names `secret_header`.
+    Never saved by `to_json`, left out of `repr`: they may be credentials (`Authorization: Bearer ...`)."""
 
     def __post_init__(self) -> None:
         if not self.name.strip() or any(ord(c) < 32 for c in self.name):
@@ -236,7 +221,7 @@ class ConnectionProfile:
         seen: set[str] = set()
         for name, value in self.headers:
             _check_header(name, value)
-            if is_secret_header(name):
+            if looks_like_credential(name):
                 raise ValueError(
                     f"header {name!r} is a credential and cannot be kept in a profile; store it as the profile's "
                     "secret (keyring or environment variable) instead"
@@ -244,6 +229,8 @@ class ConnectionProfile:
             if name.lower() in seen:
                 raise ValueError(f"header {name!r} is given twice")
             seen.add(name.lower())
+        for name, value in self.extra_headers:
+            _check_header(name, value)
         if not _HEADER_NAME_RE.match(self.secret_header):
             raise ValueError(f"invalid secret header name {self.secret_header!r}")
         if self.secret_env is not None and not _ENV_NAME_RE.match(self.secret_env):
@@ -263,6 +250,7 @@ class ConnectionProfile:
         subprotocol: Subprotocol = "auto",
         verify_tls: bool = True,
         has_secret: bool = False,
+        extra_headers: Iterable[tuple[str, str]] = (),
     ) -> ConnectionProfile:
         """A profile with `endpoint` normalised: scheme added (`localhost:8080` → `http://localhost:8080`), scheme
         and host lower-cased, trailing `/` dropped. ValueError for what is not an http(s)/ws(s) URL."""
@@ -280,6 +268,7 @@ class ConnectionProfile:
             subprotocol=subprotocol,
             verify_tls=verify_tls,
             has_secret=has_secret,
+            extra_headers=tuple(extra_headers),
         )
 
     # Derived URLs. They keep user info and query string from the endpoint (a proxy may need them): log
@@ -328,7 +317,8 @@ class ConnectionProfile:
 
     @property
     def redacted_endpoint(self) -> str:
-        """The endpoint without user info or query string: what to show and log."""
+        """The endpoint as `redaction.redact_url` gives it (no user info, query values redacted): what to show and
+        log."""
         return redact_url(self.endpoint)
 
     @property
@@ -343,9 +333,14 @@ class ConnectionProfile:
         return is_loopback_host(_parse(self.endpoint).host)
 
     def request_headers(self, secret: str | None) -> dict[str, str]:
-        """HTTP headers to send: the plain headers, plus the secret in `secret_header` when one is given."""
+        """HTTP headers to send: the plain headers, the extra headers as given (replacing plain ones of the same name,
+        in any case), and the secret in `secret_header` when one is given and no extra header has that name."""
         out = dict(self.headers)
-        if secret:
+        for name, value in self.extra_headers:
+            for same in [n for n in out if n.lower() == name.lower()]:
+                del out[same]
+            out[name] = value
+        if secret and not any(n.lower() == self.secret_header.lower() for n in out):
             out[self.secret_header] = secret
         return out
 
@@ -358,11 +353,12 @@ class ConnectionProfile:
         return None if self.subprotocol == "auto" else [self.subprotocol]
 
     def to_json(self) -> dict[str, Any]:
-        """The profile as stored in `profiles.json`. No secret: there is none, and the endpoint is saved redacted."""
+        """The profile as stored in `profiles.json`. No secret: there is none, the endpoint is saved without user info
+        or query string, and `extra_headers` (one run's) are not saved."""
         out: dict[str, Any] = {
             "version": PROFILE_FORMAT,
             "name": self.name,
-            "endpoint": self.redacted_endpoint,
+            "endpoint": url_without_credentials(self.endpoint),
             "headers": [{"name": n, "value": v} for n, v in self.headers],
             "secret_header": self.secret_header,
             "subprotocol": self.subprotocol,

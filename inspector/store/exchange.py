@@ -24,26 +24,26 @@ JSONL format (`inspector-capture-jsonl`, version 1), one JSON object per line, U
 Lines may be `\\n` or `\\r\\n` terminated; blank lines are skipped. U+0085, U+2028 and U+2029 are written escaped, so
 every line splitter sees the same lines.
 
-Redaction. Export never writes the value of a header named `x-hasura-admin-secret` or `x-hasura-access-key` (the
-Hasura admin secret, current and v1 names) in invocation request/response headers or trigger configurations, with
-or without `redact`: it becomes `"<redacted>"`, so a capture whose webhook headers carried the admin secret imports
-with `<redacted>` in its place (the one difference a plain export → import makes). With `redact=True` an export also
-replaces with `"<redacted>"`:
+Redaction (the rules are `inspector.core.redaction`'s; docs/security.md says them for users). Every export, with or
+without `redact`, applies the capture's own rules again, so a capture written by an older Inspector exports no more
+than a new one keeps: in `invocation.request.headers`, `invocation.response.data.headers` (HAR request and response
+headers) every header value outside the allow-list `CLEAR_HEADERS` becomes `"<redacted>"` (`value_from_env` entries
+keep the variable's name); every header value of `trigger_snapshot.config`; the user info and query values of webhook
+URLs (`trigger_snapshot.config.webhook`, HAR request URLs); the request URL, headers and URL credentials in the
+message of an exception (`http_exception`, `invalid_url`) recorded as a `client_error`. On a capture written by this
+version these are already redacted, so a plain export imports back to the same rows. With `redact=True` an export
+also replaces:
 
 - in `event.payload` and in `invocation.request.payload.event` (the webhook body's event; also the HAR request body):
   every value of `session_variables` except `x-hasura-role` (matched case-insensitively);
-- in `invocation.request.headers` (HAR request headers) and in `invocation.response.data.headers` (HAR response
-  headers): the `value` of every header whose name, case-insensitively, contains `authorization`, `cookie`,
-  `secret`, `token`, `key`, `password`, `signature` or `session` (so also `Set-Cookie`, `X-Api-Key`,
-  `X-Hasura-Admin-Secret`); `value_from_env` entries keep the variable's name, it is not secret;
-- in `trigger_snapshot.config`: every header `value` (already done when the capture was written; done again);
-- in webhook URLs (`trigger_snapshot.config.webhook` and HAR request URLs): the password of `user:password@`, and
-  the value of every query parameter whose name matches the header rule above (with `redacted`, URL-safe);
+- in every other `client_error` message (a handler's error body) and in the session log's messages: URLs' user info
+  and query values, `?name=value` query strings' values and quoted `("Name","value")` header pairs outside the
+  allow-list (`redaction.redact_text`);
 - a stored `event.payload`, `invocation.request`/`response` or `trigger_snapshot.config` that is not valid JSON
   (never written by Inspector) becomes the string `"<redacted>"` as a whole.
 
-Nothing else is touched: row data (`data.old`/`data.new`), response bodies, subscription messages, operations and
-the session log are exported as captured. A redacted export imports fine but no longer round-trips to the original.
+Nothing else is touched: row data (`data.old`/`data.new`), 2xx response bodies, subscription messages, operations and
+notes are exported as captured. A redacted export imports fine but no longer round-trips to the original.
 """
 
 from __future__ import annotations
@@ -61,14 +61,22 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from inspector import __version__
+from inspector.core.redaction import (
+    REDACTED,
+    redact_logged_request,
+    redact_logged_response,
+    redact_session_variables,
+    redact_text,
+    redact_trigger_config,
+    redact_url,
+)
 from inspector.store.capture_file import SCHEMA_VERSION, CaptureFile, dumps
 
 FORMAT = "inspector-capture-jsonl"
 FORMAT_VERSION = 1
-REDACTED = "<redacted>"
 
 KIND_TABLES: dict[str, str] = {
     "trigger_snapshot": "trigger_snapshots",
@@ -92,10 +100,6 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 """Columns holding JSON text, exported as JSON values."""
 
-ADMIN_SECRET_HEADERS = frozenset({"x-hasura-admin-secret", "x-hasura-access-key"})
-SENSITIVE_NAME_PARTS = ("authorization", "cookie", "secret", "token", "key", "password", "signature", "session")
-KEPT_SESSION_VARIABLES = frozenset({"x-hasura-role"})
-
 
 class ExchangeError(ValueError):
     """An import input that cannot be read; the message starts with `line N:` when a line is at fault."""
@@ -106,108 +110,27 @@ class ExchangeError(ValueError):
 
 
 # --- redaction -------------------------------------------------------------------------------------------------------
-
-
-def is_sensitive_name(name: str) -> bool:
-    """Whether a header (or query parameter) name looks like it carries a credential."""
-    lowered = name.lower()
-    return lowered in ADMIN_SECRET_HEADERS or any(part in lowered for part in SENSITIVE_NAME_PARTS)
-
-
-def _redact_headers(headers: Any, redact: bool) -> Any:
-    """A `[{"name","value"}]` list with sensitive values replaced (only admin-secret ones unless `redact`); the same
-    object when nothing is replaced."""
-    if not isinstance(headers, list):
-        return headers
-    out = []
-    changed = False
-    for header in headers:
-        if isinstance(header, Mapping) and "value" in header and isinstance(header.get("name"), str):
-            name = header["name"]
-            if header["value"] != REDACTED and (
-                name.lower() in ADMIN_SECRET_HEADERS or (redact and is_sensitive_name(name))
-            ):
-                header = {**header, "value": REDACTED}
-                changed = True
-        out.append(header)
-    return out if changed else headers
-
-
-def _redact_event(event: Any) -> Any:
-    """An event payload (`op`, `data`, `session_variables`, ...) with session variables other than the role replaced;
-    the same object when there is nothing to replace."""
-    if not isinstance(event, Mapping) or not isinstance(event.get("session_variables"), Mapping):
-        return event
-    variables = event["session_variables"]
-    if all(k.lower() in KEPT_SESSION_VARIABLES or v == REDACTED for k, v in variables.items()):
-        return event
-    session = {k: (v if k.lower() in KEPT_SESSION_VARIABLES else REDACTED) for k, v in variables.items()}
-    return {**event, "session_variables": session}
-
-
-def redact_url(url: str) -> str:
-    """A URL without the password of its user info and with sensitive query parameter values replaced."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        if ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:redacted@{host}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(is_sensitive_name(k) for k, _ in pairs):
-            query = urlencode([(k, "redacted" if is_sensitive_name(k) else v) for k, v in pairs], quote_via=quote)
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+# The rules are `inspector.core.redaction`'s; this section only says which of them each exported column gets.
 
 
 def _redact_request(request: Any, redact: bool) -> Any:
+    """An invocation's logged request: header values by the allow-list always; with `redact` also the session
+    variables of the webhook body's event. The same object when nothing is replaced."""
     if not isinstance(request, Mapping):
         return request
-    headers = _redact_headers(request.get("headers"), redact)
-    payload = request.get("payload")
+    out = redact_logged_request(request)
+    payload = out.get("payload")
     if redact and isinstance(payload, Mapping) and "event" in payload:
-        event = _redact_event(payload["event"])
+        event = redact_session_variables(payload["event"])
         if event is not payload["event"]:
-            payload = {**payload, "event": event}
-    if headers is request.get("headers") and payload is request.get("payload"):
-        return request
-    out = dict(request)
-    if "headers" in out:
-        out["headers"] = headers
-    if "payload" in out:
-        out["payload"] = payload
+            out = {**out, "payload": {**payload, "event": event}}
     return out
 
 
 def _redact_response(response: Any, redact: bool) -> Any:
-    if not isinstance(response, Mapping) or not isinstance(response.get("data"), Mapping):
-        return response
-    data = response["data"]
-    headers = _redact_headers(data.get("headers"), redact)
-    if headers is data.get("headers"):
-        return response
-    return {**response, "data": {**data, "headers": headers}}
-
-
-def _redact_config(config: Any, redact: bool) -> Any:
-    if not isinstance(config, Mapping):
-        return config
-    out: dict[str, Any] = dict(config)
-    if isinstance(config.get("headers"), list):
-        out["headers"] = (
-            [{**h, "value": REDACTED} if isinstance(h, Mapping) and "value" in h else h for h in config["headers"]]
-            if redact
-            else _redact_headers(config["headers"], False)
-        )
-    if redact and isinstance(config.get("webhook"), str):
-        out["webhook"] = redact_url(config["webhook"])
-    return config if out == config else out
+    """An invocation's logged response: header values by the allow-list and URL credentials in exception texts
+    always; with `redact` the credentials in any other error text too."""
+    return redact_logged_response(response, bodies=redact)
 
 
 REDACTABLE_COLUMNS = frozenset(
@@ -221,16 +144,16 @@ REDACTABLE_COLUMNS = frozenset(
 
 
 def _redact_column(table: str, column: str, value: Any, redact: bool) -> Any:
-    """A parsed JSON column value as exported (admin-secret headers always hidden; the rest only when `redact`);
-    the same object when nothing is replaced."""
+    """A parsed JSON column value as exported (the capture's rules always; session variables and error texts only
+    when `redact`); the same object when nothing is replaced."""
     if table == "invocations" and column == "request":
         return _redact_request(value, redact)
     if table == "invocations" and column == "response":
         return _redact_response(value, redact)
     if table == "trigger_snapshots" and column == "config":
-        return _redact_config(value, redact)
+        return redact_trigger_config(value)
     if table == "events" and column == "payload" and redact:
-        return _redact_event(value)
+        return redact_session_variables(value)
     return value
 
 
@@ -287,6 +210,8 @@ def export_record(kind: str, row: Mapping[str, Any], redact: bool = False) -> di
                     texts[column] = text  # `null` text (vs SQL NULL) or non-canonical JSON: keep the exact text
                 parsed = redacted
             value = parsed
+        elif redact and table == "session_log" and column == "message" and isinstance(value, str):
+            value = redact_text(value)  # connection errors may name a URL with its credentials
         record[f"{kind}_kind" if column == "kind" else column] = value
     if texts:
         record["_text"] = texts
@@ -585,7 +510,7 @@ def _iso(ts: Any) -> str:
 def _webhook_url(config: Any, trigger_name: str, redact: bool) -> str:
     webhook = config.get("webhook") if isinstance(config, Mapping) else None
     if isinstance(webhook, str) and webhook.startswith(("http://", "https://")) and "{{" not in webhook:
-        return redact_url(webhook) if redact else webhook
+        return redact_url(webhook)
     return f"urn:hasura-trigger:{quote(trigger_name, safe='')}"
 
 
@@ -766,6 +691,4 @@ __all__ = [
     "export_record",
     "har_entry",
     "import_jsonl",
-    "is_sensitive_name",
-    "redact_url",
 ]

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from inspector.core.events import EventRecord, timestamp_seconds
-from inspector.store.capture_file import CaptureFile, dumps, insert_rows, redact_logged_request
+from inspector.core.redaction import redact_logged_request
+from inspector.store.capture_file import CaptureFile, dumps, insert_rows
 from inspector.store.filter_sql import compile_filter, register_functions
 
 RUN_NOTE_KIND = "replay-run"

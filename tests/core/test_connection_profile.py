@@ -9,11 +9,10 @@ import pytest
 
 from inspector.core.connection_profile import (
     ConnectionProfile,
-    is_secret_header,
     parse_header,
-    redact_url,
     split_secret_headers,
 )
+from inspector.core.redaction import looks_like_credential, redact_url
 
 SECRET = "s3cr3t-admin-value"
 
@@ -196,13 +195,13 @@ def test_error_about_an_endpoint_does_not_echo_its_credentials() -> None:
 
 def test_redacted_endpoint_drops_userinfo_and_query() -> None:
     p = profile("http://user:pw@Example.com:8080/v1/graphql?token=x")
-    assert p.redacted_endpoint == "http://example.com:8080/v1/graphql"
+    assert p.redacted_endpoint == "http://example.com:8080/v1/graphql?token=redacted"
     assert p.endpoint_has_credentials
     assert not profile("http://example.com:8080/v1/graphql").endpoint_has_credentials
     # The derived URLs keep them (a proxy may need them); redact_url makes any of them safe to log.
     assert p.metadata_url == "http://user:pw@example.com:8080/v1/metadata?token=x"
-    assert redact_url(p.metadata_url) == "http://example.com:8080/v1/metadata"
-    assert redact_url("wss://u:p@[::1]:9/v1/graphql?a=b#c") == "wss://[::1]:9/v1/graphql"
+    assert redact_url(p.metadata_url) == "http://example.com:8080/v1/metadata?token=redacted"
+    assert redact_url("wss://u:p@[::1]:9/v1/graphql?a=b#c") == "wss://[::1]:9/v1/graphql?a=redacted"
 
 
 def test_to_json_saves_the_endpoint_redacted() -> None:
@@ -299,12 +298,12 @@ def test_parse_header_refuses_garbage(text: str, message: str) -> None:
     ["x-hasura-admin-secret", "X-Hasura-Admin-Secret", "authorization", "x-hasura-access-key", "Cookie", "x-api-key"],
 )
 def test_secret_headers_are_recognised(name: str) -> None:
-    assert is_secret_header(name)
+    assert looks_like_credential(name)
 
 
 @pytest.mark.parametrize("name", ["x-hasura-role", "x-hasura-user-id", "content-type", "x-request-id"])
 def test_plain_headers_are_not_secret(name: str) -> None:
-    assert not is_secret_header(name)
+    assert not looks_like_credential(name)
 
 
 def test_split_secret_headers_routes_the_secret_away() -> None:
@@ -396,3 +395,25 @@ def test_json_round_trip() -> None:
 def test_from_json_refuses_bad_profiles(data: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ConnectionProfile.from_json(data)
+
+
+def test_extra_headers_are_sent_as_given_beside_the_secret_and_never_saved() -> None:
+    p = profile(
+        "http://localhost:8080",
+        headers=[("x-hasura-role", "user")],
+        extra_headers=[("Authorization", "Bearer tok"), ("x-csrf-token", "v"), ("X-Hasura-Role", "admin")],
+    )
+    assert p.request_headers(SECRET) == {
+        "Authorization": "Bearer tok",
+        "x-csrf-token": "v",
+        "X-Hasura-Role": "admin",
+        "x-hasura-admin-secret": SECRET,
+    }
+    assert p.websocket_init_payload(SECRET)["headers"]["Authorization"] == "Bearer tok"
+    text = json.dumps(p.to_json())
+    assert "tok" not in text and "csrf" not in text and "tok" not in repr(p)
+
+
+def test_an_extra_header_named_as_the_secret_header_is_sent_instead_of_the_secret() -> None:
+    p = profile("http://localhost:8080", extra_headers=[("X-Hasura-Admin-Secret", "given")])
+    assert p.request_headers(SECRET) == {"X-Hasura-Admin-Secret": "given"}

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from inspector.core.events import EventRecord, InvocationRecord
+from inspector.core.redaction import redact_url
 from inspector.store.capture_file import CaptureFile, CaptureWriter
-from inspector.store.exchange import ExchangeError, export_har, export_jsonl, import_jsonl, redact_url
+from inspector.store.exchange import ExchangeError, export_har, export_jsonl, import_jsonl
 from tests.helpers.captures import (
     ADMIN_SECRET,
     SESSION_USER,
@@ -273,7 +274,7 @@ def test_redact_hides_secret_headers_and_session_variables_but_keeps_the_role(sa
         "X-Webhook-Secret": "<redacted>",
         "x-hasura-admin-secret": "<redacted>",
         "X-Env-Token": "HANDLER_TOKEN",
-        "X-Tenant": "acme",
+        "X-Tenant": "<redacted>",  # not on the allow-list: redacted when captured
     }
     assert invocation["request"]["payload"]["event"]["session_variables"]["x-hasura-user-id"] == "<redacted>"
     assert invocation["response"]["data"]["headers"] == [
@@ -290,7 +291,7 @@ def test_redact_hides_secret_headers_and_session_variables_but_keeps_the_role(sa
 def test_redact_url() -> None:
     assert (
         redact_url("https://bot:pa55@hooks.example.com/h?token=abc&x=1")
-        == "https://bot:redacted@hooks.example.com/h?token=redacted&x=1"
+        == "https://hooks.example.com/h?token=redacted&x=redacted"
     )
     assert redact_url("http://localhost:8081/validate-order") == "http://localhost:8081/validate-order"
 
@@ -518,3 +519,67 @@ def test_cli_export_with_a_display_filter(sample: CaptureFile, tmp_path: Path) -
     assert {r["event_id"] for r in some if r["kind"] == "invocation"} <= chosen_ids
     bad = run("--filter", "trigger ==")
     assert bad.returncode == 2 and "--filter" in bad.stderr and "^" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- the allow-list: trigger header values and URL credentials stay out of captures and exports ----------------------
+
+KEYS = {"x-functions-key": "fk-7f3a", "X-Hub-Signature": "sha1=9b2c", "x-api_key": "ak-51d0"}
+"""Webhook header names a deny-list of credential-looking words let through (issue 12.4)."""
+
+
+def test_trigger_header_values_whatever_their_name_stay_out_of_the_capture_and_plain_exports(tmp_path: Path) -> None:
+    capture = CaptureFile.create(tmp_path / "keys.inspector")
+    writer = CaptureWriter(capture)
+    event = event_dict("ev-k")
+    writer.observe_event(EventRecord.from_hasura(event))
+    response = {
+        "type": "webhook_response",
+        "data": {"body": "ok", "headers": [{"name": "Set-Cookie", "value": "sid=s3ss10n"}], "status": 200},
+        "version": "2",
+    }
+    record = invocation_dict("inv-k", event, 200, response, "2024-03-01T12:00:01.000000")
+    record["request"]["headers"] = [{"name": n, "value": v} for n, v in KEYS.items()] + [
+        {"name": "Content-Type", "value": "application/json"},
+        {"name": "traceparent", "value": "00-ab-cd-01"},
+    ]
+    writer.observe_invocation(InvocationRecord.from_hasura(record))
+    writer.flush()
+    stored = json.dumps(capture.rows("SELECT request, response FROM invocations"))
+    for secret in [*KEYS.values(), "sid=s3ss10n"]:
+        assert secret not in stored
+        assert secret not in jsonl(capture)
+        assert secret not in json.dumps(har(capture))
+    assert "application/json" in stored and "00-ab-cd-01" in stored  # the allow-list stays readable
+    capture.close()
+
+
+def test_webhook_url_credentials_leave_no_trace_in_a_redacted_export(tmp_path: Path) -> None:
+    url = "https://bot:pa55w0rd@hooks.example.com/api/h?code=azf-c0de&sig=s1gn"
+    capture = CaptureFile.create(tmp_path / "url.inspector")
+    writer = CaptureWriter(capture)
+    writer.snapshot_triggers([("default", {"schema": "public", "name": "orders"}, {"name": "t", "webhook": url})])
+    event = event_dict("ev-u")
+    writer.observe_event(EventRecord.from_hasura(event))
+    exception = json.dumps(
+        {
+            "type": "http_exception",
+            "message": f"Cannot connect to host hooks.example.com: {url}",
+            "request": {"url": url, "method": "POST"},
+            "status": None,
+        }
+    )
+    response = {"type": "client_error", "data": {"message": exception}, "version": "2"}
+    writer.observe_invocation(
+        InvocationRecord.from_hasura(invocation_dict("inv-u", event, None, response, "2024-03-01T12:00:01.000000"))
+    )
+    writer.log("error", "follower", f"cannot reach {url}")
+    writer.flush()
+    stored = json.dumps(
+        capture.rows("SELECT response FROM invocations") + capture.rows("SELECT config FROM trigger_snapshots")
+    )
+    for secret in ("pa55w0rd", "azf-c0de", "s1gn"):
+        assert secret not in stored
+        assert secret not in jsonl(capture, redact=True)
+        assert secret not in json.dumps(har(capture, redact=True))
+    assert "hooks.example.com/api/h?code=redacted" in jsonl(capture, redact=True)
+    capture.close()

@@ -54,7 +54,6 @@ from inspector.backends.graphql_http import GraphQLHttpClient
 from inspector.backends.hasura_metadata import HasuraMetadataClient
 from inspector.backends.webhook_sender import WebhookError, WebhookSender, WebhookUnreachable
 from inspector.core.connection_profile import ConnectionProfile
-from inspector.core.redaction import redact_url
 from inspector.core.events import InvocationRecord, decode_twice
 from inspector.core.hasura import (
     INVOCATION_VERSION,
@@ -62,6 +61,7 @@ from inspector.core.hasura import (
     format_timestamp,
     webhook_body,
 )
+from inspector.core.redaction import redact_url
 from inspector.services.replay.plan import (
     Answer,
     CheckResult,
