@@ -30,3 +30,22 @@ class ServerError(BackendError):
         super().__init__(message)
         self.code = code
         self.status = status
+
+
+class RedirectRefused(ProtocolMismatch):
+    """The server answered with a redirect, which is not followed: the request carried the admin secret (or other
+    credentials), and following it would hand them to whatever host the server names. `location` is where it
+    pointed (without credentials or query string), for the user to put in `--endpoint` if it is right."""
+
+    def __init__(self, message: str, location: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class ResponseTooLarge(BackendError):
+    """The server's answer was larger than the limit for its kind (`backends.http.BodyLimit`); reading stopped there.
+    `limit` is in bytes."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit

@@ -1,33 +1,37 @@
 """GraphQL over HTTP, for the few queries replay makes itself: the state query and the reset mutation.
 
-Owns one aiohttp session and the translation of answers into `backends.errors`: unreachable → `ConnectionFailed`,
-HTTP 401/403 or Hasura's `access-denied` → `AuthenticationFailed`, `errors` in the result → `ServerError` with the
-first message and its `extensions.code`. The headers (with the secret, from the profile's keyring entry or the
-environment) are given by the caller and never logged.
+Owns the translation of GraphQL answers into `backends.errors`: HTTP 401/403 or Hasura's `access-denied` →
+`AuthenticationFailed`, `errors` in the result → `ServerError` with the first message and its `extensions.code`,
+anything but a JSON object → `ProtocolMismatch`. The session, the refusal of redirects (the headers carry the
+secret), the answer's size limit (`backends.http.GRAPHQL_ANSWER`) and unreachable servers are `backends.http`'s.
+The headers (with the secret, from the profile's keyring entry or the environment) are given by the caller and
+never logged.
 """
 
 from __future__ import annotations
 
-import json
-import ssl
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from inspector.backends.errors import AuthenticationFailed, ConnectionFailed, ProtocolMismatch, ServerError
+from inspector.backends.errors import AuthenticationFailed, ProtocolMismatch, ServerError
+from inspector.backends.http import GRAPHQL_ANSWER, BackendHttp
 from inspector.core.redaction import redact_url
 
 
 class GraphQLHttpClient:
     """POSTs operations to one GraphQL endpoint with fixed headers."""
 
-    def __init__(self, url: str, headers: Mapping[str, str], verify_tls: bool = True, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        verify_tls: bool = True,
+        timeout: float = 30.0,
+        max_answer_bytes: int | None = None,
+    ) -> None:
         self.url = url
-        self._headers = {"Content-Type": "application/json", **headers}
-        self._ssl: ssl.SSLContext | bool = bool(verify_tls)
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._http = BackendHttp({"Content-Type": "application/json", **headers}, verify_tls, timeout)
+        self.max_answer_bytes = GRAPHQL_ANSWER.resolve(max_answer_bytes)
 
     async def __aenter__(self) -> GraphQLHttpClient:
         return self
@@ -36,35 +40,24 @@ class GraphQLHttpClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     async def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> Any:
         """The `data` of the result; a typed error otherwise."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
         shown = redact_url(self.url)
-        try:
-            async with self._session.post(
-                self.url,
-                json={"query": query, "variables": dict(variables or {})},
-                headers=self._headers,
-                ssl=self._ssl,
-            ) as answer:
-                status = answer.status
-                text = await answer.text()
-        except TimeoutError as exc:
-            raise ConnectionFailed(f"{shown} did not answer in time") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectionFailed(f"cannot reach {shown}: {exc.os_error or exc}") from exc
-        except aiohttp.ClientError as exc:
-            raise ConnectionFailed(f"cannot reach {shown}: {exc or type(exc).__name__}") from exc
+        answer = await self._http.request(
+            "POST",
+            self.url,
+            GRAPHQL_ANSWER,
+            self.max_answer_bytes,
+            json_body={"query": query, "variables": dict(variables or {})},
+        )
+        status = answer.status
         if status in (401, 403):
             raise AuthenticationFailed(f"{shown} refused the credentials (HTTP {status}); check the admin secret")
         try:
-            result = json.loads(text)
-        except json.JSONDecodeError as exc:
+            result = answer.json()
+        except ValueError as exc:
             raise ProtocolMismatch(
                 f"{shown} did not answer with JSON (HTTP {status}): is it a GraphQL endpoint?"
             ) from exc

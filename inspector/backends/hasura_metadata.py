@@ -2,23 +2,23 @@
 
 Owns the HTTP calls (`export_metadata`, `pg_get_event_logs`, `pg_get_event_invocation_logs`, `pg_get_event_by_id`,
 `/v2/query` `run_sql`, `/v1/version`) and the translation of their failures into `backends.errors`. Returns
-`EventRecord` / `InvocationRecord` whichever API served them, so the event-log follower does not care. Used by the
-capture session; replay will use it for `pg_redeliver_event` and `pg_invoke_event_trigger`.
+`EventRecord` / `InvocationRecord` whichever API served them, so the event-log follower does not care. The session,
+the refusal of redirects (the headers carry the admin secret), the answer's size limit
+(`backends.http.METADATA_ANSWER`) and unreachable servers are `backends.http`'s. Used by the capture session and by
+replay (`pg_redeliver_event`, `pg_invoke_event_trigger`, `pg_get_event_by_id`).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
-from inspector.backends.errors import AuthenticationFailed, ConnectionFailed, ProtocolMismatch, ServerError
+from inspector.backends.errors import AuthenticationFailed, ProtocolMismatch, ServerError
+from inspector.backends.http import METADATA_ANSWER, BackendHttp
 from inspector.core.events import EventRecord, InvocationRecord
+from inspector.core.redaction import redact_url
 
 EVENT_LOG_API_SINCE = (2, 25)
 """`pg_get_event_logs` and friends exist from Hasura v2.25.0 (Hasura's docs
@@ -49,18 +49,6 @@ def _literal(value: str) -> str:
     return f"'{value}'"
 
 
-def _unreachable(url: str, exc: BaseException) -> ConnectionFailed:
-    """A failed request as a message that says what to check."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError):
-            return ConnectionFailed(f"nothing is listening at {url} (connection refused): is the server running?")
-        cause = getattr(cause, "os_error", None) or cause.__cause__
-    if isinstance(exc, TimeoutError):
-        return ConnectionFailed(f"{url} did not answer in time")
-    return ConnectionFailed(f"cannot reach {url}: {exc or type(exc).__name__}")
-
-
 @dataclass(frozen=True)
 class TriggerRef:
     """Where an event trigger lives."""
@@ -82,14 +70,13 @@ class HasuraMetadataClient:
         headers: Mapping[str, str],
         verify_tls: bool = True,
         timeout: float = 30.0,
+        max_answer_bytes: int | None = None,
     ) -> None:
         self.metadata_url = metadata_url
         self.query_v2_url = query_v2_url
         self.version_url = version_url
-        self._headers = dict(headers)
-        self._ssl: ssl.SSLContext | bool = bool(verify_tls)
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._http = BackendHttp(headers, verify_tls, timeout)
+        self.max_answer_bytes = METADATA_ANSWER.resolve(max_answer_bytes)
         self.server_version: str | None = None
         self.use_run_sql = False
         """True on servers without the event-log API (older than v2.25): reads go through `run_sql`."""
@@ -101,27 +88,15 @@ class HasuraMetadataClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
+        await self._http.close()
 
     async def _post(self, url: str, body: Any) -> Any:
+        answer = await self._http.request("POST", url, METADATA_ANSWER, self.max_answer_bytes, json_body=body)
+        status = answer.status
+        url = redact_url(url)
         try:
-            async with self._http().post(url, json=body, headers=self._headers, ssl=self._ssl) as answer:
-                text = await answer.text()
-                status = answer.status
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise ConnectionFailed(f"TLS certificate of {url} was not accepted: {exc.certificate_error}") from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise _unreachable(url, exc) from exc
-        try:
-            result = json.loads(text)
-        except json.JSONDecodeError as exc:
+            result = answer.json()
+        except ValueError as exc:
             raise ProtocolMismatch(f"{url} did not answer with JSON (HTTP {status}); is it a Hasura server?") from exc
         if status >= 400 or (isinstance(result, Mapping) and "error" in result and "code" in result):
             code = result.get("code") if isinstance(result, Mapping) else None
@@ -140,15 +115,19 @@ class HasuraMetadataClient:
     async def detect(self) -> None:
         """Read the server version and check the credentials (export_metadata needs admin); choose the event-log
         API or run_sql."""
-        try:
-            async with self._http().get(self.version_url, ssl=self._ssl) as answer:
-                if answer.status == 200:
-                    body = await answer.json(content_type=None)
-                    self.server_version = str(body.get("version")) if isinstance(body, Mapping) else None
-        except json.JSONDecodeError as exc:
-            raise ProtocolMismatch(f"{self.version_url} did not answer with JSON: is it a Hasura server?") from exc
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise _unreachable(self.version_url, exc) from exc
+        # No credentials: the version is public. A redirect is refused here too (and said so) rather than skipped,
+        # since the metadata calls that follow would meet the same one.
+        answer = await self._http.request(
+            "GET", self.version_url, METADATA_ANSWER, self.max_answer_bytes, with_headers=False
+        )
+        if answer.status == 200:
+            try:
+                body = answer.json()
+            except ValueError as exc:
+                raise ProtocolMismatch(
+                    f"{redact_url(self.version_url)} did not answer with JSON: is it a Hasura server?"
+                ) from exc
+            self.server_version = str(body.get("version")) if isinstance(body, Mapping) else None
         version = parse_version(self.server_version)
         self.use_run_sql = version is not None and version[:2] < EVENT_LOG_API_SINCE
         await self.export_metadata()

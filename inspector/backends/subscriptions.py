@@ -8,8 +8,17 @@ result is derived when the capture is read: `capture_file.message_diffs`); a str
 and the stream's cursor is remembered so that after a dropped connection the subscription is sent again starting
 after the last row received: nothing lost, nothing recorded twice.
 
-gql is subclassed at two documented-by-code points (`_receive`, `_send_query`) to see raw frames and to learn the id
-each operation was sent with; everything else is gql's.
+A frame that is not a protocol message (not JSON, not an object, binary, a result without `data` or `errors`) is
+recorded as `malformed` and skipped; gql would fail the whole connection on it, and every later frame would be lost
+until the reconnect. Frames are bounded by `backends.http.WEBSOCKET_FRAME` (256 MiB unless configured): a larger one
+ends the recording with a `ResponseTooLarge` (a reconnect would only receive it again).
+
+Reconnects wait 1, 2, 4 … `backoff_max` s; the wait goes back to its start after a connection that worked (it
+stayed up `STABLE_AFTER` seconds or brought a result), so a drop late in a long capture costs a second, not 30.
+
+gql is subclassed at a few documented-by-code points (`_receive`, `_parse_answer`, `_handle_answer`, `_send_query`)
+to see raw frames, to skip malformed ones and to learn the id each operation was sent with; everything else is gql's.
+gql's version is bounded in pyproject.toml for this reason.
 """
 
 from __future__ import annotations
@@ -25,18 +34,35 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import websockets.exceptions
+import websockets.headers
+import websockets.uri
 from gql import Client, GraphQLRequest
-from gql.transport.exceptions import TransportError, TransportQueryError, TransportServerError
+from gql.transport.exceptions import TransportError, TransportProtocolError, TransportQueryError, TransportServerError
 from gql.transport.websockets import WebsocketsTransport
 from graphql import ExecutionResult
 
-from inspector.backends.errors import AuthenticationFailed, BackendError, ConnectionFailed, ProtocolMismatch
+from inspector.backends.errors import (
+    AuthenticationFailed,
+    BackendError,
+    ConnectionFailed,
+    ProtocolMismatch,
+    RedirectRefused,
+)
+from inspector.backends.http import WEBSOCKET_FRAME
 from inspector.core.graphql_ops import OperationInfo, analyse, resume_stream, with_cursor_column
+from inspector.core.redaction import redact_url
 
 log = logging.getLogger(__name__)
 
-MAX_FRAME_BYTES = 256 * 1024 * 1024
-"""Largest frame accepted (websockets' default of 1 MiB would drop a live query over a big table)."""
+MAX_FRAME_BYTES = WEBSOCKET_FRAME.default
+"""Largest frame accepted by default (websockets' default of 1 MiB would drop a live query over a big table);
+`INSPECTOR_MAX_WEBSOCKET_FRAME_BYTES` or the recorder's `max_frame_bytes` change it."""
+
+STABLE_AFTER = 10.0
+"""Seconds a connection must stay up (unless it brought a result sooner) for the reconnect backoff to start over."""
+
+_MALFORMED_LOGGED = 3
+"""Malformed frames logged to the session log per connection (all are recorded as messages)."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +126,20 @@ def _close_code(exc: BaseException) -> tuple[int | None, str]:
     return None, ""
 
 
-def classify(exc: BaseException, url: str) -> BackendError:
+def _sent_close_code(exc: BaseException) -> int | None:
+    """The code of the close frame this side sent (1009 when a frame was larger than `max_size`)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, websockets.exceptions.ConnectionClosed):
+            return seen.sent.code if seen.sent is not None else None
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def classify(exc: BaseException, url: str, max_frame_bytes: int = MAX_FRAME_BYTES) -> BackendError:
     """A gql / websockets failure as one of our errors, with a message a user can act on."""
+    if _sent_close_code(exc) == 1009:  # websockets closes with "message too big" past `max_size`
+        return WEBSOCKET_FRAME.exceeded(url, max_frame_bytes)
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, BackendError):
@@ -150,25 +188,65 @@ class _RecordingTransport(WebsocketsTransport):
         self._recorder = recorder
         self._parsed: tuple[str, Any] | None = None
 
+    async def _after_connect(self) -> None:
+        # websockets follows up to 10 redirects during the handshake (`websockets.asyncio.client.connect`), and
+        # `connection_init`, which carries the admin secret in `payload.headers`, would then go to whichever host a
+        # redirect named. The handshake request says where the connection ended up: anywhere else than the URL
+        # asked for, nothing more is sent (see `backends.http` on why no redirect is followed).
+        websocket = getattr(self.adapter, "websocket", None)
+        request = getattr(websocket, "request", None)
+        if request is not None:
+            asked = websockets.uri.parse_uri(self.url)
+            host = request.headers.get("Host", "")
+            expected = websockets.headers.build_host(asked.host, asked.port, asked.secure)
+            if host.lower() != expected.lower() or request.path != asked.resource_name:
+                scheme = "wss" if asked.secure else "ws"
+                target = redact_url(f"{scheme}://{host}{request.path}")
+                error = RedirectRefused(
+                    f"{redact_url(self.url)} redirects to {target}; not followed, as the connection carries the "
+                    "admin secret: if that is the server, point --endpoint at it",
+                    target,
+                )
+                await self._fail(error, clean_close=False)
+                raise error
+        await super()._after_connect()  # type: ignore[no-untyped-call]
+
     async def _receive(self) -> str:
-        self._parsed = None
-        try:
-            answer = await super()._receive()
-        except TransportError as exc:
-            code, reason = _close_code(exc)
-            if code is not None:
-                self._recorder.on_frame(json.dumps({"type": "close", "code": code, "reason": reason}), time.time())
-            raise
-        self._parsed = (answer, self._recorder.on_frame(answer, time.time()))
-        return answer
+        while True:
+            self._parsed = None
+            try:
+                answer = await super()._receive()
+            except TransportProtocolError as exc:
+                # gql's adapter raises this for a binary frame only (a closed connection is TransportConnectionFailed):
+                # one odd frame is no reason to lose the connection and the frames after it.
+                self._recorder.on_malformed("<binary frame>", time.time(), str(exc))
+                continue
+            except TransportError as exc:
+                code, reason = _close_code(exc)
+                if code is not None:
+                    self._recorder.on_frame(json.dumps({"type": "close", "code": code, "reason": reason}), time.time())
+                raise
+            self._parsed = (answer, self._recorder.on_frame(answer, time.time()))
+            return answer
 
     def _parse_answer(self, answer: str) -> tuple[str, int | None, ExecutionResult | None]:
         parsed, self._parsed = self._parsed, None
-        if parsed is None or parsed[0] is not answer or not isinstance(parsed[1], dict):
-            return super()._parse_answer(answer)  # not the frame just recorded, or not an object: gql's own path
-        if self.subprotocol == self.GRAPHQLWS_SUBPROTOCOL:
-            return self._parse_answer_graphqlws(parsed[1])
-        return self._parse_answer_apollo(parsed[1])
+        try:
+            if parsed is None or parsed[0] is not answer:
+                return super()._parse_answer(answer)  # not the frame just recorded: gql's own path
+            if not isinstance(parsed[1], dict):
+                # not JSON, or not an object (gql's parser would fail on a list with an AttributeError that ends
+                # its receiving task and leaves the connection hanging)
+                self._recorder.on_unreadable("not a JSON object")
+                return "malformed", None, None
+            if self.subprotocol == self.GRAPHQLWS_SUBPROTOCOL:
+                return self._parse_answer_graphqlws(parsed[1])
+            return self._parse_answer_apollo(parsed[1])
+        except TransportProtocolError as exc:
+            # gql would fail the connection (`_receive_data_loop`); the frame is recorded already (as `malformed`
+            # when it is not a result), so skip it. Before `connection_ack` gql still refuses anything else.
+            self._recorder.on_unreadable(str(exc))
+            return "malformed", None, None
 
     async def _handle_answer(
         self, answer_type: str, answer_id: int | None, execution_result: ExecutionResult | None
@@ -195,6 +273,9 @@ class SubscriptionRecorder:
         sink: SubscriptionSink,
         verify_tls: bool = True,
         backoff_max: float = 30.0,
+        backoff_start: float = 1.0,
+        stable_after: float = STABLE_AFTER,
+        max_frame_bytes: int | None = None,
     ) -> None:
         self.url = url
         self.init_payload = dict(init_payload)
@@ -212,6 +293,13 @@ class SubscriptionRecorder:
         self._by_query_id: dict[str, _Operation] = {}
         self._connected_once = False
         self._sent_queue: list[tuple[str, _Operation]] = []
+        self.max_frame_bytes = WEBSOCKET_FRAME.resolve(max_frame_bytes)
+        self.backoff_start = backoff_start
+        self.stable_after = stable_after
+        self._connected_at: float | None = None
+        """`time.monotonic()` when the current connection was acknowledged; None while not connected."""
+        self._results_this_connection = 0
+        self._malformed_this_connection = 0
 
     # --- frames ----------------------------------------------------------------------------------------------------
 
@@ -227,6 +315,22 @@ class SubscriptionRecorder:
         """Whether results sent with this gql query id belong to an operation recorded here."""
         return query_id is not None and str(query_id) in self._by_query_id
 
+    def on_malformed(self, raw: str, received_at: float, why: str) -> None:
+        """A frame that could not even be read as text (binary): recorded as `malformed`, then skipped."""
+        self.sink.add_message(None, received_at, "malformed", raw)
+        self.on_unreadable(why)
+
+    def on_unreadable(self, why: str) -> None:
+        """gql could not read the frame just recorded; it is skipped and the connection goes on."""
+        self._malformed_this_connection += 1
+        if self._malformed_this_connection <= _MALFORMED_LOGGED:
+            more = (
+                " (further ones on this connection are recorded, not logged)"
+                if (self._malformed_this_connection == _MALFORMED_LOGGED)
+                else ""
+            )
+            self.sink.log("warning", "subscriptions", f"skipped a malformed frame: {why[:200]}{more}")
+
     def on_frame(self, raw: str, received_at: float) -> Any:
         """Record one frame received; returns it parsed (None if it is not JSON)."""
         try:
@@ -234,9 +338,15 @@ class SubscriptionRecorder:
             kind = str(message.get("type")) if isinstance(message, dict) else "malformed"
         except ValueError:
             message, kind = None, "malformed"
+        if kind in ("next", "data"):
+            payload = message.get("payload")
+            if not isinstance(payload, dict) or ("data" not in payload and "errors" not in payload):
+                kind = "malformed"  # not a result (gql skips it, see `_parse_answer`): not recorded as one either
+            else:
+                self._results_this_connection += 1
         op = self._by_query_id.get(str(message.get("id"))) if isinstance(message, dict) else None
-        if op is None:
-            self.sink.add_message(None, received_at, kind, raw)
+        if op is None or kind == "malformed":
+            self.sink.add_message(op.operation_id if op is not None else None, received_at, kind, raw)
             return message
         if kind not in ("next", "data"):
             self.sink.add_message(op.operation_id, received_at, kind, raw)
@@ -274,15 +384,18 @@ class SubscriptionRecorder:
                 op.spec.name or op.info.name, op.spec.query, op.spec.variables, op.info.kind, None
             )
         self._connected_once = False
-        delay = 1.0
+        delay = self.backoff_start
         try:
             while not stop.is_set() and not all(op.done for op in self._ops):
                 try:
                     await self._connection(stop)
-                    delay = 1.0
+                    delay = self.backoff_start
                 except BackendError as error:
                     if not self._connected_once or not isinstance(error, ConnectionFailed):
                         raise
+                    if self._worked():
+                        delay = self.backoff_start  # the drop ends a good connection: not one more failed attempt
+                    self._connected_at = None
                     self.state = "reconnecting"
                     self.reconnects += 1
                     self.sink.log("warning", "subscriptions", f"{error}; reconnecting in {delay:g} s")
@@ -299,6 +412,12 @@ class SubscriptionRecorder:
                     cursor=op.cursor if op.has_cursor else None,
                 )
 
+    def _worked(self) -> bool:
+        """Whether the connection that just ended worked: it brought a result, or stayed up `stable_after` s."""
+        if self._connected_at is None:
+            return False
+        return self._results_this_connection > 0 or time.monotonic() - self._connected_at >= self.stable_after
+
     async def _connection(self, stop: asyncio.Event) -> None:
         kwargs: dict[str, Any] = {}
         if self.subprotocols:
@@ -314,17 +433,21 @@ class SubscriptionRecorder:
             recorder=self,
             connect_timeout=10,
             ack_timeout=10,
-            connect_args={"max_size": MAX_FRAME_BYTES},
+            connect_args={"max_size": self.max_frame_bytes},
             **kwargs,
         )
         self._by_query_id.clear()
         self._sent_queue.clear()
+        self._connected_at = None
+        self._results_this_connection = 0
+        self._malformed_this_connection = 0
         self.state = "connecting"
         try:
             async with Client(transport=transport, fetch_schema_from_transport=False) as session:
                 self.protocol = transport.subprotocol
                 self.state = "capturing"
                 self._connected_once = True
+                self._connected_at = time.monotonic()
                 self.sink.log("info", "subscriptions", f"connected to {self.url} ({self.protocol})")
                 for op in self._ops:
                     op.resynced = not op.has_result
@@ -346,7 +469,7 @@ class SubscriptionRecorder:
         except BackendError:
             raise
         except (TransportError, OSError, TimeoutError, websockets.exceptions.WebSocketException) as exc:
-            raise classify(exc, self.url) from exc
+            raise classify(exc, self.url, self.max_frame_bytes) from exc
 
     async def _consume(self, session: Any, op: _Operation) -> None:
         request = GraphQLRequest(op.query_now(), variable_values=dict(op.spec.variables or {}) or None)

@@ -13,6 +13,10 @@ the user (the profile's keyring entry or environment variables, `--webhook-heade
 trigger's `value_from_env` variable, as Hasura reads it. aiohttp adds `Host`, `Content-Length`, `Accept` and
 `Accept-Encoding`, as any HTTP client (Hasura's included) adds its own.
 
+An answer larger than `backends.http.WEBHOOK_ANSWER` (16 MiB unless configured) is not read further: the delivery
+is a `WebhookAnswerTooLarge` (an `http_exception` saying so), so a handler streaming gigabytes cannot exhaust memory
+and is not taken for a handler that answered.
+
 Used by the replay runner (`inspector.services.replay.runner`) and its benchmark.
 """
 
@@ -25,7 +29,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from inspector.backends.errors import BackendError, ConnectionFailed
+from inspector.backends.errors import BackendError, ConnectionFailed, ResponseTooLarge
+from inspector.backends.http import WEBHOOK_ANSWER, read_bounded
+from inspector.core.redaction import redact_url
 
 
 class WebhookError(BackendError):
@@ -47,6 +53,15 @@ class WebhookTimeout(WebhookError, ConnectionFailed):
     """No (complete) answer within the timeout; Hasura logs `response timeout`."""
 
 
+class WebhookAnswerTooLarge(WebhookError, ResponseTooLarge):
+    """The handler answered, but with a body larger than the limit (`limit`, in bytes); `status` is the HTTP status
+    it gave."""
+
+    def __init__(self, message: str, url: str, duration_ms: float, status: int, limit: int) -> None:
+        BackendError.__init__(self, message)
+        self.url, self.duration_ms, self.status, self.limit = url, duration_ms, status, limit
+
+
 class InvalidWebhookURL(WebhookError):
     """The URL cannot be requested at all (Hasura logs `invalid_url`)."""
 
@@ -66,8 +81,9 @@ class WebhookAnswer:
 class WebhookSender:
     """Sends webhook requests over one pooled session. Use `async with WebhookSender(...) as sender`."""
 
-    def __init__(self, connections: int = 100, verify_tls: bool = True) -> None:
+    def __init__(self, connections: int = 100, verify_tls: bool = True, max_answer_bytes: int | None = None) -> None:
         self._connections = max(1, connections)
+        self.max_answer_bytes = WEBHOOK_ANSWER.resolve(max_answer_bytes)
         self._ssl: ssl.SSLContext | bool = bool(verify_tls)
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
@@ -109,7 +125,12 @@ class WebhookSender:
                 timeout=timeout,
                 allow_redirects=False,
             ) as answer:
-                raw = await answer.read()
+                try:
+                    raw = await read_bounded(answer, self.max_answer_bytes, WEBHOOK_ANSWER, redact_url(url))
+                except ResponseTooLarge as exc:
+                    raise WebhookAnswerTooLarge(
+                        f"{exc} (HTTP {answer.status})", url, _since(started), answer.status, exc.limit
+                    ) from exc
                 return WebhookAnswer(
                     answer.status,
                     raw,
