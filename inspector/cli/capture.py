@@ -1,9 +1,9 @@
-"""`inspector capture`: the headless front of `CaptureSession`.
+"""`inspector capture`: the headless front of `inspector.services.capture_session.CaptureSession`.
 
-Owns turning the command line (and the Hasura CLI's environment and `config.yaml` conventions) into a connection
-profile and capture options, the live progress line on a terminal, and the exit codes: 0 done, 2 usage error, 3
-connection or authentication failure. The secret is read from the environment and handed to the session in memory;
-it is never printed, logged or written.
+Owns the command's flags (the backend through the shared option group of `inspector.cli.options`), turning them into
+capture options, the live progress line on a terminal and the exit codes (`ExitCode`): OK done, USAGE a command line
+that cannot work, CONNECTION a connection or authentication failure. The secret is read from the keyring or the
+environment and handed to the session in memory; it is never printed, logged or written.
 """
 
 from __future__ import annotations
@@ -15,23 +15,75 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from inspector.backends.errors import AuthenticationFailed, BackendError, ConnectionFailed, ProtocolMismatch
-from inspector.backends.subscriptions import SubscriptionSpec
-from inspector.core.connection_profile import ConnectionProfile, parse_header, split_secret_headers
-from inspector.core.graphql_ops import OperationError, analyse
-from inspector.services.capture_session import CaptureOptions, CaptureProgress, CaptureSession
-from inspector.store.capture_file import CaptureFile
+from inspector.cli.common import UsageError
+from inspector.cli.exit_codes import ExitCode
+from inspector.cli.options import add_backend_options, non_negative, resolve_backend
 
-EXIT_OK, EXIT_USAGE, EXIT_CONNECTION = 0, 2, 3
+if TYPE_CHECKING:  # imported where used: building the `inspector` parser must stay cheap for every command
+    from inspector.backends.subscriptions import SubscriptionSpec
+    from inspector.services.capture_session import CaptureOptions, CaptureProgress
+
+NAME = "capture"
 
 
-class UsageError(Exception):
-    """A command line that cannot work; the message says what to change."""
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    capture = commands.add_parser(
+        NAME,
+        help="record a backend's event log and subscriptions into a capture file (headless)",
+        description="Record a Hasura (or sandbox) backend's event log, invocations and subscriptions into a capture "
+        "file. With --no-events only subscriptions are recorded, so any GraphQL-over-WebSocket server works. Header "
+        "values other than a short allow-list, and URL credentials, are redacted in the capture (docs/security.md). "
+        "Exit codes: 0 done, 2 usage error, 3 connection or authentication failure.",
+    )
+    add_backend_options(capture)
+    capture.add_argument(
+        "--subscription",
+        action="append",
+        default=[],
+        metavar="QUERY|@FILE",
+        help="a subscription to record (repeatable); @FILE reads it from a file",
+    )
+    capture.add_argument(
+        "--events", dest="events", action="store_true", default=True, help="record the event log (default)"
+    )
+    capture.add_argument(
+        "--no-events",
+        dest="events",
+        action="store_false",
+        help="do not use the metadata API; record subscriptions only",
+    )
+    capture.add_argument("--triggers", metavar="a,b", help="only these event triggers")
+    capture.add_argument(
+        "--since",
+        choices=("all", "now"),
+        default="all",
+        help="all: what the event log already holds too (default); now: only what happens from now",
+    )
+    capture.add_argument("--duration", type=non_negative, metavar="SECONDS", help="stop after this long")
+    capture.add_argument(
+        "--count",
+        type=int,
+        metavar="N",
+        help="stop after N recorded results: subscription results (data frames; protocol frames such as "
+        "connection_ack and keep-alives do not count), new events, event state changes and invocations",
+    )
+    capture.add_argument(
+        "--poll-interval",
+        type=non_negative,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often to read the event log (default 1)",
+    )
+    capture.add_argument("--out", required=True, metavar="FILE", help="the capture file to write")
+    capture.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 
 def _subscriptions(values: list[str]) -> tuple[SubscriptionSpec, ...]:
+    from inspector.backends.subscriptions import SubscriptionSpec
+    from inspector.core.graphql_ops import OperationError, analyse
+
     specs = []
     for value in values:
         if value.startswith("@"):
@@ -52,50 +104,9 @@ def _subscriptions(values: list[str]) -> tuple[SubscriptionSpec, ...]:
     return tuple(specs)
 
 
-def build_profile(args: argparse.Namespace, env: dict[str, str]) -> tuple[ConnectionProfile, str | None]:
-    """The profile and secret the command line asks for (endpoint: flag, env, or Hasura project)."""
-    endpoint = args.endpoint
-    secret: str | None = None
-    if args.project:
-        from inspector.services.profiles import ProfileError, profile_from_hasura_project
-
-        try:
-            project_profile, secret = profile_from_hasura_project(Path(args.project))
-        except (ProfileError, OSError, ValueError) as exc:
-            raise UsageError(str(exc)) from exc
-        endpoint = endpoint or project_profile.endpoint
-    endpoint = endpoint or env.get("HASURA_GRAPHQL_ENDPOINT")
-    if not endpoint:
-        raise UsageError("give --endpoint URL (or set HASURA_GRAPHQL_ENDPOINT, or --project DIR)")
-    try:
-        headers = [parse_header(h) for h in args.header]
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    plain, header_secret, secret_header = split_secret_headers(headers)
-    if args.admin_secret_env:
-        if args.admin_secret_env not in env:
-            raise UsageError(f"--admin-secret-env {args.admin_secret_env}: that environment variable is not set")
-        secret = env[args.admin_secret_env]
-    elif header_secret is not None:
-        secret = header_secret
-    elif secret is None:
-        secret = env.get("HASURA_GRAPHQL_ADMIN_SECRET") or None
-    try:
-        profile = ConnectionProfile.from_endpoint(
-            "command line",
-            endpoint,
-            headers=plain,
-            secret_env=args.admin_secret_env,
-            secret_header=secret_header or "x-hasura-admin-secret",
-            subprotocol=args.subprotocol,
-            verify_tls=not args.insecure,
-        )
-    except ValueError as exc:
-        raise UsageError(f"--endpoint: {exc}") from exc
-    return profile, secret
-
-
 def build_options(args: argparse.Namespace) -> CaptureOptions:
+    from inspector.services.capture_session import CaptureOptions
+
     subscriptions = _subscriptions(args.subscription)
     if not args.events and not subscriptions:
         raise UsageError("with --no-events give at least one --subscription; there would be nothing to record")
@@ -124,19 +135,23 @@ def progress_line(progress: CaptureProgress) -> str:
     return text
 
 
-def run_capture(args: argparse.Namespace, env: dict[str, str] | None = None, stderr: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, env: dict[str, str] | None = None, stderr: TextIO | None = None) -> int:
+    from inspector.backends.errors import BackendError
+    from inspector.services.capture_session import CaptureSession
+    from inspector.store.capture_file import CaptureFile
+
     env = dict(os.environ if env is None else env)
     err = stderr or sys.stderr
     try:
-        profile, secret = build_profile(args, env)
+        backend = resolve_backend(NAME, args, env, err)
         options = build_options(args)
         capture = CaptureFile.create(args.out, overwrite=args.force)
     except (UsageError, FileExistsError) as exc:
         print(f"inspector capture: {exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except OSError as exc:
         print(f"inspector capture: cannot write {args.out}: {exc.strerror or exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     live = err.isatty()
 
     def show(progress: CaptureProgress) -> None:
@@ -144,23 +159,20 @@ def run_capture(args: argparse.Namespace, env: dict[str, str] | None = None, std
             print("\r" + progress_line(progress).ljust(100), end="", file=err, flush=True)
 
     async def main() -> int:
-        session = CaptureSession(profile, secret, capture, options, on_progress=show)
+        session = CaptureSession(backend.profile, backend.secret, capture, options, on_progress=show)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, session.stop)
         try:
             progress = await session.run()
-        except (AuthenticationFailed, ConnectionFailed, ProtocolMismatch) as exc:
+        except BackendError as exc:  # AuthenticationFailed, ConnectionFailed, ProtocolMismatch and the rest
             print(("\n" if live else "") + f"inspector capture: {exc}", file=err)
-            return EXIT_CONNECTION
-        except BackendError as exc:
-            print(("\n" if live else "") + f"inspector capture: {exc}", file=err)
-            return EXIT_CONNECTION
+            return ExitCode.CONNECTION
         if live:
             print(file=err)
         print(f"inspector capture: {progress_line(progress)} -> {args.out}", file=err)
-        return EXIT_OK
+        return ExitCode.OK
 
     try:
         return asyncio.run(main())

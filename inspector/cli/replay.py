@@ -2,12 +2,12 @@
 
 Owns turning the command line into a plan (the selection, targets, orderings, duplicates, checks), printing the plan
 before anything is sent, the safety check (hosts outside this machine need `--allow-remote`; without it nothing is
-sent and the exit status is 2, naming the hosts), where the backend's secret comes from (the profile's keyring entry,
-else `--admin-secret-env VAR`, else `HASURA_GRAPHQL_ADMIN_SECRET`; never the capture), the live progress line on a
-terminal, Ctrl+C (first: cancel after the attempts in flight; second: at once), the reports (`--report x.xml`:
-JUnit, `--report x.html`: one HTML page) and the exit codes: 0 everything passed, 1 a replay or check failed (or the
-run was cancelled), 2 usage error, 3 connection or authentication failure (the backend, or every target, could not
-be reached).
+sent and the exit status is 2, naming the hosts), the backend (the shared option group of `inspector.cli.options`;
+its secret from `--admin-secret-env VAR`, else the profile's keyring entry or `HASURA_GRAPHQL_ADMIN_SECRET`; never
+the capture), the live progress line on a terminal, Ctrl+C (first: cancel after the attempts in flight; second: at
+once), the reports (`--report x.xml`: JUnit, `--report x.html`: one HTML page) and the exit codes (`ExitCode`): OK
+everything passed, FAILED a replay or check failed (or the run was cancelled), USAGE a command line that cannot work,
+CONNECTION the backend, or every target, could not be reached.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import os
 import signal
 import sys
@@ -23,20 +22,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from inspector.cli.common import UsageError
+from inspector.cli.exit_codes import ExitCode
+from inspector.cli.options import add_backend_options, resolve_backend
+
 if TYPE_CHECKING:  # imported where used: building the `inspector` parser must stay cheap for every command
     from inspector.services.replay.plan import PlanOptions, ReplayPlan, ReplayReport
     from inspector.services.replay.runner import Backend
     from inspector.store.capture_file import CaptureFile
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONNECTION = 0, 1, 2, 3
+NAME = "replay"
 
 
-class UsageError(Exception):
-    """A command line that cannot work; the message says what to change."""
-
-
-def add_arguments(replay: argparse.ArgumentParser) -> None:
-    """The flags of `inspector replay` (kept here so cli.py stays a list of commands)."""
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = commands.add_parser(
+        NAME,
+        help="send captured events to their handlers again and check the answers (idempotency, order, as recorded)",
+        description="Replay events from a capture file with Hasura's exact body and headers: to each trigger's "
+        "captured webhook, to --target overrides, or through the backend (--via-backend). The plan is printed "
+        "first; hosts other than this machine need --allow-remote. Every attempt is added to the capture. Exit "
+        "codes: 0 everything passed, 1 a replay or check failed, 2 usage error, 3 connection failure.",
+    )
     replay.add_argument("file", metavar="FILE", help="the capture file to replay from (attempts are added to it)")
     select = replay.add_argument_group("what to replay")
     select.add_argument(
@@ -123,15 +129,7 @@ def add_arguments(replay: argparse.ArgumentParser) -> None:
         metavar="PATH.xml|PATH.html",
         help="write a JUnit XML or HTML report (repeatable)",
     )
-    backend = replay.add_argument_group("the backend (for --via-backend, --state-query, --reset)")
-    backend.add_argument("--profile", metavar="NAME", help="a saved connection profile (its secret: the keyring)")
-    backend.add_argument("--endpoint", metavar="URL", help="the Hasura (default: env HASURA_GRAPHQL_ENDPOINT)")
-    backend.add_argument(
-        "--admin-secret-env",
-        metavar="VAR",
-        help="read the admin secret from this environment variable (default HASURA_GRAPHQL_ADMIN_SECRET)",
-    )
-    backend.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    add_backend_options(replay, "the backend (for --via-backend, --state-query, --reset)")
 
 
 def _text_or_file(value: str | None, flag: str) -> str | None:
@@ -146,63 +144,17 @@ def _text_or_file(value: str | None, flag: str) -> str | None:
     return value
 
 
-def _backend(args: argparse.Namespace, env: Mapping[str, str]) -> Backend:
-    """The backend and its secret: a saved profile (secret from the keyring, then its env var), or an endpoint with
-    the secret from --admin-secret-env or HASURA_GRAPHQL_ADMIN_SECRET."""
-    from inspector.core.connection_profile import ConnectionProfile
+def _backend(args: argparse.Namespace, env: Mapping[str, str], err: TextIO) -> Backend:
+    """The backend and its secret, from the shared backend options (`--via-backend URL` overrides `--endpoint`)."""
     from inspector.services.replay.runner import Backend
 
     via = args.via_backend if isinstance(args.via_backend, str) else None
-    endpoint = via or args.endpoint
-    if args.profile:
-        from inspector.services.profiles import ProfileError, ProfileStore, SecretStore, resolve_secret
-
-        try:
-            saved = ProfileStore().get(args.profile)
-            if saved is None:
-                raise UsageError(f"--profile {args.profile}: no saved profile of that name")
-            profile_secret = resolve_secret(saved, SecretStore(), env)
-        except ProfileError as exc:
-            raise UsageError(f"--profile {args.profile}: {exc}") from exc
-        if endpoint:
-            try:
-                saved = ConnectionProfile.from_endpoint(
-                    saved.name,
-                    endpoint,
-                    headers=saved.headers,
-                    secret_env=saved.secret_env,
-                    secret_header=saved.secret_header,
-                    verify_tls=saved.verify_tls and not args.insecure,
-                    has_secret=saved.has_secret,
-                )
-            except ValueError as exc:
-                raise UsageError(f"--via-backend/--endpoint: {exc}") from exc
-        elif args.insecure:
-            saved = dataclasses.replace(saved, verify_tls=False)
-        return Backend(saved, profile_secret)
-    endpoint = endpoint or env.get("HASURA_GRAPHQL_ENDPOINT")
-    if not endpoint:
-        raise UsageError(
-            "this replay talks to the backend: give --via-backend URL, --endpoint URL, --profile NAME or set "
-            "HASURA_GRAPHQL_ENDPOINT"
-        )
-    if args.admin_secret_env:
-        if args.admin_secret_env not in env:
-            raise UsageError(f"--admin-secret-env {args.admin_secret_env}: that environment variable is not set")
-        secret: str | None = env[args.admin_secret_env]
-    else:
-        secret = env.get("HASURA_GRAPHQL_ADMIN_SECRET") or None
-    try:
-        profile = ConnectionProfile.from_endpoint(
-            "command line", endpoint, secret_env=args.admin_secret_env, verify_tls=not args.insecure
-        )
-    except ValueError as exc:
-        raise UsageError(f"--via-backend/--endpoint: {exc}") from exc
-    return Backend(profile, secret)
+    resolved = resolve_backend(NAME, args, env, err, endpoint=via)
+    return Backend(resolved.profile, resolved.secret)
 
 
 def build_options(
-    args: argparse.Namespace, env: Mapping[str, str]
+    args: argparse.Namespace, env: Mapping[str, str], err: TextIO | None = None
 ) -> tuple[PlanOptions, Backend | None, dict[str, str]]:
     """PlanOptions, the backend (when the replay talks to it) and the webhook header values."""
     from inspector.services.replay.plan import PlanOptions, check_url, parse_order, parse_target_spec
@@ -238,7 +190,7 @@ def build_options(
             check_url(args.via_backend if "://" in args.via_backend else f"http://{args.via_backend}", "--via-backend")
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-    backend = _backend(args, env) if (args.via_backend or state_query or reset_query) else None
+    backend = _backend(args, env, err or sys.stderr) if (args.via_backend or state_query or reset_query) else None
     options = PlanOptions(
         targets=targets,
         via_backend=backend.profile.metadata_url if backend is not None and args.via_backend else None,
@@ -276,7 +228,7 @@ def write_reports(report: ReplayReport, paths: list[str]) -> list[str]:
     return problems
 
 
-def run_replay(
+def run(
     args: argparse.Namespace,
     env: Mapping[str, str] | None = None,
     stdout: TextIO | None = None,
@@ -288,18 +240,18 @@ def run_replay(
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
-        options, backend, header_values = build_options(args, env)
+        options, backend, header_values = build_options(args, env, err)
     except UsageError as exc:
         print(f"inspector replay: {exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         capture = CaptureFile.open(args.file)
     except (FileNotFoundError, CaptureFormatError) as exc:
         print(f"inspector replay: {exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except OSError as exc:
         print(f"inspector replay: cannot open {args.file}: {exc.strerror or exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         return _run(args, capture, options, backend, header_values, env, out, err)
     finally:
@@ -324,17 +276,17 @@ def _run(
     except FilterError as exc:
         pointer = " " * exc.start + "^" * max(1, exc.end - exc.start)
         print(f"inspector replay: --filter: {exc.message}\n  {args.filter}\n  {pointer}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     for line in plan.describe():
         print(line, file=err)
     if plan.errors:
         for problem in plan.errors:
             print(f"inspector replay: {problem}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if not plan.items:
         what = f"no captured event matches --filter {args.filter!r}" if args.filter else "the capture holds no events"
         print(f"inspector replay: nothing to replay: {what}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     remote = plan.remote_hosts
     if remote and not args.allow_remote:
         print(
@@ -342,10 +294,10 @@ def _run(
             "--allow-remote to replay to it anyway.",
             file=err,
         )
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if args.dry_run:
         print("inspector replay: dry run, nothing sent", file=err)
-        return EXIT_OK
+        return ExitCode.OK
     report = asyncio.run(_execute(capture, plan, backend, header_values, env, args, err))
     for check in report.failures:
         print(check.line(), file=out)
@@ -357,17 +309,17 @@ def _run(
         print(f"inspector replay: {problem}", file=err)
     if report.connection_error:
         print(f"inspector replay: {report.error}", file=err)
-        return EXIT_CONNECTION
+        return ExitCode.CONNECTION
     if report.all_unreachable:
         print(
             f"inspector replay: nothing answered at {', '.join(plan.hosts)}: no attempt could connect "
             "(is the handler running?)",
             file=err,
         )
-        return EXIT_CONNECTION
+        return ExitCode.CONNECTION
     if not report.passed or problems:
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 async def _execute(

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inspector import __version__
+from inspector.cli.exit_codes import ExitCode
+
+NAME = "self-test"
 
 ORDER_CHAIN = ("validate-order", "process-payment", "restaurant-approval", "agent-assignment")
 SELF_TEST_ORDER = "self-test-order-1"
@@ -143,13 +146,20 @@ def _open_window(capture_path: Path) -> int:
     return run_gui(str(capture_path), quit_after=1.0)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        NAME,
+        help="check this installation end to end: a sandbox in-process, one order's events captured (no display)",
+        description="Start the sandbox in this process, capture it into a temporary capture file until one order's "
+        "four events are delivered, print a summary and exit: 0 passed, 1 failed. --gui also opens the window "
+        "(offscreen unless QT_QPA_PLATFORM is set) and closes it. The installers run this after building.",
+    )
     parser.add_argument("--gui", action="store_true", help="also open the window (offscreen by default) and close it")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="give up after this long")
     parser.add_argument("--keep", metavar="FILE", help="keep the capture file here instead of deleting it")
 
 
-def run_self_test(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     print(f"inspector {__version__} self-test")
     print(f"  python {platform.python_version()} on {platform.system()} {platform.machine()}; frozen: {is_frozen()}")
     resources = resources_dir()
@@ -157,7 +167,7 @@ def run_self_test(args: argparse.Namespace) -> int:
     print(f"  resources: {resources or 'not found'}; sample captures: {len(samples)}")
     if is_frozen() and (resources is None or not samples):
         print("self-test FAILED: the bundle has no resources or sample captures", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     with tempfile.TemporaryDirectory(prefix="inspector-self-test-") as tmp:
         path = Path(args.keep) if args.keep else Path(tmp) / "self-test.inspector"
         result = asyncio.run(capture_one_order(path, within=args.timeout))
@@ -167,7 +177,7 @@ def run_self_test(args: argparse.Namespace) -> int:
         print(f"  invocations captured: {result.invocations}; took {result.elapsed:.2f} s")
         if not result.ok:
             print(f"self-test FAILED: {result.error}", file=sys.stderr)
-            return 1
+            return ExitCode.FAILED
         if args.gui:
             code = _open_window(path)
             print(
@@ -176,6 +186,6 @@ def run_self_test(args: argparse.Namespace) -> int:
             )
             if code != 0:
                 print("self-test FAILED: the window did not close cleanly", file=sys.stderr)
-                return 1
+                return ExitCode.FAILED
     print("self-test passed")
-    return 0
+    return ExitCode.OK

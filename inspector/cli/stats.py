@@ -1,8 +1,8 @@
 """`inspector stats`: the command-line front of `inspector.services.analysis`.
 
-Owns opening the capture, the `--filter` and `--threshold` options, the human table and the `--json` document, and
-`--mark` (writing the flags into the capture). Exit codes: 0 done, 1 the flags could not be written, 2 usage error
-(a bad filter or threshold, a missing, damaged or foreign capture).
+Owns the command's flags, opening the capture, the `--filter` and `--threshold` options, the human table and the
+`--json` document, and `--mark` (writing the flags into the capture). Exit codes (`ExitCode`): OK done, FAILED the
+flags could not be written, USAGE a bad filter or threshold, a missing, damaged or foreign capture.
 
 The JSON document (`--json`), for scripts:
 
@@ -27,15 +27,25 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from inspector.cli.common import open_capture
+from inspector.cli.exit_codes import ExitCode
 from inspector.core.filter import FilterError
 from inspector.services.analysis import AnalysisReport, Thresholds, analyse, kinds, mark_flags, severity
 from inspector.store.filter_sql import compile_filter
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+NAME = "stats"
 EXAMPLES = 5
 
 
-def add_arguments(stats: argparse.ArgumentParser) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stats = commands.add_parser(
+        NAME,
+        help="per-trigger delivery figures and anomalies (duplicates, out-of-order, retries, dead letters...)",
+        description="Analyse a capture file: per-trigger counts, delivery latency percentiles (created to first "
+        "attempt, created to success), retries and their causes, and each anomaly kind (duplicate, out-of-order, "
+        "retry, dead-letter, pending-too-long, cold-start, contract) with its count and up to 5 example event ids. "
+        "--mark writes what was found into the capture (events.flags). Exit codes: 0 done, 1 the flags could not "
+        "be written, 2 usage error (a bad filter, a missing or damaged capture).",
+    )
     stats.add_argument("file", metavar="FILE", help="the capture file to analyse")
     stats.add_argument(
         "--filter",
@@ -76,14 +86,14 @@ def _thresholds(pairs: list[str]) -> Thresholds:
     return dataclasses.replace(Thresholds(), **changes)
 
 
-def run_stats(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
         thresholds = _thresholds(list(args.threshold or []))
     except ValueError as exc:
         print(f"inspector stats: {exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     where, params = "1", ()
     if args.filter:
         try:
@@ -94,25 +104,25 @@ def run_stats(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Te
                 f"inspector stats: --filter: {exc.message} (characters {exc.start + 1}-{end} of {args.filter!r})",
                 file=err,
             )
-            return EXIT_USAGE
+            return ExitCode.USAGE
         where, params = compiled.where, tuple(compiled.params)
     path = Path(args.file)
     capture = open_capture("stats", path, err)
     if capture is None:
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         try:
             report = analyse(capture, where, params, thresholds)
         except sqlite3.DatabaseError as exc:
             print(f"inspector stats: {path} is damaged: {exc}", file=err)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         marked: int | None = None
         if args.mark:
             try:
                 marked = mark_flags(capture, report)
             except sqlite3.Error as exc:
                 print(f"inspector stats: cannot write the flags into {path}: {exc}", file=err)
-                return EXIT_FAILED
+                return ExitCode.FAILED
             print(f"inspector stats: flags changed on {marked:,} events of {path}", file=err)
         if args.json:
             json.dump(document(report, str(path), args.filter, marked), out, indent=2, ensure_ascii=False)
@@ -122,7 +132,7 @@ def run_stats(args: argparse.Namespace, stdout: TextIO | None = None, stderr: Te
         out.flush()
     finally:
         capture.close()
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _iso(ts: float | None) -> str | None:

@@ -38,7 +38,9 @@ class CaptureOptions:
     subscriptions: tuple[SubscriptionSpec, ...] = ()
     duration: float | None = None
     count: int | None = None
-    """Stop after this many recorded items (events, state changes, invocations, messages)."""
+    """Stop after this many recorded results: new events, event state changes, new invocations and subscription
+    results (`next`/`data` frames). Protocol frames (`connection_ack`, keep-alives, `complete`, errors) are
+    recorded but not counted: a user asking for N results counts results."""
     poll_interval: float = 1.0
     flush_interval: float = 0.25
 
@@ -60,6 +62,11 @@ class CaptureProgress:
     triggers: list[str] = field(default_factory=list)
 
 
+RESULT_FRAMES = frozenset({"next", "data"})
+"""Message types that carry a subscription result (graphql-transport-ws `next`, graphql-ws `data`): what `--count`
+counts among messages."""
+
+
 class _CountingWriter:
     """The writer, counting what it recorded by kind and refusing items beyond the count limit."""
 
@@ -67,14 +74,18 @@ class _CountingWriter:
         self.writer = writer
         self.progress = progress
         self.limit = limit
+        self.counted = 0
+        """Results toward the limit (see `CaptureOptions.count`): the writer's items minus protocol frames."""
 
     def _full(self) -> bool:
-        return self.limit is not None and self.writer.recorded >= self.limit
+        return self.limit is not None and self.counted >= self.limit
 
     def observe_event(self, record: EventRecord) -> str:
         if self._full():
             return "same"
+        before = self.writer.recorded
         outcome = self.writer.observe_event(record)
+        self.counted += self.writer.recorded - before
         if outcome == "new":
             self.progress.events += 1
         return outcome
@@ -83,6 +94,7 @@ class _CountingWriter:
         if self._full():
             return False
         new = self.writer.observe_invocation(record)
+        self.counted += int(new)
         self.progress.invocations += int(new)
         return new
 
@@ -105,10 +117,11 @@ class _CountingWriter:
         diff: object = None,
         rows: int | None = None,
     ) -> None:
-        writer = self.writer
-        if self.limit is not None and writer.recorded >= self.limit:  # `_full()`, inlined: once per frame
+        if self.limit is not None and self.counted >= self.limit:  # `_full()`, inlined: once per frame
             return
-        writer.add_message(operation_id, received_at, kind, raw, data, diff, rows)
+        self.writer.add_message(operation_id, received_at, kind, raw, data, diff, rows)
+        if kind in RESULT_FRAMES:
+            self.counted += 1
         self.progress.messages += 1
 
     def log(self, level: str, source: str, message: str) -> None:
@@ -265,7 +278,7 @@ class CaptureSession:
             self._report(started)
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            if self.options.count is not None and self.writer.recorded >= self.options.count:
+            if self.options.count is not None and self._sink.counted >= self.options.count:
                 break
             if tasks and all(t.done() for t in tasks) and not self._extra_recorders:
                 break

@@ -2,9 +2,17 @@
 
 Owns `profiles.json` in the user's config directory (`ProfileStore`), secrets in the OS keyring (`SecretStore`,
 with `NoKeyringError` saying what to do where no keyring exists), the order a secret is looked for at connection
-time (`resolve_secret`), and reading a backend from a Hasura CLI project's `config.yaml` or from
-`HASURA_GRAPHQL_ENDPOINT` / `HASURA_GRAPHQL_ADMIN_SECRET`. Used by the CLI and the window; the shape of a profile
-and its URLs are `inspector.core.connection_profile`'s.
+time (`resolve_secret`), reading a backend from a Hasura CLI project's `config.yaml` or from
+`HASURA_GRAPHQL_ENDPOINT` / `HASURA_GRAPHQL_ADMIN_SECRET`, and turning the command line's backend options
+(`BackendOptions`: `--endpoint`, `--profile`, `--project`, `--admin-secret-env`, `--header`, `--subprotocol`,
+`--insecure`) into one profile and its secret (`backend_from_options`). Used by the CLI and the window; the shape of
+a profile and its URLs are `inspector.core.connection_profile`'s.
+
+Keyrings that keep secrets in a plain file (`keyrings.alt`'s `PlaintextKeyring`: base64 in a file anyone who can read
+the user's files can decode) are insecure: they are used (refusing would leave such a machine no place for a secret
+but the environment), and `SecretStore.insecure_reason` with `insecure_keyring_warning` give the one line the CLI
+prints on stderr whenever a secret is read from one (`backend_from_options`' warnings) and the window shows in its
+status bar.
 
 Secrets never reach a file written here: a profile has no secret field, and the secret goes to the keyring only.
 GUI-free: no Qt.
@@ -16,6 +24,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +37,8 @@ import yaml
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
-from inspector.core.connection_profile import ACCESS_KEY_HEADER, ADMIN_SECRET_HEADER, ConnectionProfile
+from inspector.core.connection_profile import ConnectionProfile, Subprotocol, parse_header
+from inspector.core.redaction import ACCESS_KEY_HEADER, ADMIN_SECRET_HEADER, ADMIN_SECRET_HEADERS
 
 KEYRING_SERVICE = "inspector"
 """The keyring service name; the username is the profile name."""
@@ -158,6 +168,26 @@ def _backend_name(backend: object) -> str:
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
+def keyring_insecure_reason(backend: KeyringBackend) -> str | None:
+    """Why `backend` keeps secrets where other programs of this user can read them (None if it does not): a
+    `keyrings.alt` plain-text file (the secret base64-encoded, not encrypted). A chainer counts as its first (highest
+    priority) backend, which is where `set_password` writes."""
+    if isinstance(backend, keyring.backends.chainer.ChainerBackend):
+        backends = list(getattr(backend, "backends", None) or [])
+        return keyring_insecure_reason(backends[0]) if backends else None
+    name = _backend_name(backend)
+    if name.startswith("keyrings.alt.") and "plaintext" in type(backend).__name__.lower():
+        path = getattr(backend, "file_path", None)
+        where = f" ({path})" if isinstance(path, str) else ""
+        return f"the keyring {name} keeps secrets base64-encoded in a plain file{where}, not encrypted"
+    return None
+
+
+def insecure_keyring_warning(reason: str) -> str:
+    """The one-line warning shown when a secret was read from an insecure keyring."""
+    return f"warning: {reason}; anyone who can read your files can read the secret. {NO_KEYRING_ADVICE} instead"
+
+
 class SecretStore:
     """Profile secrets in the OS keyring: service `inspector`, username = the profile name.
 
@@ -189,7 +219,16 @@ class SecretStore:
             return False
         return True
 
+    def insecure_reason(self) -> str | None:
+        """Why the keyring in use is insecure (a plain file), or None; None too where there is no usable keyring."""
+        try:
+            return keyring_insecure_reason(self.backend())
+        except NoKeyringError:
+            return None
+
     def set(self, profile_name: str, secret: str) -> None:
+        """Store the secret. An insecure keyring (`insecure_reason`) is used all the same: callers warn (the window
+        in its status bar, the CLI on stderr), since refusing would leave no place for a secret at all there."""
         if not secret:
             raise ValueError("the secret is empty")
         backend = self.backend()
@@ -396,3 +435,109 @@ def profile_from_hasura_project(
     except ValueError as exc:
         raise ProfileError(f"{config_path}: {exc}") from exc
     return profile, str(secret) if secret else None
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """A backend as the command line names it: the shared option group of `inspector.cli.backend_options`."""
+
+    endpoint: str | None = None
+    """`--endpoint URL` (for `replay`, `--via-backend URL` too): overrides the profile's or project's endpoint."""
+    profile: str | None = None
+    """`--profile NAME`: a saved profile; its secret comes from the keyring (`resolve_secret`)."""
+    project: str | None = None
+    """`--project DIR`: a Hasura CLI project (config.yaml, .env and the environment, as the Hasura CLI reads them)."""
+    admin_secret_env: str | None = None
+    """`--admin-secret-env VAR`: the admin secret is this environment variable's value (it must be set)."""
+    headers: tuple[str, ...] = ()
+    """`--header 'Name: value'` (repeatable): sent exactly as given, beside the admin secret."""
+    subprotocol: Subprotocol | None = None
+    """`--subprotocol`; None keeps the profile's (or `auto`)."""
+    insecure: bool = False
+    """`--insecure`: do not verify TLS certificates."""
+
+
+@dataclass(frozen=True)
+class ResolvedBackend:
+    """The profile to connect with, its secret (or None) and warnings to show the user (one line each)."""
+
+    profile: ConnectionProfile
+    secret: str | None
+    warnings: tuple[str, ...] = ()
+
+
+def backend_from_options(
+    options: BackendOptions,
+    env: Mapping[str, str],
+    *,
+    profiles: ProfileStore | None = None,
+    secrets: SecretStore | None = None,
+    name: str = "command line",
+) -> ResolvedBackend:
+    """The profile and secret the backend options ask for; `ProfileError` (the message names the option to change)
+    for options that cannot work.
+
+    The base is `--profile` (a saved profile) or `--project` (a Hasura project), not both; `--endpoint`, else the
+    base's endpoint, else `HASURA_GRAPHQL_ENDPOINT`. `--header` values are the profile's `extra_headers`: sent as
+    given, whatever their name, after the saved profile's headers. The secret: with `--admin-secret-env VAR` that
+    variable (the saved profile's keyring entry is not consulted); else the project's admin secret; else
+    `resolve_secret` (the saved profile's keyring entry, its environment variable, `HASURA_GRAPHQL_ADMIN_SECRET`). A
+    `--header` naming the secret header (`x-hasura-admin-secret`) is sent instead of any other secret, so it cannot
+    be combined with `--admin-secret-env`.
+    """
+    if options.profile and options.project:
+        raise ProfileError("--profile and --project both name a backend; give one of them")
+    base: ConnectionProfile | None = None
+    project_secret: str | None = None
+    if options.profile:
+        base = (profiles or ProfileStore()).get(options.profile)
+        if base is None:
+            raise ProfileError(f"--profile {options.profile}: no saved profile of that name")
+    elif options.project:
+        try:
+            base, project_secret = profile_from_hasura_project(Path(options.project), env)
+        except (OSError, ValueError) as exc:
+            raise ProfileError(f"--project {options.project}: {exc}") from exc
+    endpoint = options.endpoint or (base.endpoint if base is not None else None) or env.get(ENV_ENDPOINT)
+    if not endpoint:
+        raise ProfileError(
+            "give --endpoint URL, --profile NAME or --project DIR (or set the HASURA_GRAPHQL_ENDPOINT variable)"
+        )
+    try:
+        extra = tuple(parse_header(h) for h in options.headers)
+    except ValueError as exc:
+        raise ProfileError(f"--header: {exc}") from exc
+    secret_header = base.secret_header if base is not None else ADMIN_SECRET_HEADER
+    secret_by_header = any(n.lower() in ADMIN_SECRET_HEADERS or n.lower() == secret_header.lower() for n, _ in extra)
+    if options.admin_secret_env:
+        if secret_by_header:
+            raise ProfileError("--admin-secret-env and a --header carrying the admin secret both give it; give it once")
+        if options.admin_secret_env not in env:
+            raise ProfileError(f"--admin-secret-env {options.admin_secret_env}: that environment variable is not set")
+    try:
+        profile = ConnectionProfile.from_endpoint(
+            base.name if base is not None else name,
+            endpoint,
+            headers=base.headers if base is not None else (),
+            extra_headers=extra,
+            secret_env=options.admin_secret_env or (base.secret_env if base is not None else None),
+            secret_header=secret_header,
+            subprotocol=options.subprotocol or (base.subprotocol if base is not None else "auto"),
+            verify_tls=(base.verify_tls if base is not None else True) and not options.insecure,
+            has_secret=base.has_secret if base is not None and not options.admin_secret_env else False,
+        )
+    except ValueError as exc:
+        raise ProfileError(f"--endpoint: {exc}") from exc
+    warnings: list[str] = []
+    if options.admin_secret_env:
+        secret: str | None = env[options.admin_secret_env]
+    elif project_secret:
+        secret = project_secret
+    else:
+        store = (secrets or SecretStore()) if profile.has_secret else None
+        secret = resolve_secret(profile, store, env)
+        if store is not None and secret is not None:
+            insecure = store.insecure_reason()
+            if insecure is not None:
+                warnings.append(insecure_keyring_warning(insecure))
+    return ResolvedBackend(profile, secret, tuple(warnings))

@@ -474,3 +474,25 @@ def _delivered_in(path: Path) -> int:
 
 def _stream_rows_in(path: Path) -> int:
     return _count_in(path, "SELECT coalesce(sum(rows), 0) FROM messages")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_count_counts_subscription_results_not_protocol_frames(
+    sandbox: Sandbox, start_capture: Callable[..., Awaitable[Running]], tmp_path: Path, protocol: str
+) -> None:
+    """Issue 12.8: `--count 3` recorded `connection_ack` as one of the 3, so a capture asked for 3 results had 2."""
+    run = await start_capture(
+        profile_for(sandbox.graphql_url, protocol),
+        events=False,
+        subscriptions=(SubscriptionSpec(LIVE, name="live"),),
+        count=3,
+    )
+    for n in range(6):
+        await place_order(sandbox, f"count-{n}")
+        if run.task.done():
+            break
+        await asyncio.sleep(0.3)
+    await asyncio.wait_for(run.task, 30)  # the count ends the capture by itself
+    path = tmp_path / "capture.db"
+    assert read(path, "SELECT count(*) FROM messages WHERE type IN ('next', 'data')")[0][0] == 3
+    assert read(path, "SELECT count(*) FROM messages WHERE type = 'connection_ack'")[0][0] == 1

@@ -24,10 +24,12 @@ from keyrings.alt.file import PlaintextKeyring
 from inspector.core.connection_profile import ConnectionProfile
 from inspector.services.profiles import (
     KEYRING_SERVICE,
+    BackendOptions,
     NoKeyringError,
     ProfileError,
     ProfileStore,
     SecretStore,
+    backend_from_options,
     profile_from_environment,
     profile_from_hasura_project,
     resolve_secret,
@@ -390,3 +392,68 @@ def test_profile_from_environment() -> None:
     assert found is not None and found[1] == "old"
     with pytest.raises(ProfileError, match="HASURA_GRAPHQL_ENDPOINT"):
         profile_from_environment({"HASURA_GRAPHQL_ENDPOINT": "ftp://h"})
+
+
+# --- the command line's backend options ------------------------------------------------------------------------------
+
+
+def test_backend_options_send_headers_as_given_beside_the_admin_secret() -> None:
+    """Issue 12.3: `--header 'Authorization: Bearer X'` with `--admin-secret-env` sent the admin secret as
+    `Authorization` and dropped both the token and `x-hasura-admin-secret`."""
+    resolved = backend_from_options(
+        BackendOptions(
+            endpoint="http://127.0.0.1:8080",
+            admin_secret_env="MY_SECRET",
+            headers=("Authorization: Bearer X", "x-csrf-token: v"),
+        ),
+        {"MY_SECRET": "adm1n"},
+    )
+    assert resolved.profile.request_headers(resolved.secret) == {
+        "Authorization": "Bearer X",
+        "x-csrf-token": "v",
+        "x-hasura-admin-secret": "adm1n",
+    }
+
+
+def test_backend_options_errors_name_the_option() -> None:
+    with pytest.raises(ProfileError, match="--endpoint URL"):
+        backend_from_options(BackendOptions(), {})
+    with pytest.raises(ProfileError, match="--admin-secret-env NOPE"):
+        backend_from_options(BackendOptions(endpoint="http://h", admin_secret_env="NOPE"), {})
+    with pytest.raises(ProfileError, match="give it once"):
+        backend_from_options(
+            BackendOptions(endpoint="http://h", admin_secret_env="S", headers=("x-hasura-admin-secret: a",)), {"S": "b"}
+        )
+    with pytest.raises(ProfileError, match="one of them"):
+        backend_from_options(BackendOptions(profile="p", project="d"), {})
+    with pytest.raises(ProfileError, match="no saved profile"):
+        backend_from_options(BackendOptions(profile="missing"), {}, profiles=ProfileStore(Path("/nonexistent")))
+
+
+def test_backend_options_profile_secret_from_the_keyring_with_a_warning_for_a_plain_file(
+    tmp_path: Path, file_keyring: PlaintextKeyring
+) -> None:
+    store = ProfileStore(tmp_path)
+    store.save(local("saved", has_secret=True))
+    SecretStore().set("saved", "from-keyring")
+    resolved = backend_from_options(
+        BackendOptions(profile="saved", endpoint="http://127.0.0.1:9999", headers=("x-hasura-role: user",)),
+        {"HASURA_GRAPHQL_ADMIN_SECRET": "from-env"},
+        profiles=store,
+    )
+    assert resolved.secret == "from-keyring"
+    assert resolved.profile.graphql_http_url == "http://127.0.0.1:9999/v1/graphql"
+    assert resolved.profile.request_headers(resolved.secret)["x-hasura-role"] == "user"
+    assert len(resolved.warnings) == 1 and "plain file" in resolved.warnings[0]
+    # --admin-secret-env wins over the keyring for one run
+    resolved = backend_from_options(
+        BackendOptions(profile="saved", admin_secret_env="MINE"), {"MINE": "mine"}, profiles=store
+    )
+    assert resolved.secret == "mine" and not resolved.warnings
+
+
+def test_backend_options_project(tmp_path: Path) -> None:
+    project = write_project(tmp_path, "endpoint: http://project-host:8080\nadmin_secret: from-config\n")
+    resolved = backend_from_options(BackendOptions(project=str(project)), {})
+    assert resolved.secret == "from-config"
+    assert resolved.profile.graphql_http_url == "http://project-host:8080/v1/graphql"

@@ -30,7 +30,7 @@ import aiohttp
 import pytest
 
 from inspector.backends.subscriptions import SubscriptionSpec
-from inspector.cli.stats import run_stats
+from inspector.cli.stats import run as run_stats
 from inspector.core.connection_profile import ConnectionProfile
 from inspector.sandbox.config import Faults
 from inspector.sandbox.server import Sandbox

@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 
 from inspector.cli import build_parser
-from inspector.cli.replay import run_replay
+from inspector.cli.replay import run as run_replay
 from inspector.core.hasura import USER_AGENT, HeaderConf, event_payload, invocation_request, webhook_response
 from inspector.sandbox.handlers import HANDLER_NAMES
 from inspector.sandbox.server import Sandbox
