@@ -1,7 +1,8 @@
 """The capture file: one SQLite file, written through sqlite-utils, that holds everything a capture recorded.
 
-Owns the schema (with a version, checked on open), the batched writer, and the reads the CLI and the window need.
-Used by the capture session (writes), `inspector export`/`import`, and the Qt models (paged reads).
+Owns opening and creating a capture (the schema itself, its version and migrations are `store.schema`'s), the batched
+writer, copies and exports. Used by the capture session (writes), `inspector export`/`import`, replay and the window;
+the window's views read through `store.reader` and `store.event_index`.
 
 Schema, version 1 (times as Hasura gave them are kept as text; `*_ts` columns are epoch seconds for sorting and
 filtering; `captured_at`/`received_at` are this machine's clock):
@@ -9,8 +10,7 @@ filtering; `captured_at`/`received_at` are this machine's clock):
 - `capture_info(key PRIMARY KEY, value)`: JSON values: `schema_version`, `inspector_version`, `endpoint` (never with
   credentials), `server_version`, `started_at`, `ended_at`, `subprotocol`, `triggers_followed`.
 - `trigger_snapshots(seq, captured_at, source, table_schema, table_name, name, config)`: the event-trigger
-  configuration as `export_metadata` gave it, with header values and webhook URL credentials redacted
-  (`inspector.core.redaction`: secrets stay out of capture files).
+  configuration as `export_metadata` gave it, with header values redacted (secrets stay out of capture files).
 - `events(seq, id UNIQUE, trigger_name, schema_name, table_name, op, created_at, created_ts, payload, status,
   delivered, error, tries, locked, next_retry_at, archived, attempts, first_attempt_ts, delivered_ts,
   last_http_status, row_key, trace_id, session_role, captured_at, updated_at, variant_of, successes, flags)`: one
@@ -23,9 +23,7 @@ filtering; `captured_at`/`received_at` are this machine's clock):
 - `invocations(seq, id UNIQUE, event_id, trigger_name, attempt, http_status, status, request, response, created_at,
   created_ts, duration_ms, source, captured_at)`: one row per delivery attempt; `status` is the stored status
   (legacy 1000/1001 kept), `http_status` the HTTP code or NULL; `attempt` counts from 1 per event; `source` is
-  `hasura` (captured) or `replay`. Header values in `request` and `response` are redacted except those on
-  `redaction.CLEAR_HEADERS` (content-type, user-agent, trace ids...), and so are URL credentials in the exception
-  texts of `response`.
+  `hasura` (captured) or `replay`.
 - `operations(id, name, query, variables, kind, protocol, started_at, ended_at, state, cursor)`: subscriptions and
   queries run by the capture; `kind` is `live` or `stream`; `cursor` the last stream cursor (JSON).
 - `messages(seq, operation_id, received_at, type, raw, data, diff, rows)`: every frame received for an operation,
@@ -64,56 +62,37 @@ from typing import Any
 import sqlite_utils
 
 from inspector import __version__
+from inspector.core.connection_profile import is_secret_header
 from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
-from inspector.core.redaction import redact_logged_request, redact_logged_response, redact_trigger_config
 from inspector.store.filter_sql import register_functions
+from inspector.store.reader import CaptureReader, LiveDiffs, message_diffs
+from inspector.store.schema import (
+    DDL,
+    MESSAGE_COLUMNS_SQL,
+    SCHEMA_VERSION,
+    CaptureFormatError,
+    check_format,
+    initialise,
+    message_data_sql,
+)
 
-SCHEMA_VERSION = 1
+_DDL = DDL
+"""The schema's SQL under its former name (benchmarks re-create the indexes with it)."""
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS capture_info (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS trigger_snapshots (
-  seq INTEGER PRIMARY KEY, captured_at REAL, source TEXT, table_schema TEXT, table_name TEXT, name TEXT, config TEXT
-);
-CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, trigger_name TEXT, schema_name TEXT, table_name TEXT, op TEXT,
-  created_at TEXT, created_ts REAL, payload TEXT, status TEXT, delivered INTEGER, error INTEGER, tries INTEGER,
-  locked TEXT, next_retry_at TEXT, archived INTEGER, attempts INTEGER NOT NULL DEFAULT 0, first_attempt_ts REAL,
-  delivered_ts REAL, last_http_status INTEGER, row_key TEXT, trace_id TEXT, session_role TEXT, captured_at REAL,
-  updated_at REAL, variant_of TEXT, successes INTEGER NOT NULL DEFAULT 0, flags TEXT
-);
-CREATE INDEX IF NOT EXISTS events_trigger ON events (trigger_name, created_ts);
-CREATE INDEX IF NOT EXISTS events_created ON events (created_ts);
-CREATE INDEX IF NOT EXISTS events_status ON events (status);
-CREATE INDEX IF NOT EXISTS events_row_key ON events (row_key);
-CREATE INDEX IF NOT EXISTS events_http_status ON events (last_http_status);
-CREATE INDEX IF NOT EXISTS events_trace ON events (trace_id);
-CREATE INDEX IF NOT EXISTS events_row_trigger ON events (row_key, trigger_name);
-CREATE TABLE IF NOT EXISTS event_states (
-  seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL, observed_at REAL, status TEXT, delivered INTEGER, error INTEGER,
-  tries INTEGER, locked TEXT, next_retry_at TEXT, archived INTEGER
-);
-CREATE INDEX IF NOT EXISTS event_states_event ON event_states (event_id, seq);
-CREATE TABLE IF NOT EXISTS invocations (
-  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, event_id TEXT, trigger_name TEXT, attempt INTEGER,
-  http_status INTEGER, status INTEGER, request TEXT, response TEXT, created_at TEXT, created_ts REAL,
-  duration_ms REAL, source TEXT NOT NULL DEFAULT 'hasura', captured_at REAL
-);
-CREATE INDEX IF NOT EXISTS invocations_event ON invocations (event_id, created_ts);
-CREATE INDEX IF NOT EXISTS invocations_status ON invocations (http_status);
-CREATE TABLE IF NOT EXISTS operations (
-  id INTEGER PRIMARY KEY, name TEXT, query TEXT, variables TEXT, kind TEXT, protocol TEXT, started_at REAL,
-  ended_at REAL, state TEXT, cursor TEXT
-);
-CREATE TABLE IF NOT EXISTS messages (
-  seq INTEGER PRIMARY KEY, operation_id INTEGER, received_at REAL, type TEXT, raw TEXT, data TEXT, diff TEXT,
-  rows INTEGER
-);
-CREATE INDEX IF NOT EXISTS messages_operation ON messages (operation_id, seq);
-CREATE TABLE IF NOT EXISTS session_log (seq INTEGER PRIMARY KEY, at REAL, level TEXT, source TEXT, message TEXT);
-CREATE TABLE IF NOT EXISTS marks (kind TEXT, target TEXT, created_at REAL, PRIMARY KEY (kind, target));
-CREATE TABLE IF NOT EXISTS notes (seq INTEGER PRIMARY KEY, kind TEXT, target TEXT, created_at REAL, text TEXT);
-"""
+__all__ = [
+    "MESSAGE_COLUMNS_SQL",
+    "SCHEMA_VERSION",
+    "CaptureFile",
+    "CaptureFormatError",
+    "CaptureWriter",
+    "copy_events",
+    "dumps",
+    "insert_rows",
+    "message_data_sql",
+    "message_diffs",
+    "save_copy",
+    "update_delivery_figures",
+]
 
 _EVENT_COLUMNS = (
     "id",
@@ -139,88 +118,7 @@ _EVENT_COLUMNS = (
 )
 
 
-class CaptureFormatError(Exception):
-    """The file is not a capture Inspector can read (not SQLite, damaged, or from a newer Inspector)."""
-
-
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def message_data_sql(alias: str = "") -> str:
-    """SQL for a `messages` row's result (`data`) as JSON text, wherever it is stored (see the module docstring);
-    `alias` is the table's alias in the query, e.g. `m`."""
-    p = f"{alias}." if alias else ""
-    return (
-        f"coalesce({p}data, CASE WHEN {p}operation_id IS NOT NULL AND {p}type IN ('next', 'data') "
-        f"AND json_valid({p}raw) AND json_type({p}raw, '$.payload.data') = 'object' "
-        f"THEN json_extract({p}raw, '$.payload.data') END)"
-    )
-
-
-MESSAGE_COLUMNS_SQL = f"seq, operation_id, received_at, type, raw, {message_data_sql()} AS data, diff, rows"
-"""The columns of `messages` with `data` read through `message_data_sql` (for `SELECT ... FROM messages`)."""
-
-
-def message_diffs(conn: sqlite3.Connection, operation_id: int, seqs: Iterable[int]) -> dict[int, Any]:
-    """The change from the previous result (`graphql_ops.diff`, parsed; None for an operation's first result) of
-    each of these messages of one operation that is a result (`next`/`data`) of a live query; stored or derived (see
-    the module docstring). Reads the results from the first seq's predecessor to the last seq."""
-    wanted = set(seqs)
-    if not wanted:
-        return {}
-    kind = conn.execute("SELECT kind FROM operations WHERE id = ?", (operation_id,)).fetchone()
-    if kind is None or kind[0] == "stream":
-        return {}
-    low, high = min(wanted), max(wanted)
-    results = "operation_id = ? AND type IN ('next', 'data')"
-    before = conn.execute(
-        f"SELECT {message_data_sql()} FROM messages WHERE {results} AND seq < ? ORDER BY seq DESC LIMIT 1",
-        (operation_id, low),
-    ).fetchone()
-    out: dict[int, Any] = {}
-    differ = _LiveDiffs()
-    if before is not None:
-        differ.previous[operation_id] = _loads_or_none(before[0])
-    for seq, data, stored in conn.execute(
-        f"SELECT seq, {message_data_sql()}, diff FROM messages WHERE {results} AND seq BETWEEN ? AND ? ORDER BY seq",
-        (operation_id, low, high),
-    ):
-        changes = differ.next(operation_id, data, stored)
-        if seq in wanted:
-            out[seq] = changes
-    return out
-
-
-def _loads_or_none(text: Any) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return text
-
-
-class _LiveDiffs:
-    """Derives live-query diffs over results read in order: the previous result per operation."""
-
-    def __init__(self) -> None:
-        # imported here: graphql_ops imports graphql-core, which the command line must not load up front
-        from inspector.core.graphql_ops import diff
-
-        self.diff = diff
-        self.previous: dict[int, Any] = {}
-
-    def next(self, operation_id: int, data: Any, stored: str | None) -> Any:
-        """This result's change from the operation's previous one (its stored diff, parsed, if there is one)."""
-        value = _loads_or_none(data)
-        if stored is not None:
-            changes = _loads_or_none(stored)
-        elif operation_id in self.previous:
-            changes = self.diff(self.previous[operation_id], value)
-        else:
-            changes = None
-        self.previous[operation_id] = value
-        return changes
 
 
 def dumps(value: Any) -> str:
@@ -260,37 +158,7 @@ class CaptureFile:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no capture file at {path}")
-        with path.open("rb") as f:
-            header = f.read(16)
-        if header != b"SQLite format 3\x00":
-            raise CaptureFormatError(f"{path} is not a capture file (not an SQLite database)")
-        # Check with a plain connection first: _connect switches the file to WAL, which must not happen to a file
-        # that turns out not to be a capture.
-        probe = sqlite3.connect(str(path))
-        try:
-            has_info = probe.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'capture_info'"
-            ).fetchone()
-            version = (
-                None
-                if has_info is None
-                else probe.execute("SELECT value FROM capture_info WHERE key = 'schema_version'").fetchone()
-            )
-        except sqlite3.DatabaseError as exc:
-            raise CaptureFormatError(f"{path} is not a capture file or is damaged: {exc}") from exc
-        finally:
-            probe.close()
-        if version is None:
-            raise CaptureFormatError(f"{path} is an SQLite database but not an Inspector capture")
-        try:
-            number = int(json.loads(version[0]))
-        except (TypeError, ValueError) as exc:
-            raise CaptureFormatError(f"{path} is damaged: unreadable capture format {version[0]!r}") from exc
-        if number > SCHEMA_VERSION:
-            raise CaptureFormatError(
-                f"{path} was written by a newer Inspector (capture format {version[0]}); this one reads up to "
-                f"{SCHEMA_VERSION}. Update Inspector to open it."
-            )
+        check_format(path)
         try:
             db = _connect(path)
         except sqlite3.DatabaseError as exc:
@@ -303,34 +171,11 @@ class CaptureFile:
         return capture
 
     def _initialise(self) -> None:
-        self.conn.executescript(_DDL)
-        # Columns added while format 1 was unreleased; files written before them get them here.
-        have = {row[1] for row in self.conn.execute("PRAGMA table_info(events)")}
-        for column, decl in (("successes", "INTEGER NOT NULL DEFAULT 0"), ("flags", "TEXT")):
-            if column not in have:
-                with self.conn:
-                    self.conn.execute(f"ALTER TABLE events ADD COLUMN {column} {decl}")
-        self._index_payloads()
+        initialise(self.db)
 
-    def _index_payloads(self) -> None:
-        """Full-text indexes over payloads and responses, kept current by triggers. The update triggers fire only
-        when the indexed column changes: status updates (every flush) and analysis flags must not re-index."""
-        for table, column in (("events", "payload"), ("invocations", "response")):
-            if not self.db.table(table).detect_fts():
-                self.db.table(table).enable_fts([column], create_triggers=True)
-            trigger = f"{table}_au"
-            sql = self.conn.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (trigger,)
-            ).fetchone()
-            if sql is not None and f"UPDATE OF {column}" not in sql[0]:
-                with self.conn:
-                    self.conn.execute(f'DROP TRIGGER "{trigger}"')
-                    self.conn.execute(
-                        f'CREATE TRIGGER "{trigger}" AFTER UPDATE OF {column} ON "{table}" BEGIN '
-                        f'INSERT INTO "{table}_fts" ("{table}_fts", rowid, "{column}") '
-                        f"VALUES ('delete', old.rowid, old.\"{column}\"); "
-                        f'INSERT INTO "{table}_fts" (rowid, "{column}") VALUES (new.rowid, new."{column}"); END'
-                    )
+    def reader(self) -> CaptureReader:
+        """Typed reads over this file's connection (the window's dialogs use it; the connection stays this file's)."""
+        return CaptureReader(self.conn)
 
     def close(self) -> None:
         for writer in self.writers:
@@ -386,7 +231,7 @@ class CaptureFile:
         key = "id" if table == "operations" else "seq"
         columns = MESSAGE_COLUMNS_SQL if table == "messages" else "*"
         live: set[int] = set()
-        differ = _LiveDiffs()
+        differ = LiveDiffs()
         if table == "messages":  # their diffs are derived (see the module docstring)
             live = {r[0] for r in self.conn.execute("SELECT id FROM operations WHERE kind IS NOT 'stream'")}
         last: Any = -1
@@ -416,6 +261,31 @@ def _connect(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     return sqlite_utils.Database(conn)
+
+
+def redact_logged_request(request: Any) -> Any:
+    """An invocation's logged request with the values of credential headers replaced. Hasura logs configured webhook
+    headers with their literal values (reference §1.6); an admin secret or token there must not reach a capture."""
+    if not isinstance(request, Mapping) or not isinstance(request.get("headers"), list):
+        return request
+    headers = [
+        {**h, "value": "<redacted>"}
+        if isinstance(h, Mapping) and "value" in h and is_secret_header(str(h.get("name", "")))
+        else h
+        for h in request["headers"]
+    ]
+    return {**request, "headers": headers}
+
+
+def redact_trigger_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A trigger's metadata with header values replaced: they are often webhook secrets (`value_from_env` names stay,
+    they are not secret)."""
+    out = dict(config)
+    if isinstance(out.get("headers"), list):
+        out["headers"] = [
+            {**h, "value": "<redacted>"} if isinstance(h, Mapping) and "value" in h else h for h in out["headers"]
+        ]
+    return out
 
 
 class CaptureWriter:
@@ -573,7 +443,7 @@ class CaptureWriter:
                 "http_status": record.http_status,
                 "status": record.status,
                 "request": None if record.request is None else dumps(redact_logged_request(record.request)),
-                "response": None if record.response is None else dumps(redact_logged_response(record.response)),
+                "response": None if record.response is None else dumps(record.response),
                 "created_at": record.created_at,
                 "created_ts": timestamp_seconds(record.created_at),
                 "duration_ms": duration_ms,

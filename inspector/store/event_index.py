@@ -1,0 +1,618 @@
+"""The event list's data, without Qt: which events of a capture a display filter matches, in capture order (or
+sorted), their display columns read a page at a time, the live tail, and marks.
+
+Owns its own connection to the capture, the list of rows the current filter matches (only their `seq` numbers, 8 bytes
+a row, in an `array('q')`), a bounded LRU cache of pages of rows (read with one query per page that also works out
+each row's colouring rule and mark), the incremental loader of the matching seqs, the detection of what other
+connections committed (new events, events that came to match), and writing marks. Used by
+`qt/event_list/event_table_model.EventTableModel`, a thin Qt adapter that turns what this returns into model signals.
+
+Why pages by `seq` and not `LIMIT/OFFSET`: a page at offset 150,000 costs ~26 ms in SQLite, a page by key ~0.1 ms, and
+a million rows must scroll smoothly. Why the matching `seq`s are loaded in slices of the rowid range (each its own
+statement, each a few ms, run by the caller between paints): the first screenful shows after the first slice, the
+window stays responsive while a slow JSON filter scans a million payloads, and no read transaction stays open between
+slices (a long one would stop the capture's WAL from being checkpointed). `NOT INDEXED` keeps SQLite on the rowid
+range: with an index on the filtered column it would walk the whole index once per slice.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import sqlite3
+import time
+from array import array
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspector.core.colouring import ColourRule
+from inspector.store.filter_sql import CompiledFilter, CompiledRules, compile_filter, compile_rules, register_functions
+from inspector.store.schema import CaptureFormatError, table_columns
+
+PAGE_SIZE = 256
+"""Rows read (and cached) together."""
+MAX_PAGES = 64
+"""Pages kept in the cache: at most 16,384 rows of display columns, whatever the size of the capture."""
+
+SLICE_TARGET = 0.008
+"""Seconds one slice query of the loader should take; its span of seqs adapts to stay near it."""
+STEP_BUDGET = 0.025
+"""Seconds of loading per step between paints, so the window keeps painting and answering input while a filter
+loads."""
+FIRST_STEP_BUDGET = 0.040
+"""The first step (when a filter is set) stops early, after a screenful of rows, to show something fast."""
+_MIN_SPAN, _FIRST_SPAN, _MAX_SPAN = 256, 4096, 1 << 20
+_FETCH = 4096
+"""Seqs fetched at a time from a sorted or indexed query."""
+_PROBE_BUDGET = 0.010
+"""Seconds the first step gives a filter SQLite answers from an index before showing a first screenful by slices."""
+_INDEXED_PLAN = re.compile(
+    r"SEARCH e USING (?:COVERING )?INDEX|SEARCH e USING INTEGER PRIMARY KEY \(rowid=\?\)|MULTI-INDEX OR"
+)
+"""`EXPLAIN QUERY PLAN` lines of a filter read from an index rather than by scanning the table."""
+ADMIT_LIMIT = 2000
+"""Rows that came to match the filter (a status changed) inserted one by one; more than that reload the list."""
+
+_LATENCY_SQL = "((coalesce(e.delivered_ts, e.first_attempt_ts) - e.created_ts) * 1000.0)"
+
+SORT_SQL: dict[str, tuple[str, ...]] = {
+    "no": ("e.seq",),
+    "time": ("e.created_ts",),
+    "relative": ("e.created_ts",),
+    "trigger": ("e.trigger_name",),
+    "table": ("e.schema_name", "e.table_name"),
+    "op": ("e.op",),
+    "row_key": ("e.row_key",),
+    "status": ("e.status",),
+    "tries": ("e.tries",),
+    "attempts": ("e.attempts",),
+    "latency": (_LATENCY_SQL,),
+    "http_status": ("e.last_http_status",),
+    "trace_id": ("e.trace_id",),
+    "id": ("e.id",),
+}
+"""How each sortable column of the event list sorts (by the column's key): its `ORDER BY` terms over `events e`
+(a tuple, not a comma-separated string: the latency's term has commas of its own)."""
+
+MARKED_EVENTS_SQL = "e.id IN (SELECT target FROM marks WHERE kind = 'event')"
+"""A predicate over `events e` for the marked events (exporting them)."""
+
+
+@dataclass(slots=True)
+class EventRow:
+    """What the list caches of one event: every column of `events` but the payload (read on demand), the index of
+    the first colouring rule it matches, and whether it is marked."""
+
+    seq: int
+    id: str
+    trigger_name: str | None
+    schema_name: str | None
+    table_name: str | None
+    op: str | None
+    created_at: str | None
+    created_ts: float | None
+    status: str | None
+    error: int | None
+    tries: int | None
+    next_retry_at: str | None
+    attempts: int | None
+    successes: int | None
+    first_attempt_ts: float | None
+    delivered_ts: float | None
+    last_http_status: int | None
+    row_key: str | None
+    trace_id: str | None
+    flags: str | None
+    rule: int | None
+    """Index of the first colouring rule that matches, or None."""
+    marked: int
+    """1 when the event is marked (as SQLite gives it), else 0."""
+
+
+_PAGE_FIELDS = tuple(name for name in EventRow.__dataclass_fields__ if name not in ("rule", "marked"))
+
+
+class FilterRefused(Exception):
+    """A filter (or colouring rule) that compiled but that SQLite refuses on this capture (a column the file lacks)."""
+
+
+class MarkFailed(Exception):
+    """A mark could not be written (read-only file, locked for too long)."""
+
+
+@dataclass
+class Step:
+    """What one loading step found: seqs to add at the end of the list, and whether loading is over."""
+
+    found: list[int] = field(default_factory=list)
+    done: bool = False
+    error: str | None = None
+    """The filter failed as it ran (what matched so far is kept)."""
+
+
+@dataclass
+class TailChange:
+    """What other connections committed since the last look, as it concerns the list."""
+
+    came_to_match: list[int]
+    """Seqs already considered that now match the filter and are not listed (to insert in place)."""
+    new: list[int]
+    """Seqs of new events that match (to append)."""
+    reload: bool
+    """Too many came to match: load the list again instead."""
+
+
+class _Loader:
+    """The state of one load of the matching seqs.
+
+    Modes: `slices` reads capture order in slices of the rowid range (any filter; the first screenful comes from the
+    first slices); `collect` runs one query that SQLite answers from an index (`trigger == x`, `status == failed`,
+    `trace_id == x`, free text), gathering its seqs over several steps and inserting them sorted at the end; `stream`
+    reads a sorted query's rows in order."""
+
+    def __init__(self, hi: int, mode: str = "slices", cursor: sqlite3.Cursor | None = None) -> None:
+        self.mode = mode
+        self.lo = 0
+        """Seqs up to `lo` have been scanned (slices)."""
+        self.hi = hi
+        """The last seq of the capture when loading started; later ones are the live tail's."""
+        self.span = _FIRST_SPAN
+        self.cursor = cursor
+        self.pending: list[int] = []
+        """Seqs gathered by `collect`, in index order."""
+        self.indexed = False
+        """SQLite would answer the filter from an index: after the first screenful, switch to `collect`."""
+        self.done = False
+
+    def close(self) -> None:
+        if self.cursor is not None:
+            self.cursor.close()
+            self.cursor = None
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """The list's own connection: autocommit (no read transaction left open between queries), and never creating a
+    file that is not there. Read-write so marks can be written; read-only when the file cannot be written."""
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=rw", uri=True, isolation_level=None, timeout=5.0)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=5.0)
+    return conn
+
+
+def export_selection(filter_text: str, marked: bool) -> tuple[str, list[Any]]:
+    """The predicate over `events e` (and its parameters) choosing the marked events, or those `filter_text` shows,
+    for `capture_file.copy_events`. Raises `FilterError` for a filter that does not compile."""
+    if marked:
+        return MARKED_EVENTS_SQL, []
+    compiled = compile_filter(filter_text)
+    return compiled.where, list(compiled.params)
+
+
+class EventIndex:
+    """The events of one capture file that match a display filter, in capture order (or sorted), with their rows read
+    a page at a time. The caller drives loading (`start`, then `step` until done) and the tail (`refresh`); every
+    change to the list (`reset`, `append`, `insert`) is the caller's to make, so it can tell its views around it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no capture file at {self.path}")
+        self._conn = connect(self.path)
+        register_functions(self._conn)
+        have = table_columns(self._conn, "events")
+        if not have:
+            self._conn.close()
+            raise CaptureFormatError(f"{self.path} has no events table: not an Inspector capture")
+        self._select = ", ".join(f"e.{name}" if name in have else f"NULL AS {name}" for name in _PAGE_FIELDS)
+        self.closed = False
+        self.filter: CompiledFilter | None = None
+        self.sort: tuple[str, bool] | None = None
+        """The column key sorted by and whether descending; None: capture order."""
+        self.seqs: array[int] = array("q")
+        self._pages: OrderedDict[int, list[EventRow | None]] = OrderedDict()
+        self.first_ts: float | None = None
+        """When the first event of the capture was created (epoch seconds)."""
+        self.compiled_rules: CompiledRules = compile_rules(())
+        self.rule_errors: dict[str, str] = {}
+        self._loader: _Loader | None = None
+        self._hi = 0
+        """The last seq the list has considered (loaded or tailed); the tail appends matches after it."""
+        self._data_version = -1
+        self._state_seq = 0
+        self._invocation_seq = 0
+
+    # --- filters, sorting, rules -------------------------------------------------------------------------------------
+
+    def compile(self, text: str) -> CompiledFilter | None:
+        """The filter `text` compiled and checked against this file (None shows every event). Raises `FilterError`
+        when it does not compile, `FilterRefused` when SQLite refuses it."""
+        compiled = compile_filter(text) if text else None
+        if compiled is not None:
+            try:
+                self._conn.execute(f"SELECT 1 FROM events e WHERE ({compiled.where}) LIMIT 0", compiled.params)
+            except sqlite3.Error as exc:
+                raise FilterRefused(f"the capture cannot run this filter: {exc}") from exc
+        return None if compiled is None or compiled.where == "1" else compiled
+
+    def set_rules(self, rules: Sequence[ColourRule]) -> CompiledRules:
+        """Colour rows with the enabled rules this file can run (first match wins); each is compiled once, here. The
+        others are in `rule_errors` with the reason. Forgets the cached pages."""
+        usable: list[ColourRule] = []
+        errors: dict[str, str] = {}
+        for rule in rules:
+            if not rule.enabled:
+                continue
+            compiled = compile_rules([rule])
+            if compiled.errors:
+                errors.update(compiled.errors)
+                continue
+            try:  # a filter can compile and still be refused by this file (a column it lacks)
+                self._conn.execute(f"SELECT {compiled.sql} FROM events e LIMIT 0", compiled.params)
+            except sqlite3.Error as exc:
+                errors[rule.name] = f"the capture cannot run this rule: {exc}"
+                continue
+            usable.append(rule)
+        self.compiled_rules = compile_rules(usable)
+        self.rule_errors = errors
+        self._pages.clear()
+        return self.compiled_rules
+
+    # --- loading -----------------------------------------------------------------------------------------------------
+
+    @property
+    def loading(self) -> bool:
+        return self._loader is not None and not self._loader.done
+
+    def _where(self) -> tuple[str, list[Any]]:
+        if self.filter is None:
+            return "1", []
+        return self.filter.where, list(self.filter.params)
+
+    def start(self) -> None:
+        """Forget the rows and prepare to read the matching seqs again (for the current filter and sort): the list
+        is empty, or complete when every event is shown in capture order and their seqs run without gaps."""
+        if self._loader is not None:
+            self._loader.close()
+        self.seqs = array("q")
+        self._pages.clear()
+        self._conn.execute("BEGIN")
+        try:
+            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            hi, self._state_seq, self._invocation_seq = self._marks_of_change()
+            self.first_ts = self._first_event_ts()
+            low = int(self._conn.execute("SELECT coalesce(min(seq), 1) FROM events").fetchone()[0])
+            dense = self._dense_seqs(low, hi) if self.filter is None and self.sort is None else None
+        finally:
+            self._conn.execute("COMMIT")
+        self._hi = hi
+        loader = _Loader(hi)
+        loader.lo = low - 1
+        if dense is not None:
+            self.seqs = dense
+            loader.done = True
+        elif self.sort is not None:
+            loader.mode, loader.cursor = "stream", self._sorted_cursor(hi)
+        else:
+            loader.indexed = self.filter is not None and self._answered_from_an_index()
+        self._loader = loader
+
+    def _answered_from_an_index(self) -> bool:
+        """Whether SQLite's plan for the filter reads an index (or the full-text index) rather than the table."""
+        where, params = self._where()
+        plan = self._conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT e.seq FROM events e WHERE e.seq > ? AND e.seq <= ? AND ({where})",
+            [0, 0, *params],
+        ).fetchall()
+        return any(_INDEXED_PLAN.match(str(row[3])) for row in plan)
+
+    def _indexed_cursor(self, lo: int, hi: int) -> sqlite3.Cursor:
+        where, params = self._where()
+        return self._conn.execute(
+            f"SELECT e.seq FROM events e WHERE e.seq > ? AND e.seq <= ? AND ({where})", [lo, hi, *params]
+        )
+
+    def _dense_seqs(self, low: int, hi: int) -> array[int] | None:
+        """All seqs without reading the table, when they run without gaps (the usual capture): 1M in ~40 ms."""
+        count = int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        if count == 0:
+            return array("q")
+        if hi - low + 1 != count:
+            return None
+        return array("q", range(low, hi + 1))
+
+    def _first_event_ts(self) -> float | None:
+        found = self._conn.execute("SELECT min(created_ts) FROM events").fetchone()
+        return None if found is None or found[0] is None else float(found[0])
+
+    def _sorted_cursor(self, hi: int) -> sqlite3.Cursor:
+        assert self.sort is not None
+        key, descending = self.sort
+        direction = "DESC" if descending else "ASC"
+        terms = ", ".join(f"{term} {direction}" for term in SORT_SQL.get(key, ("e.seq",)))
+        where, params = self._where()
+        return self._conn.execute(
+            f"SELECT e.seq FROM events e WHERE e.seq <= ? AND ({where}) ORDER BY {terms}, e.seq {direction}",
+            [hi, *params],
+        )
+
+    def step(self, budget: float, first: bool = False) -> Step:
+        """Read matching seqs for about `budget` seconds (the first step stops after a screenful). The caller adds
+        `found` with `append`."""
+        loader = self._loader
+        result = Step()
+        if loader is None or loader.done or self.closed:
+            result.done = True
+            return result
+        found = result.found
+        started = time.perf_counter()
+        try:
+            if first and loader.indexed and self._probe_index(loader, found):
+                loader.done = True
+            while not loader.done and time.perf_counter() - started < budget:
+                if loader.mode == "slices":
+                    self._load_slice(loader, found)
+                    if first and len(found) >= PAGE_SIZE:
+                        break
+                    continue
+                assert loader.cursor is not None
+                batch = loader.cursor.fetchmany(_FETCH)
+                (found if loader.mode == "stream" else loader.pending).extend(r[0] for r in batch)
+                if len(batch) < _FETCH:
+                    loader.done = True
+                    loader.close()
+                    found.extend(sorted(loader.pending))
+            if first and loader.indexed and not loader.done:
+                loader.mode, loader.cursor = "collect", self._indexed_cursor(loader.lo, loader.hi)
+        except sqlite3.Error as exc:
+            # A filter that compiled and prepared but fails as it runs: keep what matched so far, and say why.
+            loader.done = True
+            loader.close()
+            result.error = f"the filter stopped: {exc}"
+        result.done = loader.done
+        return result
+
+    def _probe_index(self, loader: _Loader, found: list[int]) -> bool:
+        """Try the index for a moment: a selective filter (an id, a trace id, failed events) is answered at once. When
+        it is not, the first screenful comes from slices instead, and the index query runs after it."""
+        cursor = self._indexed_cursor(loader.lo, loader.hi)
+        started = time.perf_counter()
+        seqs: list[int] = []
+        while time.perf_counter() - started < _PROBE_BUDGET:
+            batch = cursor.fetchmany(_FETCH)
+            seqs.extend(r[0] for r in batch)
+            if len(batch) < _FETCH:
+                cursor.close()
+                found.extend(sorted(seqs))
+                return True
+        cursor.close()
+        return False
+
+    def _load_slice(self, loader: _Loader, found: list[int]) -> None:
+        upper = min(loader.lo + loader.span, loader.hi)
+        where, params = self._where()
+        t0 = time.perf_counter()
+        found.extend(
+            r[0]
+            for r in self._conn.execute(
+                f"SELECT e.seq FROM events e NOT INDEXED WHERE e.seq > ? AND e.seq <= ? AND ({where}) ORDER BY e.seq",
+                [loader.lo, upper, *params],
+            )
+        )
+        elapsed = time.perf_counter() - t0
+        loader.lo = upper
+        loader.done = upper >= loader.hi
+        if elapsed < SLICE_TARGET / 2:
+            loader.span = min(loader.span * 2, _MAX_SPAN)
+        elif elapsed > SLICE_TARGET * 2:
+            loader.span = max(loader.span // 2, _MIN_SPAN)
+
+    # --- changing the list (the caller tells its views around these) -------------------------------------------------
+
+    def append(self, seqs: Sequence[int]) -> None:
+        """Add rows at the end."""
+        first = len(self.seqs)
+        if first % PAGE_SIZE:
+            self._pages.pop(first // PAGE_SIZE, None)  # the last page was short; it grows now
+        self.seqs.extend(seqs)
+
+    def position_for(self, seq: int) -> int:
+        """Where an event that came to match goes: in capture order, or at the end of a sorted list."""
+        return bisect.bisect_left(self.seqs, seq) if self.sort is None else len(self.seqs)
+
+    def insert(self, row: int, seq: int) -> None:
+        """Insert a row at `row` (from `position_for`)."""
+        for page in [p for p in self._pages if p >= row // PAGE_SIZE]:
+            del self._pages[page]
+        self.seqs.insert(row, seq)
+
+    def clear(self) -> None:
+        """No rows, no loading (closing)."""
+        if self._loader is not None:
+            self._loader.close()
+        self._loader = None
+        self.seqs = array("q")
+        self._pages.clear()
+
+    # --- pages -------------------------------------------------------------------------------------------------------
+
+    @property
+    def cached_pages(self) -> int:
+        """Pages of rows held in memory (at most `MAX_PAGES`)."""
+        return len(self._pages)
+
+    def forget_pages(self) -> list[int]:
+        """Forget the cached pages (their rows are read again when asked for); returns their numbers, sorted."""
+        pages = sorted(self._pages)
+        self._pages.clear()
+        return pages
+
+    def forget_page_of(self, row: int) -> None:
+        self._pages.pop(row // PAGE_SIZE, None)
+
+    def row(self, row: int) -> EventRow | None:
+        """The cached row at `row` (its page read when missing); None out of range or when closed."""
+        page_no = row // PAGE_SIZE
+        page = self._pages.get(page_no)
+        if page is None:
+            if self.closed or not 0 <= row < len(self.seqs):
+                return None
+            page = self._read_page(page_no)
+            self._pages[page_no] = page
+            while len(self._pages) > MAX_PAGES:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(page_no)
+        return page[row - page_no * PAGE_SIZE]
+
+    def _read_page(self, page_no: int) -> list[EventRow | None]:
+        """One query for a page: its rows, the first colouring rule each matches, and whether each is marked."""
+        seqs = self.seqs[page_no * PAGE_SIZE : (page_no + 1) * PAGE_SIZE].tolist()
+        rules = self.compiled_rules
+        cursor = self._conn.execute(
+            f"SELECT {self._select}, {rules.sql} AS _rule, "
+            "EXISTS (SELECT 1 FROM marks m WHERE m.kind = 'event' AND m.target = e.id) AS _marked "
+            f"FROM events e WHERE e.seq IN ({','.join('?' * len(seqs))})",
+            [*rules.params, *seqs],
+        )
+        by_seq = {values[0]: EventRow(*values) for values in cursor}  # seq comes first
+        return [by_seq.get(seq) for seq in seqs]
+
+    # --- lookups -----------------------------------------------------------------------------------------------------
+
+    def seq_at(self, row: int) -> int | None:
+        return self.seqs[row] if 0 <= row < len(self.seqs) else None
+
+    def row_for_seq(self, seq: int) -> int | None:
+        if self.sort is None:
+            i = bisect.bisect_left(self.seqs, seq)
+            return i if i < len(self.seqs) and self.seqs[i] == seq else None
+        try:
+            return self.seqs.index(seq)
+        except ValueError:
+            return None
+
+    def row_for_event_id(self, event_id: str) -> int | None:
+        """The row showing an event, or None when the filter hides it (or no such event)."""
+        if self.closed:
+            return None
+        found = self._conn.execute("SELECT seq FROM events WHERE id = ?", (event_id,)).fetchone()
+        return None if found is None else self.row_for_seq(int(found[0]))
+
+    def event(self, seq: int) -> dict[str, Any] | None:
+        """The whole `events` row (payload included) of this seq, read now."""
+        if self.closed:
+            return None
+        cursor = self._conn.execute("SELECT * FROM events WHERE seq = ?", (seq,))
+        values = cursor.fetchone()
+        if values is None:
+            return None
+        return dict(zip([d[0] for d in cursor.description], values, strict=True))
+
+    # --- marks -------------------------------------------------------------------------------------------------------
+
+    def set_mark(self, event_id: str, marked: bool) -> None:
+        """Mark (or unmark) an event in the capture's `marks`, written at once; `MarkFailed` says why it could not
+        be. The caller forgets the row's page so it shows."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                if marked:
+                    self._conn.execute(
+                        "INSERT OR IGNORE INTO marks (kind, target, created_at) VALUES ('event', ?, ?)",
+                        (event_id, time.time()),
+                    )
+                else:
+                    self._conn.execute("DELETE FROM marks WHERE kind = 'event' AND target = ?", (event_id,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise MarkFailed(f"could not mark the event: {exc}") from exc
+
+    # --- live tail ---------------------------------------------------------------------------------------------------
+
+    def refresh(self) -> TailChange | None:
+        """What other connections committed since the last look, or None when nothing was (`PRAGMA data_version`,
+        cheap) or while loading (the loader stops at the seq it started from; the next refresh takes the rest). The
+        caller forgets the cached pages (rows already read may have changed) and then applies the change."""
+        if self.closed or self.loading:
+            return None
+        version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return None
+        self._conn.execute("BEGIN")
+        try:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            hi, state_seq, invocation_seq = self._marks_of_change()
+            new = self._matching_seqs_between(self._hi, hi)
+            # Sorted lists take new events at the end and leave membership alone (no cheap lookup by seq there).
+            came_to_match = self._came_to_match() if self.filter is not None and self.sort is None else []
+            if self.first_ts is None:
+                self.first_ts = self._first_event_ts()
+        finally:
+            self._conn.execute("COMMIT")
+        self._data_version = version
+        self._state_seq, self._invocation_seq = state_seq, invocation_seq
+        self._hi = max(self._hi, hi)
+        return TailChange(came_to_match, new, reload=len(came_to_match) > ADMIT_LIMIT)
+
+    def _marks_of_change(self) -> tuple[int, int, int]:
+        """The last seq of events, event_states and invocations, read together."""
+        row = self._conn.execute(
+            "SELECT (SELECT max(seq) FROM events), (SELECT max(seq) FROM event_states), "
+            "(SELECT max(seq) FROM invocations)"
+        ).fetchone()
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+    def _matching_seqs_between(self, lo: int, hi: int) -> list[int]:
+        if hi <= lo:
+            return []
+        where, params = self._where()
+        return [
+            r[0]
+            for r in self._conn.execute(
+                f"SELECT e.seq FROM events e NOT INDEXED WHERE e.seq > ? AND e.seq <= ? AND ({where}) ORDER BY e.seq",
+                [lo, hi, *params],
+            )
+        ]
+
+    def _came_to_match(self) -> list[int]:
+        """Seqs (up to the last one considered) of events that changed since the last look, now match the filter and
+        are not in the list."""
+        changed = [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT event_id FROM event_states WHERE seq > ? UNION SELECT event_id FROM invocations WHERE seq > ?",
+                (self._state_seq, self._invocation_seq),
+            )
+        ]
+        where, params = self._where()
+        out: list[int] = []
+        for start in range(0, len(changed), 500):
+            chunk = changed[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for (seq,) in self._conn.execute(
+                f"SELECT e.seq FROM events e WHERE e.id IN ({marks}) AND e.seq <= ? AND ({where})",
+                [*chunk, self._hi, *params],
+            ):
+                if self.row_for_seq(seq) is None:
+                    out.append(seq)
+        out.sort()
+        return out
+
+    # --- closing -----------------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop loading and close the connection; no rows afterwards."""
+        if self.closed:
+            return
+        self.clear()
+        self.closed = True
+        self._conn.close()
