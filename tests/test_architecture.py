@@ -35,3 +35,41 @@ def test_readme_names_both_commands_and_ci_runs_the_test_command() -> None:
     assert "pip install" in test and "pytest" in test
     ci = (ROOT / ".ci" / "run").read_text()
     assert "test-command" in ci and "QT_QPA_PLATFORM=offscreen" in ci and "timeout" in ci
+
+
+_SQL = re.compile(
+    r"\bSELECT\b[\s\S]*\bFROM\b|\bINSERT\b[\s\S]*\bINTO\b|\bUPDATE\s+\w+\s+SET\b|\bDELETE\s+FROM\b|\bPRAGMA\s+\w|"
+    r"\bCREATE\s+(?:TABLE|INDEX|TRIGGER)\b|\bBEGIN(?:\s+IMMEDIATE)?\s*$|\bJOIN\s+\w+\s+\w*\s*ON\b"
+)
+"""SQL statements in a string: the keywords in capitals, as the store writes them (prose says "an UPDATE")."""
+
+
+def test_the_views_hold_no_sql_and_do_not_import_sqlite3() -> None:
+    """Only `inspector.store` knows the capture file's tables: the Qt views read through `store.reader` and
+    `store.event_index`."""
+    import ast
+
+    found: list[str] = []
+    for path in sorted((ROOT / "inspector" / "qt").rglob("*.py")):
+        text = path.read_text()
+        where = path.relative_to(ROOT)
+        if re.search(r"\bsqlite3\b", text):
+            found.append(f"{where}: mentions sqlite3")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SQL.search(node.value):
+                found.append(f"{where}:{node.lineno}: SQL in a string: {node.value[:60]!r}")
+    assert not found, "\n".join(found)
+
+
+def test_the_sql_detector_finds_sql() -> None:
+    for sql in (
+        "SELECT seq FROM events WHERE id = ?",
+        "INSERT OR IGNORE INTO marks (kind, target) VALUES (?, ?)",
+        "UPDATE events SET flags = ?",
+        "DELETE FROM marks WHERE kind = 'event'",
+        "PRAGMA data_version",
+        "BEGIN IMMEDIATE",
+    ):
+        assert _SQL.search(sql), sql
+    for prose in ("An UPDATE's old → new changes", "INSERT, UPDATE, DELETE or MANUAL", "DELETE: the row was removed"):
+        assert not _SQL.search(prose), prose

@@ -1,6 +1,6 @@
 """The detail pane: everything about one event, Wireshark's middle pane for Hasura event triggers.
 
-Owns the views of the selected event, read from the capture with plain SQL through the connection it is given: a
+Owns the views of the selected event, read from the capture through the `store.reader.CaptureReader` it is given: a
 header line (trigger, op, status, row key, created at, attempts, latency) and tabs for the payload as a JSON tree, the
 UPDATE's old → new changes, the raw JSON, the invocations (request and response of each delivery attempt, response
 bodies decoded twice as Hasura stores them as JSON strings) and the states the event was seen in. Used by the main
@@ -18,7 +18,6 @@ import binascii
 import functools
 import json
 import logging
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +55,7 @@ from inspector.qt.widgets.json_tree import (
     filter_for_keys,
     webhook_body_field,
 )
+from inspector.store.reader import CaptureReader, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,7 @@ RAW_STRING_LIMIT = DISPLAY_LIMIT
 PAYLOAD_TAB, CHANGES_TAB, RAW_TAB, INVOCATIONS_TAB, STATES_TAB = range(5)
 
 
-# --- reading the capture and Hasura's shapes (pure) ------------------------------------------------------------------
-
-
-def _rows(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql, tuple(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+# --- Hasura's shapes (pure) -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -936,24 +930,18 @@ class DetailPane(QWidget):
         self.invocations.clear()
         self.states.set_states([])
 
-    def show_event(self, capture_conn: sqlite3.Connection, event_id: str) -> None:
-        """Show the event `event_id` of the capture open on `capture_conn`: its row, invocations and states."""
+    def show_event(self, reader: CaptureReader, event_id: str) -> None:
+        """Show the event `event_id` of the capture `reader` reads: its row, invocations and states."""
         try:
-            found = _rows(capture_conn, "SELECT * FROM events WHERE id = ?", (event_id,))
-            invocations = _rows(
-                capture_conn,
-                "SELECT * FROM invocations WHERE event_id = ? ORDER BY created_ts IS NULL, created_ts, seq",
-                (event_id,),
-            )
-            states = _rows(capture_conn, "SELECT * FROM event_states WHERE event_id = ? ORDER BY seq", (event_id,))
-        except sqlite3.Error as exc:
+            found = reader.event_detail(event_id)
+        except StoreError as exc:
             self.clear(f"Could not read event {event_id} from the capture: {exc}")
             return
-        if not found:
+        if found is None:
             self.clear(f"Event {event_id} is not in this capture.")
             return
         try:
-            self._show(found[0], invocations, states)
+            self._show(found.event, found.invocations, found.states)
         except Exception as exc:  # a capture Inspector did not foresee must not take the window down
             log.exception("could not show event %s", event_id)
             self.clear(f"Could not show event {event_id}: {exc}")

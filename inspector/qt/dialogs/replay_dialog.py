@@ -492,12 +492,7 @@ class ReplayDialog(QDialog):
             report = await runner.run()
             if self._closing:
                 return report, None
-            rows = self.capture.rows(
-                "SELECT * FROM invocations WHERE event_id = ? AND source = 'replay' ORDER BY created_ts DESC, seq DESC "
-                "LIMIT 1",
-                (event_id,),
-            )
-            return report, rows[0] if rows else None
+            return report, self.capture.reader().last_replay_attempt(event_id)
         finally:
             if self._closing:  # closed while sending: the runner has written what it had; now the file can close
                 self.capture.close()

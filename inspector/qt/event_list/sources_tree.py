@@ -1,26 +1,23 @@
 """The sources tree: what a capture holds, at a glance. Event triggers with their pending / processed / failed
 counts, the subscriptions recorded, and the tables events came from; clicking one narrows the event list.
 
-Owns reading those summaries from the capture (on the window's refresh timer) and turning clicks into display filters.
-The counts are kept up to date from what was appended since the last look (new `events` rows by seq, status changes
-by their `event_states` rows, new `messages`), so a refresh costs what was written since, not the size of the capture
-(grouping a 1,000,000-event capture in full takes about 2 s, and the window refreshes this tree at least every
-second); a capture just opened is counted in slices between paints.
+Owns showing those summaries (on the window's refresh timer) and turning clicks into display filters. The counts are
+`store.reader.SourceCounts`, kept up to date from what was appended since the last look, so a refresh costs what was
+written since, not the size of the capture; a capture just opened is counted in slices between paints.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections import Counter
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
 
+from inspector.store.reader import SLICE, CaptureReader, SourceCounts, StoreError
+
 FILTER_ROLE = int(Qt.ItemDataRole.UserRole) + 50
 OPERATION_ROLE = int(Qt.ItemDataRole.UserRole) + 51
-SLICE = 20_000
-"""Events (and messages) counted per step while the tree catches up with a capture: about 15 ms of SQLite."""
+__all__ = ["FILTER_ROLE", "OPERATION_ROLE", "SLICE", "SourcesTree"]
 _COLUMN_OF_STATUS = {"pending": 0, "retrying": 0, "in-flight": 0, "delivered": 1, "failed": 2}
 """Which count of a trigger's row (pending, done, failed) an event of each status adds to."""
 
@@ -57,25 +54,23 @@ class SourcesTree(QTreeWidget):
         for column in (1, 2, 3):
             self.setColumnWidth(column, 52)
         self.setToolTip("Click a trigger, table or subscription to narrow the list")
-        self._counts = _Counts()
+        self._counts = SourceCounts()
         self._more = QTimer(self)
         """Counts the next slice of a capture not yet counted, between paints."""
         self._more.setSingleShot(True)
         self._more.setInterval(0)
         self._more.timeout.connect(self._on_more_timeout)
-        self._conn: sqlite3.Connection | None = None
+        self._reader: CaptureReader | None = None
 
-    def refresh(self, conn: sqlite3.Connection) -> None:
-        """Bring the summaries up to date: reads what was written since the last refresh on the same connection; a
+    def refresh(self, reader: CaptureReader) -> None:
+        """Bring the summaries up to date: reads what was written since the last refresh through the same reader; a
         capture not counted yet is counted a slice at a time, the next one after the next paint."""
-        self._conn = conn
+        self._reader = reader
         try:
-            configured = [r[0] for r in conn.execute("SELECT DISTINCT name FROM trigger_snapshots ORDER BY seq")]
-            self._counts.update(conn)
-            operations = conn.execute(
-                "SELECT o.id, coalesce(o.name, o.kind), o.kind, o.state FROM operations o ORDER BY o.id"
-            ).fetchall()
-        except sqlite3.Error:
+            configured = reader.configured_triggers()
+            self._counts.update(reader)
+            operations = [(op.id, op.name or op.kind, op.kind, op.state) for op in reader.operations()]
+        except StoreError:
             return
         if not self._counts.caught_up:
             self._more.start()
@@ -93,10 +88,11 @@ class SourcesTree(QTreeWidget):
             if status == "failed":
                 table_counts[1] += n
         names = list(dict.fromkeys([*configured, *sorted(by_trigger)]))
-        self._fill(
-            self._triggers,
-            [(name, *map(str, by_trigger.get(name, (0, 0, 0))), f"trigger == {_quote(name)}") for name in names],
-        )
+        trigger_rows: list[tuple[str, str, str, str, str]] = []
+        for name in names:
+            pending, done, failed = by_trigger.get(name, (0, 0, 0))
+            trigger_rows.append((name, str(pending), str(done), str(failed), f"trigger == {_quote(name)}"))
+        self._fill(self._triggers, trigger_rows)
         self._fill(
             self._tables, [(t, "", str(n), str(f), f"table == {_quote(t)}") for t, (n, f) in sorted(by_table.items())]
         )
@@ -106,8 +102,8 @@ class SourcesTree(QTreeWidget):
         )
 
     def _on_more_timeout(self) -> None:
-        if self._conn is not None:
-            self.refresh(self._conn)
+        if self._reader is not None:
+            self.refresh(self._reader)
 
     def _fill(self, parent: QTreeWidgetItem, rows: list[tuple[str, str, str, str, str]]) -> None:
         for i, (label, pending, done, failed, expression) in enumerate(rows):
@@ -120,7 +116,7 @@ class SourcesTree(QTreeWidget):
             item.setToolTip(0, f"Show only {expression}")
         _truncate(parent, len(rows))
 
-    def _fill_operations(self, operations: list[tuple[int, str, str, str, int]]) -> None:
+    def _fill_operations(self, operations: list[tuple[int, str | None, str | None, str | None, int]]) -> None:
         parent = self._subscriptions
         for i, (op_id, name, kind, state, messages) in enumerate(operations):
             item = _child(parent, i)
@@ -151,90 +147,3 @@ def _child(parent: QTreeWidgetItem, index: int) -> QTreeWidgetItem:
 def _truncate(parent: QTreeWidgetItem, count: int) -> None:
     while parent.childCount() > count:
         parent.takeChild(parent.childCount() - 1)
-
-
-class _Counts:
-    """Events by (trigger, table, status) and result messages by operation, for one connection to one capture, kept up
-    to date from what was appended since the last `update` (captures only grow: events and messages are inserted with
-    increasing seqs, and every change of an event's status comes with an `event_states` row). A capture is counted in
-    slices of `SLICE` rows, one per `update`, until the counts have caught up with it."""
-
-    def __init__(self) -> None:
-        self.events: Counter[tuple[str | None, str | None, str | None]] = Counter()
-        self.messages: Counter[int] = Counter()
-        self._conn: sqlite3.Connection | None = None
-        self._seq = self._state_seq = self._message_seq = 0
-        """The last seq of events, event_states and messages counted."""
-        self._hi = self._message_hi = 0
-        """The last seq of events and messages in the capture at the last `update`."""
-
-    @property
-    def caught_up(self) -> bool:
-        """Whether everything the capture held at the last `update` is counted."""
-        return self._seq >= self._hi and self._message_seq >= self._message_hi
-
-    def update(self, conn: sqlite3.Connection) -> None:
-        own = not conn.in_transaction
-        if own:
-            conn.execute("BEGIN")  # one snapshot for all the queries below
-        try:
-            hi, state_hi, message_hi = conn.execute(
-                "SELECT coalesce((SELECT max(seq) FROM events), 0), coalesce((SELECT max(seq) FROM event_states), 0), "
-                "coalesce((SELECT max(seq) FROM messages), 0)"
-            ).fetchone()
-            shrunk = hi < self._seq or state_hi < self._state_seq or message_hi < self._message_seq
-            if conn is not self._conn or shrunk:
-                self._reset(conn, state_hi)
-            self._hi, self._message_hi = hi, message_hi
-            if not self._count_states(conn, state_hi):
-                self._reset(conn, state_hi)
-            upper = min(hi, self._seq + SLICE)
-            if upper > self._seq:
-                for trigger, table, status, n in conn.execute(
-                    "SELECT trigger_name, table_name, status, count(*) FROM events NOT INDEXED WHERE seq > ? "
-                    "AND seq <= ? GROUP BY 1, 2, 3",
-                    (self._seq, upper),
-                ):
-                    self.events[trigger, table, status] += n
-                self._seq = upper
-            upper = min(message_hi, self._message_seq + SLICE)
-            if upper > self._message_seq:
-                for op_id, n in conn.execute(
-                    "SELECT operation_id, count(*) FROM messages WHERE seq > ? AND seq <= ? "
-                    "AND type IN ('next', 'data') GROUP BY operation_id",
-                    (self._message_seq, upper),
-                ):
-                    self.messages[op_id] += n
-                self._message_seq = upper
-        finally:
-            if own:
-                conn.execute("COMMIT")
-
-    def _reset(self, conn: sqlite3.Connection, state_hi: int) -> None:
-        """Count from the start. States recorded so far need no replay: the events are counted at their status now."""
-        self.events = Counter()
-        self.messages = Counter()
-        self._conn = conn
-        self._seq = self._message_seq = 0
-        self._state_seq = state_hi
-
-    def _count_states(self, conn: sqlite3.Connection, state_hi: int) -> bool:
-        """Move the events counted before whose status changed since (each new state row, from the state recorded
-        before it); False when a change cannot be placed (no earlier state of that event is recorded)."""
-        lo, self._state_seq = self._state_seq, state_hi
-        if state_hi <= lo or self._seq == 0:
-            return True
-        for trigger, table, before, after in conn.execute(
-            "SELECT e.trigger_name, e.table_name, (SELECT p.status FROM event_states p "
-            "WHERE p.event_id = s.event_id AND p.seq < s.seq ORDER BY p.seq DESC LIMIT 1), s.status "
-            "FROM event_states s JOIN events e ON e.id = s.event_id "
-            "WHERE s.seq > ? AND s.seq <= ? AND e.seq <= ? ORDER BY s.seq",
-            (lo, state_hi, self._seq),
-        ):
-            if before == after:
-                continue
-            if self.events[trigger, table, before] <= 0:
-                return False
-            self.events[trigger, table, before] -= 1
-            self.events[trigger, table, after] += 1
-        return True

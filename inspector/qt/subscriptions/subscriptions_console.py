@@ -9,7 +9,6 @@ operations and their messages (read from the capture, so a saved capture shows t
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
 from inspector.core.graphql_ops import OperationError, analyse
 from inspector.qt.widgets.highlighters import GraphQLHighlighter
 from inspector.qt.widgets.json_tree import JsonTreeWidget
-from inspector.store.capture_file import message_data_sql, message_diffs
+from inspector.store.reader import CaptureReader, StoreError
 
 EXAMPLE = """subscription order_status {
   orders(order_by: {created: desc}, limit: 10) {
@@ -163,7 +162,7 @@ class SubscriptionsConsole(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(splitter)
-        self._conn: sqlite3.Connection | None = None
+        self._reader: CaptureReader | None = None
         self._shown: tuple[int, int] = (-1, -1)
         self.set_connected(False)
 
@@ -194,12 +193,12 @@ class SubscriptionsConsole(QWidget):
 
     # --- reading the capture ---------------------------------------------------------------------------------------
 
-    def refresh(self, conn: sqlite3.Connection) -> None:
+    def refresh(self, reader: CaptureReader) -> None:
         """Re-read the operations and, when it grew, the selected operation's messages."""
-        self._conn = conn
+        self._reader = reader
         try:
-            rows = conn.execute("SELECT id, coalesce(name, ''), kind, state FROM operations ORDER BY id").fetchall()
-        except sqlite3.Error:
+            rows = [(op.id, op.name or "", op.kind, op.state) for op in reader.operations()]
+        except StoreError:
             return
         current = self.operations.currentData()
         if self.operations.count() != len(rows):
@@ -224,22 +223,18 @@ class SubscriptionsConsole(QWidget):
 
     def _load_messages(self) -> None:
         op_id = self.operations.currentData()
-        if op_id is None or self._conn is None:
+        if op_id is None or self._reader is None:
             return
         last_seq = self._shown[1] if self._shown[0] == op_id else -1
         try:
-            rows = self._conn.execute(
-                "SELECT seq, received_at, type, rows FROM messages WHERE operation_id = ? AND seq > ? "
-                "ORDER BY seq LIMIT ?",
-                (op_id, last_seq, MESSAGE_PAGE),
-            ).fetchall()
-            diffs = message_diffs(self._conn, op_id, (r[0] for r in rows))  # live queries' diffs, derived when read
-        except sqlite3.Error:
+            messages = self._reader.messages(op_id, last_seq, MESSAGE_PAGE)  # with live queries' diffs
+        except StoreError:
             return
-        if not rows:
+        if not messages:
             return
         follow = self.messages.rowCount() == 0 or self.messages.currentRow() == self.messages.rowCount() - 1
-        for seq, received, kind, count in rows:
+        for message in messages:
+            seq, received, kind, count = message.seq, message.received_at, message.type, message.rows
             row = self.messages.rowCount()
             self.messages.insertRow(row)
             stamp = time.strftime("%H:%M:%S", time.localtime(received)) + f".{int(received * 1000) % 1000:03d}"
@@ -249,32 +244,29 @@ class SubscriptionsConsole(QWidget):
             self.messages.setItem(row, 1, QTableWidgetItem(kind))
             self.messages.setItem(row, 2, QTableWidgetItem("" if count is None else str(count)))
             summary = ""
-            changes = diffs.get(seq)
+            changes = message.diff
             if changes is not None:
                 changes = changes or []
                 summary = f"{len(changes)} change(s): " + ", ".join(c["path"] for c in changes[:3])
             self.messages.setItem(row, 3, QTableWidgetItem(summary))
-        self._shown = (op_id, rows[-1][0])
+        self._shown = (op_id, messages[-1].seq)
         if follow:
             self.messages.scrollToBottom()
 
     def _on_messages_selection_changed(self) -> None:
         row = self.messages.currentRow()
         item = self.messages.item(row, 0) if row >= 0 else None
-        if item is None or self._conn is None:
+        if item is None or self._reader is None:
             return
-        seq = item.data(Qt.ItemDataRole.UserRole)
-        found = self._conn.execute(
-            f"SELECT raw, {message_data_sql()}, operation_id FROM messages WHERE seq = ?", (seq,)
-        ).fetchone()
+        found = self._reader.message(item.data(Qt.ItemDataRole.UserRole))
         if found is None:
             return
-        raw, data, op_id = found
+        raw, data = found.raw, found.data
         try:
             self.result_tree.set_json(json.loads(data) if data is not None else json.loads(raw))
         except ValueError:
             self.result_tree.set_json(raw)
-        changes = (message_diffs(self._conn, op_id, [seq]).get(seq) if op_id is not None else None) or []
+        changes = found.diff or []
         self.diff_table.setRowCount(0)
         for change in changes:
             row = self.diff_table.rowCount()

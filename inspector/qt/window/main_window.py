@@ -9,7 +9,6 @@ settings kept between runs. It adapts; the capture file, the session and the mod
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections import deque
 from pathlib import Path
@@ -44,7 +43,7 @@ from inspector.backends.errors import BackendError
 from inspector.backends.subscriptions import SubscriptionSpec
 from inspector.core.colouring import DEFAULT_RULES, ColouringError, ColourRule, rules_from_json, rules_to_json
 from inspector.core.connection_profile import ConnectionProfile
-from inspector.core.filter import FilterError, compile_filter
+from inspector.core.filter import FilterError
 from inspector.core.graphql_ops import analyse
 from inspector.qt.bridge import TaskRunner
 from inspector.qt.detail.detail_pane import DetailPane
@@ -61,6 +60,8 @@ from inspector.services import analysis
 from inspector.services.capture_session import CaptureOptions, CaptureProgress, CaptureSession
 from inspector.services.profiles import NoKeyringError, ProfileStore, SecretStore, resolve_secret
 from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_events, save_copy
+from inspector.store.event_index import export_selection
+from inspector.store.reader import CaptureReader, StoreError, StoreOperationalError
 
 CAPTURE_SUFFIX = ".inspector"
 CAPTURE_FILTER = "Inspector captures (*.inspector *.db *.sqlite);;All files (*)"
@@ -129,7 +130,7 @@ class MainWindow(QMainWindow):
         self.tasks = TaskRunner(self)
         self.tasks.taskFailed.connect(self._on_tasks_task_failed)
         self.capture: CaptureFile | None = None
-        self.reader: sqlite3.Connection | None = None
+        self.reader: CaptureReader | None = None
         self.model: EventTableModel | None = None
         self.session: CaptureSession | None = None
         self.session_profile: ConnectionProfile | None = None
@@ -393,7 +394,7 @@ class MainWindow(QMainWindow):
     def _show_capture(self, capture: CaptureFile) -> None:
         self._close_capture()
         self.capture = capture
-        self.reader = sqlite3.connect(str(capture.path), check_same_thread=False)
+        self.reader = CaptureReader.open(capture.path)
         self.model = EventTableModel(capture.path, rules=self.colouring_rules(), parent=self)
         stored = self._stored_columns()
         if stored:
@@ -515,18 +516,15 @@ class MainWindow(QMainWindow):
             return
         try:
             save_copy(self.capture, path)
-        except (OSError, sqlite3.Error) as error:
+        except (OSError, StoreError) as error:
             self.banner.show_message(f"Could not save {path}: {error}", "error")
             return
         self._remember_recent(Path(path))
         self.statusBar().showMessage(f"Saved {path}", 5000)
 
     def _export_selection(self, marked: bool) -> tuple[str, list[Any]]:
-        if marked:
-            return "e.id IN (SELECT target FROM marks WHERE kind = 'event')", []
         assert self.model is not None
-        compiled = compile_filter(self.model.filter_text)
-        return compiled.where, list(compiled.params)
+        return export_selection(self.model.filter_text, marked)
 
     def start_export(self, marked: bool) -> None:
         """Export in the background with a progress dialog whose Cancel stops the copy (nothing half-written stays)."""
@@ -539,7 +537,7 @@ class MainWindow(QMainWindow):
         where, params = self._export_selection(marked)
         if self.session is not None:
             self.session.writer.flush()
-        connections: list[sqlite3.Connection] = []
+        connections: list[Any] = []  # the copy's connection, to interrupt
         progress = QProgressDialog(f"Exporting to {Path(path).name}…", "Cancel", 0, 0, self)
         progress.setWindowTitle("Export events")
         progress.setMinimumDuration(300)
@@ -558,7 +556,7 @@ class MainWindow(QMainWindow):
         async def export() -> int:
             try:
                 return await self.tasks.in_thread(copy_events, source, path, where, params, True, connections.append)
-            except sqlite3.OperationalError as error:
+            except StoreOperationalError as error:
                 progress.reset()
                 if "interrupt" in str(error):
                     raise BackendError("Export cancelled; nothing was written.") from error
@@ -583,7 +581,7 @@ class MainWindow(QMainWindow):
             self.session.writer.flush()
         try:
             count = copy_events(self.capture.path, path, where, params, overwrite=True)
-        except (OSError, sqlite3.Error, FilterError) as error:
+        except (OSError, StoreError, FilterError) as error:
             self.banner.show_message(f"Could not export to {path}: {error}", "error")
             return None
         self.statusBar().showMessage(f"Exported {count} events to {path}", 8000)
@@ -832,8 +830,8 @@ class MainWindow(QMainWindow):
         if self.reader is None:
             return
         try:
-            flow = analysis.flow_for_event(self.reader, event_id)
-        except (KeyError, sqlite3.Error):
+            flow = analysis.flow_for_event(self.reader.connection, event_id)
+        except (KeyError, StoreError):
             return
         self.flows.show_flow(flow)
         self.flows.select_event(event_id)
@@ -850,19 +848,19 @@ class MainWindow(QMainWindow):
         path = str(self.capture.path)
 
         def work() -> Any:
-            conn = sqlite3.connect(path)
+            reader = CaptureReader.open(path)
             try:
-                report = analysis.analyse(conn)
-                analysis.mark_flags(conn, report)
+                report = analysis.analyse(reader.connection)
+                analysis.mark_flags(reader.connection, report)
                 return report
             finally:
-                conn.close()
+                reader.close()
 
         self.tasks.start("analysis", self.tasks.in_thread(work), on_result=self._on_analysis_done)
 
     def _on_analysis_done(self, report: Any) -> None:
         # The timeline is read when its tab asks for it: through the window's own (GUI-thread) connection.
-        report.connection = self.reader
+        report.connection = None if self.reader is None else self.reader.connection
         if self.reader is not None:
             self.flows.show_report(report)
 
@@ -885,7 +883,7 @@ class MainWindow(QMainWindow):
             self.replay_dialog.close()
         try:
             dialog = ReplayDialog(self.capture.path, event_id, self.tasks, self)
-        except (KeyError, OSError, CaptureFormatError, sqlite3.Error) as error:
+        except (KeyError, OSError, CaptureFormatError, StoreError) as error:
             self.banner.show_message(f"Cannot edit event {event_id}: {error}", "error")
             return None
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -992,12 +990,12 @@ class MainWindow(QMainWindow):
         changed = False
         if self.reader is not None:
             try:
-                version = int(self.reader.execute("PRAGMA data_version").fetchone()[0])
+                version = self.reader.data_version()
                 if force or version != self._data_version:  # count again only when someone wrote
                     self._data_version = version
-                    self._total_events = int(self.reader.execute("SELECT count(*) FROM events").fetchone()[0])
+                    self._total_events = self.reader.event_count()
                     changed = True
-            except sqlite3.Error:
+            except StoreError:
                 return
         if self._tick % 20 == 0 and self.flows_dock.isVisible() and self._data_version != self._analysed_version:
             self._analysed_version = self._data_version
@@ -1015,14 +1013,10 @@ class MainWindow(QMainWindow):
 
     def _append_log(self) -> None:
         assert self.reader is not None
-        rows = self.reader.execute(
-            "SELECT seq, at, level, source, message FROM session_log WHERE seq > ? ORDER BY seq LIMIT 500",
-            (self._last_log_seq,),
-        ).fetchall()
-        for seq, at, level, source, message in rows:
-            stamp = time.strftime("%H:%M:%S", time.localtime(at))
-            self.log_view.appendPlainText(f"{stamp}  {level:<7} {source}: {message}")
-            self._last_log_seq = seq
+        for entry in self.reader.session_log(self._last_log_seq, limit=500):
+            stamp = time.strftime("%H:%M:%S", time.localtime(entry.at))
+            self.log_view.appendPlainText(f"{stamp}  {entry.level:<7} {entry.source}: {entry.message}")
+            self._last_log_seq = entry.seq
 
     def _update_status(self, *_args: Any) -> None:
         if self.model is None:

@@ -15,7 +15,6 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette, QTextDocument
 from pytestqt.qtbot import QtBot
 
 from inspector.core.events import EventRecord, InvocationRecord
-from inspector.store.filter_sql import compile_filter
 from inspector.core.hasura import client_error, webhook_response
 from inspector.qt.detail.detail_pane import (
     CHANGES_TAB,
@@ -29,6 +28,7 @@ from inspector.qt.roles import JSON_PATH_ROLE, JSON_VALUE_ROLE
 from inspector.qt.widgets.highlighters import DARK, LIGHT, GraphQLHighlighter, JsonHighlighter, syntax_colours
 from inspector.qt.widgets.json_tree import PAGE_SIZE, JsonTreeItem, JsonTreeWidget, MoreItem
 from inspector.store.capture_file import CaptureFile, CaptureWriter
+from inspector.store.filter_sql import compile_filter
 from tests.helpers.captures import event_dict, invocation_dict, ok_response
 
 UPDATE_ID = "7d1e0c7a-0001-4000-8000-000000000001"
@@ -117,7 +117,7 @@ def pane(qtbot: QtBot) -> DetailPane:
 
 @pytest.fixture
 def update_pane(pane: DetailPane, capture: CaptureFile) -> DetailPane:
-    pane.show_event(capture.conn, UPDATE_ID)
+    pane.show_event(capture.reader(), UPDATE_ID)
     return pane
 
 
@@ -132,9 +132,9 @@ def _item(tree: JsonTreeWidget, path: str) -> JsonTreeItem:
 
 def test_empty_pane_shows_a_hint_and_clear_returns_to_it(pane: DetailPane, capture: CaptureFile) -> None:
     assert pane.pages.currentIndex() == pane.HINT_PAGE and pane.hint.text() == EMPTY_HINT
-    pane.show_event(capture.conn, "no-such-event")
+    pane.show_event(capture.reader(), "no-such-event")
     assert pane.pages.currentIndex() == pane.HINT_PAGE and "not in this capture" in pane.hint.text()
-    pane.show_event(capture.conn, UPDATE_ID)
+    pane.show_event(capture.reader(), UPDATE_ID)
     assert pane.pages.currentIndex() == pane.EVENT_PAGE and pane.event_id == UPDATE_ID
     pane.clear()
     assert pane.pages.currentIndex() == pane.HINT_PAGE and pane.event_id is None and pane.hint.text() == EMPTY_HINT
@@ -151,7 +151,7 @@ def test_header_line_summarises_the_event(update_pane: DetailPane) -> None:
 def test_a_closed_connection_gives_a_message_not_a_traceback(pane: DetailPane, tmp_path: Path) -> None:
     capture = CaptureFile.create(tmp_path / "closed.inspector")
     capture.close()
-    pane.show_event(capture.conn, UPDATE_ID)
+    pane.show_event(capture.reader(), UPDATE_ID)
     assert pane.pages.currentIndex() == pane.HINT_PAGE and "Could not read event" in pane.hint.text()
 
 
@@ -254,7 +254,7 @@ def test_expand_all_and_collapse_all(update_pane: DetailPane) -> None:
 
 
 def test_a_10_mb_string_is_shortened_on_screen_but_copied_whole(pane: DetailPane, capture: CaptureFile) -> None:
-    pane.show_event(capture.conn, BIG_ID)
+    pane.show_event(capture.reader(), BIG_ID)
     tree = pane.payload_tree
     blob = _item(tree, "data.new.blob")
     assert len(blob.text(1)) < 2_100 and blob.text(1).endswith("(10,483,760 more characters)")
@@ -313,7 +313,7 @@ def test_changes_tab_lists_exactly_the_changed_columns(update_pane: DetailPane) 
 
 
 def test_changes_tab_explains_inserts_and_unreadable_payloads(pane: DetailPane, capture: CaptureFile) -> None:
-    pane.show_event(capture.conn, BIG_ID)
+    pane.show_event(capture.reader(), BIG_ID)
     assert pane.changes.summary.text().startswith("INSERT") and not pane.changes.table.isVisibleTo(pane.changes)
     assert pane.tabs.tabText(CHANGES_TAB) == "Changes"
 
@@ -331,7 +331,7 @@ def test_raw_tab_shows_the_pretty_payload_highlighted(update_pane: DetailPane) -
 
 def test_a_payload_that_is_not_json_is_shown_as_text_with_a_note(pane: DetailPane, capture: CaptureFile) -> None:
     damage_payload(capture)
-    pane.show_event(capture.conn, BAD_ID)
+    pane.show_event(capture.reader(), BAD_ID)
     assert pane.pages.currentIndex() == pane.EVENT_PAGE
     assert pane.payload.currentIndex() == BodyView.TEXT
     assert pane.payload.text.toPlainText() == BAD_PAYLOAD
@@ -400,7 +400,7 @@ def test_the_request_shows_the_body_sent_and_the_logged_headers(qtbot: QtBot, up
 
 
 def test_a_binary_body_is_shown_as_its_size_with_base64_to_copy(pane: DetailPane, capture: CaptureFile) -> None:
-    pane.show_event(capture.conn, BIG_ID)
+    pane.show_event(capture.reader(), BIG_ID)
     view = pane.invocations
     assert view.response_body.currentIndex() == BodyView.BINARY
     assert view.response_body.binary_label.text() == f"binary, {len(PNG)} bytes (image/png)"
@@ -411,7 +411,7 @@ def test_a_binary_body_is_shown_as_its_size_with_base64_to_copy(pane: DetailPane
 def test_a_response_cell_that_is_not_json_is_shown_as_text(pane: DetailPane, capture: CaptureFile) -> None:
     with capture.conn:
         capture.conn.execute("UPDATE invocations SET response = 'oops {' WHERE id = 'inv-2'")
-    pane.show_event(capture.conn, UPDATE_ID)
+    pane.show_event(capture.reader(), UPDATE_ID)
     view = pane.invocations
     view.select_attempt(1)
     assert view.response_body.currentIndex() == BodyView.TEXT
@@ -420,7 +420,7 @@ def test_a_response_cell_that_is_not_json_is_shown_as_text(pane: DetailPane, cap
 
 
 def test_an_event_without_invocations_says_so(pane: DetailPane, capture: CaptureFile) -> None:
-    pane.show_event(capture.conn, BAD_ID)
+    pane.show_event(capture.reader(), BAD_ID)
     assert pane.tabs.tabText(INVOCATIONS_TAB) == "Invocations (0)"
     assert pane.invocations.empty.isVisibleTo(pane.invocations)
 

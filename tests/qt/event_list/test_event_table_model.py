@@ -19,7 +19,6 @@ from PySide6.QtWidgets import QTableView
 from inspector.core.colouring import DEFAULT_RULES, ColourRule
 from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
 from inspector.core.hasura import client_error
-from inspector.qt.event_list import event_table_model
 from inspector.qt.event_list.event_table_model import (
     COLUMNS,
     DEFAULT_COLUMNS,
@@ -29,6 +28,7 @@ from inspector.qt.event_list.event_table_model import (
     LiveTail,
 )
 from inspector.qt.roles import EVENT_ID_ROLE, MARKED_ROLE, ROW_ROLE, RULE_ROLE, SEQ_ROLE
+from inspector.store import event_index
 from inspector.store.capture_file import CaptureFile, CaptureWriter
 from tests.helpers.captures import add_rows, build_big_capture, event_dict, invocation_dict, ok_response
 
@@ -468,7 +468,7 @@ def test_a_200k_capture_opens_and_scrolls_with_a_bounded_cache(tmp_path: Path, m
 def test_a_filter_sqlite_answers_from_an_index_loads_in_capture_order(
     tmp_path: Path, models: list[EventTableModel], monkeypatch: pytest.MonkeyPatch, probe: float
 ) -> None:
-    monkeypatch.setattr(event_table_model, "_PROBE_BUDGET", probe)
+    monkeypatch.setattr(event_index, "_PROBE_BUDGET", probe)
     path = build_big_capture(tmp_path / "big.inspector", 60_000)
     model = open_model(models, path)
     model.set_filter('trigger == "validate-order"')

@@ -1,5 +1,5 @@
 """The sources tree over a growing capture: after every refresh, its counts are those of a full count, whether the
-capture grew by new events, changed statuses or new subscription messages, and on a new connection.
+capture grew by new events, changed statuses or new subscription messages, and through a new reader.
 
 Sync tests only (qtbot): see the pytest-qt + qasync note in the Qt stack reference."""
 
@@ -13,9 +13,10 @@ import pytest
 from PySide6.QtWidgets import QTreeWidgetItem
 
 from inspector.core.events import EventRecord
-from inspector.qt.event_list import sources_tree
 from inspector.qt.event_list.sources_tree import SourcesTree
+from inspector.store import reader as store_reader
 from inspector.store.capture_file import CaptureFile, CaptureWriter
+from inspector.store.reader import CaptureReader
 from tests.helpers.captures import event_dict
 
 TRIGGERS = ("validate-order", "process-payment", "restaurant-approval", "agent-assignment")
@@ -92,7 +93,7 @@ def test_counts_follow_new_events_status_changes_and_messages(qtbot: Any, tmp_pa
     tree = SourcesTree()
     qtbot.addWidget(tree)
     full_counts = count_full_counts(tree)
-    reader = sqlite3.connect(str(path))
+    reader = CaptureReader.open(path)
     try:
         tree.refresh(reader)
         assert shown(tree) == ({}, {}, [])
@@ -134,7 +135,7 @@ def test_counts_follow_new_events_status_changes_and_messages(qtbot: Any, tmp_pa
         tree.refresh(reader)
         assert shown(tree) == full_count(path)
         assert len(full_counts) == 1  # the first refresh only: the others read what was written since
-        again = sqlite3.connect(str(path))
+        again = CaptureReader.open(path)
         try:
             tree.refresh(again)
             assert shown(tree) == full_count(path)
@@ -159,7 +160,7 @@ def test_a_change_without_an_earlier_state_is_counted_in_full(qtbot: Any, tmp_pa
     tree = SourcesTree()
     qtbot.addWidget(tree)
     full_counts = count_full_counts(tree)
-    reader = sqlite3.connect(str(path))
+    reader = CaptureReader.open(path)
     try:
         tree.refresh(reader)
         assert shown(tree) == full_count(path)
@@ -180,7 +181,7 @@ def test_a_big_capture_is_counted_in_slices_between_paints(
 ) -> None:
     """Opening a capture counts one slice at once and the rest from a zero-delay timer; what is written meanwhile
     (new events, changed statuses) is counted too."""
-    monkeypatch.setattr(sources_tree, "SLICE", 7)
+    monkeypatch.setattr(store_reader, "SLICE", 7)
     path = tmp_path / "big.inspector"
     capture = CaptureFile.create(path)
     writer = CaptureWriter(capture)
@@ -193,7 +194,7 @@ def test_a_big_capture_is_counted_in_slices_between_paints(
     writer.flush()
     tree = SourcesTree()
     qtbot.addWidget(tree)
-    reader = sqlite3.connect(str(path))
+    reader = CaptureReader.open(path)
     try:
         tree.refresh(reader)
         counted = sum(int(done) + int(pending) + int(failed) for pending, done, failed in rows(tree._triggers).values())
