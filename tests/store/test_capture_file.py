@@ -414,20 +414,24 @@ def test_copy_events_follows_the_filter_and_can_be_cancelled(tmp_path: Path) -> 
     copied = CaptureFile.open(tmp_path / "out.inspector")
     assert copied.count("events") == 1 and copied.count("invocations") == 1
     copied.close()
-    # cancelling a long copy from another thread leaves nothing behind
-    connections: list[sqlite3.Connection] = []
-    timer = threading.Timer(0.05, lambda: [c.interrupt() for c in connections])
-    timer.start()
+    # cancelling a long copy from another thread leaves nothing behind: each copy is interrupted 50 ms after its
+    # connection exists (not 50 ms after the test starts, which a loaded machine can reach before any copy does)
+    timers: list[threading.Timer] = []
+
+    def interrupt_soon(conn: sqlite3.Connection) -> None:
+        timers.append(threading.Timer(0.05, conn.interrupt))
+        timers[-1].start()
 
     def copy_until_interrupted() -> None:
         for _ in range(50):  # repeat until the interrupt lands mid-copy
             copy_events(
-                source, tmp_path / "cancelled.inspector", "e.payload LIKE '%restaurant%'", (), True, connections.append
+                source, tmp_path / "cancelled.inspector", "e.payload LIKE '%restaurant%'", (), True, interrupt_soon
             )
 
     with pytest.raises(sqlite3.OperationalError, match="interrupt"):
         copy_until_interrupted()
-    timer.cancel()
+    for timer in timers:
+        timer.join()
     assert not (tmp_path / "cancelled.inspector").exists()
     assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
 
