@@ -47,7 +47,7 @@ def _captured_event(win: MainWindow, qtbot: Any) -> str:
     def delivered() -> bool:
         if win.reader is None:
             return False
-        row = win.reader.execute(
+        row = win.reader.connection.execute(
             "SELECT e.id FROM events e WHERE e.trigger_name = 'validate-order' AND e.variant_of IS NULL AND EXISTS "
             "(SELECT 1 FROM invocations i WHERE i.event_id = e.id AND i.source = 'hasura' AND i.http_status = 200) "
             "ORDER BY e.seq LIMIT 1"
