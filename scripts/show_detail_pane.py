@@ -32,6 +32,7 @@ from inspector.core.hasura import (
 )
 from inspector.qt.detail.detail_pane import DetailPane
 from inspector.store.capture_file import CaptureFile, CaptureWriter
+from inspector.store.reader import CaptureReader
 
 Json = dict[str, Any]
 TABS = ("payload", "changes", "raw", "invocations", "states")
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_events_current_item_changed(item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
         if item is not None:
-            pane.show_event(conn, item.data(256))
+            pane.show_event(CaptureReader(conn), item.data(256))
 
     events.currentItemChanged.connect(on_events_current_item_changed)
     pane.filterRequested.connect(lambda expression: window.statusBar().showMessage(f"Apply as filter: {expression}"))
