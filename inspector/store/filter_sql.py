@@ -123,6 +123,7 @@ class SQLiteDialect(Dialect):
         "status": "e.status",
         "tries": "e.tries",
         "attempts": "e.attempts",
+        "attempt": "e.attempts",
         "successes": "e.successes",
         "duplicate": "(e.successes > 1)",
         "flags": "e.flags",

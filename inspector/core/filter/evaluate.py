@@ -12,7 +12,9 @@ An event is a mapping shaped like a row of the capture's `events` table (`inspec
 `id`, `trigger_name`, `table_name`, `op`, `status`, `tries`, `attempts`, `successes`, `flags`, `delivered`, `error`,
 `last_http_status`, `created_ts`, `delivered_ts`, `first_attempt_ts`, `row_key`, `trace_id`, `session_role` and
 `payload` (the `event` object Hasura delivers, as JSON text or parsed), plus `invocations`: the event's delivery
-attempts, each a mapping with `http_status` and `response` (a row of `invocations`). Missing keys are missing values.
+attempts, each a mapping with `http_status` and `response` (a row of `invocations`), and, for a delivery in flight
+(`inspector relay`'s rules and breakpoints), `attempt`: the number of the attempt being made (else `attempt` is
+`attempts`, the latest attempt's number, as in SQL). Missing keys are missing values.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ _COLUMNS = {
     "status": "status",
     "tries": "tries",
     "attempts": "attempts",
+    "attempt": "attempt",
     "successes": "successes",
     "flags": "flags",
     "delivered": "delivered",
@@ -133,6 +136,9 @@ class _Event:
         if field.name == "duplicate":
             successes = self.event.get("successes")
             return None if successes is None else int(successes > 1)
+        if field.name == "attempt":  # a delivery in flight (the relay) has its own; a captured event: its latest
+            attempt = self.event.get("attempt")
+            return self.event.get("attempts") if attempt is None else attempt
         if field.name == "latency":
             created = self.event.get("created_ts")
             until = self.event.get("delivered_ts")

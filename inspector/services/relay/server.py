@@ -1,0 +1,433 @@
+"""The relay server: an HTTP relay between the engine (Hasura, or the sandbox's delivery worker) and the handlers.
+
+Owns the aiohttp server that receives each delivery at `/<trigger>`, forwards it to that trigger's configured route
+(and to nothing else: an unknown trigger is answered 404) with the body and headers unchanged except the hop-by-hop
+headers (`Connection` and those it names, `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
+`Proxy-*`), `Host` and `Content-Length` (the client sets them for the handler), and answers the engine with the
+handler's status, headers and body, so the engine's retry semantics apply unchanged. On the way a breakpoint may
+hold the delivery (`breakpoints.Breakpoints`) and the first matching fault rule acts (`rules`). A handler that
+cannot be reached is passed on as what it is to the engine: the relay closes the engine's connection too, so the
+engine records a connection failure, as it would have without the relay. When the engine gives up (its
+`timeout_sec`) and hangs up, the relay's forward is cancelled (aiohttp's `handler_cancellation`), so a handler that
+never answers holds nothing. Every delivery is recorded (`inspector.store.relay_records.RelayRecorder`) with
+secrets in headers redacted.
+
+Used by `inspector relay` (`inspector.cli.relay`), `inspector demo --relay`, the window's Breakpoints panel and the
+benchmark `benchmarks/relay.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from inspector.core.connection_profile import is_loopback_host
+from inspector.core.hasura import RetryConf
+from inspector.core.redaction import redact_header_pairs, redact_url
+from inspector.services.relay.breakpoints import Breakpoints, Decision
+from inspector.services.relay.rules import (
+    Action,
+    Delay,
+    Drop,
+    Duplicate,
+    Edit,
+    Pass,
+    Respond,
+    Rule,
+    RuleError,
+    apply_edit,
+    delivery_view,
+)
+from inspector.store.relay_records import RelayDeliveryRecord, RelayRecorder
+
+log = logging.getLogger(__name__)
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+"""Headers that belong to one connection (RFC 9110, section 7.6.1), never forwarded."""
+
+_SET_BY_CLIENT = frozenset({"host", "content-length"})
+_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+"""Headers aiohttp's client adds when absent: skipped unless the engine sent them, so the handler gets what the engine
+sent."""
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""Largest delivery body the relay accepts (Hasura sets no limit on webhook bodies; the sandbox's handlers take
+64 MiB)."""
+
+
+class RouteRefused(ValueError):
+    """A route to a handler outside this machine without `allow_remote`, or a route that is not an http(s) URL."""
+
+
+def check_routes(routes: Mapping[str, str], allow_remote: bool) -> None:
+    """`RouteRefused` unless every route is an http(s) URL on this machine (or `allow_remote`)."""
+    for trigger, url in routes.items():
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RouteRefused(f"route {trigger}={redact_url(url)}: not an http(s) URL")
+        if not allow_remote and not is_loopback_host(parts.hostname):
+            raise RouteRefused(
+                f"route {trigger}={redact_url(url)} goes to another machine ({parts.hostname}); give --allow-remote "
+                "to forward deliveries there"
+            )
+
+
+def forwardable(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The request's headers minus hop-by-hop ones (and those `Connection` names), `Host` and `Content-Length`."""
+    pairs = list(headers)
+    named = {
+        token.strip().lower()
+        for name, value in pairs
+        if name.lower() == "connection"
+        for token in value.split(",")
+        if token.strip()
+    }
+    dropped = HOP_BY_HOP | _SET_BY_CLIENT | named
+    return [(name, value) for name, value in pairs if name.lower() not in dropped]
+
+
+def answer_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The handler's answer headers passed back to the engine (hop-by-hop ones and `Content-Length` aside)."""
+    return [(n, v) for n, v in headers if n.lower() not in HOP_BY_HOP and n.lower() != "content-length"]
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """Where the relay listens and where each trigger's deliveries go."""
+
+    routes: Mapping[str, str]
+    """Trigger name → the handler's URL."""
+    host: str = "127.0.0.1"
+    port: int = 0
+    """0 picks a free port."""
+    allow_remote: bool = False
+    retry: Mapping[str, RetryConf] = field(default_factory=dict)
+    """The triggers' retry policies, when known (shown with held deliveries)."""
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+@dataclass
+class Outcome:
+    """What happened to one delivery, as the relay's own counters and a UI's log see it."""
+
+    trigger: str
+    event_id: str | None
+    attempt: int | None
+    action: str
+    acted_by: str | None
+    http_status: int | None
+    error: str | None
+    total_ms: float
+
+
+class _HandlerFailed(Exception):
+    """The handler could not be reached or broke the connection."""
+
+
+class Relay:
+    """One running relay. `await start()` / `await stop()`, or `async with`."""
+
+    def __init__(
+        self,
+        config: RelayConfig,
+        rules: Sequence[Rule] = (),
+        breakpoints: Breakpoints | None = None,
+        recorder: RelayRecorder | None = None,
+    ) -> None:
+        check_routes(config.routes, config.allow_remote)
+        self.config = config
+        self.routes = dict(config.routes)
+        self.rules = list(rules)
+        self.breakpoints = breakpoints
+        self.recorder = recorder
+        self.port = 0
+        self.on_delivery: list[Callable[[Outcome], None]] = []
+        self.deliveries = 0
+        """Requests received on a route (malformed ones included)."""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    # --- life cycle ----------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Relay:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0),
+            auto_decompress=False,  # the body passes through as the handler encoded it, with its Content-Encoding
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None),  # the engine's timeout governs: it hangs up, we cancel
+        )
+        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app.router.add_get("/", self._index)
+        app.router.add_route("*", "/{trigger}", self._handle)
+        # handler_cancellation: when the engine hangs up, the forward (and a never-answering handler) is cancelled.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, handler_cancellation=True
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = int(sockets[0].getsockname()[1]) if sockets else self.config.port
+
+    async def stop(self) -> None:
+        if self.breakpoints is not None:
+            self.breakpoints.continue_all()  # never leave a held delivery hanging
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def base_url(self) -> str:
+        host = self.config.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        return f"http://{host if ':' not in host else f'[{host}]'}:{self.port}"
+
+    def url(self, trigger: str) -> str:
+        """Where the engine should deliver this trigger's events."""
+        return f"{self.base_url}/{trigger}"
+
+    # --- requests ------------------------------------------------------------------------------------------------
+
+    async def _index(self, _request: web.Request) -> web.Response:
+        return web.json_response({"relay": "inspector", "routes": sorted(self.routes)})
+
+    def _choose(self, trigger: str, body: Any) -> tuple[Action, str | None]:
+        view = delivery_view(trigger, body)
+        for rule in self.rules:
+            if rule.matches(view):
+                rule.used += 1
+                return rule.action, rule.text
+        return Pass(), None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        trigger = request.match_info["trigger"]
+        target = self.routes.get(trigger)
+        if target is None:  # forwards only to configured routes
+            return web.json_response(
+                {"error": f"the relay has no route for trigger {trigger!r}", "routes": sorted(self.routes)},
+                status=404,
+            )
+        if request.method != "POST":
+            return web.json_response({"error": "event trigger deliveries are POSTed"}, status=405)
+        self.deliveries += 1
+        received = time.time()
+        started = time.perf_counter()
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw)
+        except ValueError:
+            body = None  # not JSON: forwarded unchanged all the same, no rule or breakpoint can read it
+        headers = forwardable(request.headers.items())
+        record = RelayDeliveryRecord(
+            id=uuid.uuid4().hex,
+            trigger_name=trigger,
+            event_id=body.get("id") if isinstance(body, Mapping) and isinstance(body.get("id"), str) else None,
+            attempt=delivery_view(trigger, body).get("attempt") if isinstance(body, Mapping) else None,
+            received_at=received,
+            answered_at=received,
+            action="pass",
+            acted_by=None,
+            request_headers=dict(headers),
+            request_body=raw,
+        )
+        if isinstance(body, Mapping):
+            record.event = body.get("event")
+            table = body.get("table")
+            if isinstance(table, Mapping):
+                record.table = (str(table.get("schema", "public")), str(table.get("name", "")))
+            record.created_at = body.get("created_at") if isinstance(body.get("created_at"), str) else None
+        try:
+            return await self._act(request, trigger, target, body, raw, headers, record)
+        except asyncio.CancelledError:
+            record.error = record.error or "the engine hung up before the answer (its timeout_sec)"
+            raise
+        finally:
+            record.answered_at = time.time()
+            outcome = Outcome(
+                trigger,
+                record.event_id,
+                record.attempt,
+                record.action,
+                record.acted_by,
+                record.http_status,
+                record.error,
+                (time.perf_counter() - started) * 1000.0,
+            )
+            if self.recorder is not None:
+                self.recorder.add(record)
+            for listener in list(self.on_delivery):
+                listener(outcome)
+
+    async def _act(
+        self,
+        request: web.Request,
+        trigger: str,
+        target: str,
+        body: Any,
+        raw: bytes,
+        headers: list[tuple[str, str]],
+        record: RelayDeliveryRecord,
+    ) -> web.StreamResponse:
+        action: Action | None = None
+        send = raw
+        point = self.breakpoints.match(trigger, body) if self.breakpoints is not None else None
+        if point is not None and self.breakpoints is not None:
+            decision = await self.breakpoints.hold(
+                trigger, body, redact_header_pairs(dict(headers)), point, self.config.retry.get(trigger)
+            )
+            record.acted_by = f"breakpoint: {point.text}"
+            action, send = _decided(decision, raw)
+            record.action = "held" if decision.kind == "continue" else decision.kind
+        if action is None:
+            action, acted_by = self._choose(trigger, body)
+            if acted_by is not None:
+                record.acted_by = acted_by if record.acted_by is None else f"{record.acted_by}; {acted_by}"
+                record.action = type(action).__name__.lower()
+        if isinstance(action, Edit):
+            try:
+                send = json.dumps(apply_edit(body, action), ensure_ascii=False).encode()
+            except RuleError as exc:
+                log.warning("relay: %s; forwarded unchanged", exc)
+        if send is not raw:
+            record.forwarded_body = send
+        if isinstance(action, Respond):
+            payload = action.body if action.body is not None else {"relay": "responded", "status": action.status}
+            answer = json.dumps(payload).encode()
+            answer_hdrs = [("Content-Type", "application/json")]
+            if action.retry_after is not None:
+                answer_hdrs.append(("Retry-After", str(action.retry_after)))
+            record.http_status, record.response_headers, record.response_body = action.status, answer_hdrs, answer
+            return web.Response(status=action.status, body=answer, headers=CIMultiDict(answer_hdrs))
+        if isinstance(action, Drop):
+            record.error = "dropped by the relay: connection closed without an answer"
+            return await _hang_up(request)
+        if isinstance(action, Delay):
+            await asyncio.sleep(action.seconds)
+        record.target = redact_url(target)
+        skip = {h for h in _AUTO_HEADERS if h.lower() not in {n.lower() for n, _ in headers}}
+        try:
+            status, answer_hdrs, answer, handler_ms = await self._forward(target, headers, send, skip)
+        except _HandlerFailed as exc:
+            record.error = str(exc)
+            return await _hang_up(request)
+        record.http_status, record.response_headers, record.response_body = status, answer_hdrs, answer
+        record.handler_ms = handler_ms
+        if isinstance(action, Duplicate):
+            await self._forward_copy(trigger, target, headers, send, skip, record)
+        return web.Response(status=status, body=answer, headers=CIMultiDict(answer_headers(answer_hdrs)))
+
+    async def _forward(
+        self, target: str, headers: list[tuple[str, str]], body: bytes, skip: set[str]
+    ) -> tuple[int, list[tuple[str, str]], bytes, float]:
+        assert self._session is not None
+        started = time.perf_counter()
+        try:
+            async with self._session.post(
+                target, data=body, headers=CIMultiDict(headers), skip_auto_headers=skip, allow_redirects=False
+            ) as answer:
+                content = await answer.read()
+                return (
+                    answer.status,
+                    list(answer.headers.items()),
+                    content,
+                    (time.perf_counter() - started) * 1000.0,
+                )
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _HandlerFailed(f"handler {redact_url(target)} failed: {type(exc).__name__}: {exc}") from exc
+
+    async def _forward_copy(
+        self,
+        trigger: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        skip: set[str],
+        first: RelayDeliveryRecord,
+    ) -> None:
+        """The second delivery of a `duplicate`: recorded as its own row (`copy` 1); its answer goes nowhere."""
+        copy = RelayDeliveryRecord(
+            id=uuid.uuid4().hex,
+            trigger_name=trigger,
+            event_id=first.event_id,
+            attempt=first.attempt,
+            received_at=time.time(),
+            answered_at=0.0,
+            action="duplicate",
+            acted_by=first.acted_by,
+            request_headers=first.request_headers,
+            request_body=first.request_body,
+            forwarded_body=first.forwarded_body,
+            target=first.target,
+            copy=1,
+            event=first.event,
+            table=first.table,
+            created_at=first.created_at,
+        )
+        try:
+            copy.http_status, copy.response_headers, copy.response_body, copy.handler_ms = await self._forward(
+                target, headers, body, skip
+            )
+        except _HandlerFailed as exc:
+            copy.error = str(exc)
+        copy.answered_at = time.time()
+        if self.recorder is not None:
+            self.recorder.add(copy)
+
+
+def _decided(decision: Decision, raw: bytes) -> tuple[Action | None, bytes]:
+    """A breakpoint's decision as an action (None for Continue: the rules decide, as without the breakpoint) and the
+    body to forward."""
+    if decision.kind == "continue":
+        return None, raw
+    if decision.kind == "edit":
+        return Pass(), json.dumps(decision.body, ensure_ascii=False).encode()
+    if decision.kind == "respond":
+        return Respond(decision.status, decision.retry_after, decision.response_body), raw
+    if decision.kind == "delay":
+        return Delay(decision.seconds), raw
+    return Drop(), raw
+
+
+async def _hang_up(request: web.Request) -> web.StreamResponse:
+    """Close the engine's connection without an answer: what it sees when a handler cannot be reached."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    # aiohttp writes nothing to an aborted transport: this answer only ends the request on our side.
+    return web.Response(status=502)

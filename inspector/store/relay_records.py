@@ -1,0 +1,425 @@
+"""What `inspector relay` writes to and reads from a capture file: deliveries through the relay and the rewired
+triggers' original webhooks.
+
+Owns the SQL of the relay, so the relay service (`inspector.services.relay`) stays free of it:
+
+- `relay_deliveries`: one row per request the relay made to a handler or answered itself (a `duplicate` forward
+  is a second row, `copy` 1): the trigger, the event id and attempt (from the body), what acted on it (`action`,
+  `acted_by`: the rule's text or `breakpoint: FILTER`), the request headers (redacted by
+  `inspector.core.redaction`'s allow-list: secrets are passed on to the handler, never written), the body as
+  received and, when a rule or the user changed it, as forwarded, the answer (status, redacted headers, body) or
+  the error, and the timings;
+- the same deliveries as an `events` row (the event from the body, added when the capture does not have it) and an
+  `invocations` row with `source = 'relay'`, Hasura's request/response shapes (`server/src-lib/Hasura/RQL/Types/
+  Eventing.hs` in hasura/graphql-engine), so the window and the analysis see them; an event's delivery figures count
+  the relay's forwards only when the capture holds no attempt the backend logged (`source = 'hasura'`), which then
+  govern as `store.capture_file.update_delivery_figures` computes them;
+- `relay_rewirings`: a trigger's original `webhook` / `webhook_from_env` before `--rewire` pointed it at the relay,
+  written BEFORE the metadata is changed, so `inspector relay --restore CAPTURE` can put it back after a crash. The
+  original webhook is kept exactly (it is what must be restored); the rest of the configuration is stored redacted.
+
+The tables are the relay's addition to the capture format (same format version: a file without them reads as a
+capture with no relay deliveries). They are created like `store.schema`'s, from SQL text with `CREATE ... IF NOT
+EXISTS`, by `ensure_tables` when a relay first writes to a capture; they are not in `schema.TABLES`, which lists the
+tables every capture has. Joined with the event log by the event id in the body (`deliveries`).
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from inspector.core.events import derive_status, row_key, timestamp_seconds
+from inspector.core.hasura import client_error, invocation_request, webhook_response
+from inspector.core.redaction import redact_header_pairs, redact_trigger_config
+from inspector.store.capture_file import CaptureFile, dumps
+
+RELAY_DDL = """
+CREATE TABLE IF NOT EXISTS relay_deliveries (
+  seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, event_id TEXT, trigger_name TEXT, attempt INTEGER,
+  copy INTEGER NOT NULL DEFAULT 0, received_at REAL, answered_at REAL, target TEXT, action TEXT, acted_by TEXT,
+  request_headers TEXT, request_body TEXT, forwarded_body TEXT, http_status INTEGER, response_headers TEXT,
+  response_body TEXT, error TEXT, handler_ms REAL, total_ms REAL
+);
+CREATE INDEX IF NOT EXISTS relay_deliveries_event ON relay_deliveries (event_id, seq);
+CREATE TABLE IF NOT EXISTS relay_rewirings (
+  name TEXT PRIMARY KEY, source TEXT, table_schema TEXT, table_name TEXT, original_webhook TEXT,
+  original_webhook_from_env TEXT, relay_webhook TEXT, config TEXT, rewired_at REAL, restored_at REAL
+);
+"""
+"""The relay's tables (see the module docstring)."""
+
+RELAY_SOURCE = "relay"
+"""`invocations.source` of a delivery the relay made."""
+
+
+def ensure_tables(conn: sqlite3.Connection) -> None:
+    """Create the relay's tables where the file lacks them; a no-op on a file that has them."""
+    conn.executescript(RELAY_DDL)
+
+
+def has_relay_tables(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'relay_deliveries'").fetchone()
+    return row is not None
+
+
+@dataclass
+class RelayDeliveryRecord:
+    """One request the relay made to a handler, or answered itself (see the module docstring)."""
+
+    id: str
+    trigger_name: str
+    event_id: str | None
+    attempt: int | None
+    received_at: float
+    answered_at: float
+    action: str
+    """`pass`, `respond`, `delay`, `duplicate`, `drop`, `edit`, or `held` (a breakpoint's Continue)."""
+    acted_by: str | None
+    request_headers: Mapping[str, str]
+    """As received, unredacted: redacted when written."""
+    request_body: bytes
+    forwarded_body: bytes | None = None
+    """The body forwarded, when it differs from the one received."""
+    target: str | None = None
+    """The handler's URL (None when the relay answered itself or dropped the connection)."""
+    http_status: int | None = None
+    response_headers: Sequence[tuple[str, str]] = ()
+    response_body: bytes | None = None
+    error: str | None = None
+    handler_ms: float | None = None
+    copy: int = 0
+    event: Any = None
+    """The `event` object of the body (parsed), for the `events` row; None when the body is not a Hasura payload."""
+    table: tuple[str, str] | None = None
+    """(schema, name) of the event's table, from the body."""
+    created_at: str | None = None
+
+
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", "replace")
+
+
+class RelayRecorder:
+    """Writes deliveries to a capture from a writer thread with its own connection, in one transaction per batch, so
+    the relay's event loop only appends (a delivery costs it microseconds, not an SQLite commit)."""
+
+    def __init__(self, capture: CaptureFile, interval: float = 0.1) -> None:
+        self.path = Path(capture.path)
+        ensure_tables(capture.conn)
+        self.interval = interval
+        self._queue: queue.Queue[RelayDeliveryRecord | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._written = 0
+        self._done = threading.Condition()
+        self._added = 0
+        self._thread = threading.Thread(target=self._run, name="relay recorder", daemon=True)
+        self._thread.start()
+
+    def add(self, record: RelayDeliveryRecord) -> None:
+        self._added += 1
+        self._queue.put(record)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Return when everything added so far is committed (raises what the writer met)."""
+        wanted = self._added
+        with self._done:
+            self._done.wait_for(lambda: self._written >= wanted or self._error is not None, timeout=timeout)
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(str(self.path), check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        try:
+            stop = False
+            while not stop:
+                batch: list[RelayDeliveryRecord] = []
+                item = self._queue.get()
+                if item is None:
+                    stop = True
+                else:
+                    batch.append(item)
+                    time.sleep(self.interval if self._queue.empty() else 0)  # let a burst gather into one commit
+                    while True:
+                        try:
+                            more = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if more is None:
+                            stop = True
+                            break
+                        batch.append(more)
+                if batch:
+                    try:
+                        write_deliveries(conn, batch)
+                    except BaseException as exc:  # reported at the next flush or close
+                        self._error = exc
+                with self._done:
+                    self._written += len(batch)
+                    self._done.notify_all()
+        finally:
+            conn.close()
+
+
+def write_deliveries(conn: sqlite3.Connection, records: Sequence[RelayDeliveryRecord]) -> None:
+    """Write deliveries (their `relay_deliveries`, `events` and `invocations` rows) in one transaction."""
+    touched: list[str] = []
+    with conn:
+        for r in records:
+            conn.execute(
+                "INSERT OR IGNORE INTO relay_deliveries (id, event_id, trigger_name, attempt, copy, received_at, "
+                "answered_at, target, action, acted_by, request_headers, request_body, forwarded_body, http_status, "
+                "response_headers, response_body, error, handler_ms, total_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.id,
+                    r.event_id,
+                    r.trigger_name,
+                    r.attempt,
+                    r.copy,
+                    r.received_at,
+                    r.answered_at,
+                    r.target,
+                    r.action,
+                    r.acted_by,
+                    dumps(redact_header_pairs(dict(r.request_headers))),
+                    _text(r.request_body),
+                    _text(r.forwarded_body),
+                    r.http_status,
+                    dumps(redact_header_pairs(dict(r.response_headers))),
+                    _text(r.response_body),
+                    r.error,
+                    r.handler_ms,
+                    (r.answered_at - r.received_at) * 1000.0,
+                ),
+            )
+            if r.event_id is None or not isinstance(r.event, Mapping):
+                continue
+            _add_event(conn, r)
+            if r.target is not None:  # a request the handler got: an attempt of the event
+                _add_invocation(conn, r)
+            touched.append(r.event_id)
+        update_relay_figures(conn, sorted(set(touched)))
+
+
+def _add_event(conn: sqlite3.Connection, r: RelayDeliveryRecord) -> None:
+    schema, table = r.table or ("public", "")
+    event = r.event
+    data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
+    trace = event.get("trace_context")
+    session = event.get("session_variables")
+    created_at = r.created_at or ""
+    conn.execute(
+        "INSERT OR IGNORE INTO events (id, trigger_name, schema_name, table_name, op, created_at, created_ts, payload, "
+        "status, delivered, error, tries, archived, row_key, trace_id, session_role, captured_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0, 0, 0, ?, ?, ?, ?, ?)",
+        (
+            r.event_id,
+            r.trigger_name,
+            schema,
+            table,
+            str(event.get("op", "")),
+            created_at,
+            timestamp_seconds(created_at),
+            dumps(event),
+            row_key(table, data.get("new") or data.get("old")),
+            str(trace["trace_id"]) if isinstance(trace, Mapping) and trace.get("trace_id") else None,
+            str(session["x-hasura-role"]) if isinstance(session, Mapping) and "x-hasura-role" in session else None,
+            r.received_at,
+            r.received_at,
+        ),
+    )
+
+
+def _add_invocation(conn: sqlite3.Connection, r: RelayDeliveryRecord) -> None:
+    sent = r.forwarded_body if r.forwarded_body is not None else r.request_body
+    try:
+        payload = json.loads(sent)
+    except ValueError:
+        payload = _text(sent)
+    logged = [{"name": k, "value": v} for k, v in redact_header_pairs(dict(r.request_headers)).items()]
+    request = invocation_request(payload if isinstance(payload, Mapping) else {"raw": payload}, logged)
+    body = _text(r.response_body) or ""
+    if r.http_status is not None and 200 <= r.http_status < 300:
+        response = webhook_response(body, list(redact_header_pairs(dict(r.response_headers)).items()), r.http_status)
+    else:
+        response = client_error(body if r.http_status is not None else (r.error or "no answer"))
+    attempt = conn.execute("SELECT count(*) FROM invocations WHERE event_id = ?", (r.event_id,)).fetchone()[0] + 1
+    conn.execute(
+        "INSERT OR IGNORE INTO invocations (id, event_id, trigger_name, attempt, http_status, status, request, "
+        "response, created_at, created_ts, duration_ms, source, captured_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, "
+        "?, ?, ?)",
+        (
+            r.id,
+            r.event_id,
+            r.trigger_name,
+            attempt,
+            r.http_status,
+            r.http_status,
+            dumps(request),
+            dumps(response),
+            r.answered_at,
+            r.handler_ms,
+            RELAY_SOURCE,
+            r.answered_at,
+        ),
+    )
+
+
+def update_relay_figures(conn: sqlite3.Connection, event_ids: Sequence[str]) -> None:
+    """The delivery figures of these events from the relay's forwards, for the events the capture holds no
+    backend-logged attempt of (those keep `update_delivery_figures`' figures)."""
+    for event_id in event_ids:
+        if conn.execute(
+            "SELECT 1 FROM invocations WHERE event_id = ? AND source = 'hasura' LIMIT 1", (event_id,)
+        ).fetchone():
+            continue
+        rows = conn.execute(
+            "SELECT http_status, created_ts FROM invocations WHERE event_id = ? AND source = ? "
+            "ORDER BY created_ts, seq",
+            (event_id, RELAY_SOURCE),
+        ).fetchall()
+        if not rows:
+            continue
+        ok = [ts for status, ts in rows if status is not None and 200 <= status < 300]
+        delivered = bool(ok)
+        tries = len(rows) - 1 if delivered else len(rows)
+        status = derive_status(delivered, False, False, None, None, tries)
+        conn.execute(
+            "UPDATE events SET attempts = ?, successes = ?, first_attempt_ts = ?, delivered_ts = ?, "
+            "last_http_status = ?, delivered = ?, tries = ?, status = ? WHERE id = ?",
+            (
+                len(rows),
+                len(ok),
+                rows[0][1],
+                ok[0] if ok else None,
+                rows[-1][0],
+                int(delivered),
+                tries,
+                status,
+                event_id,
+            ),
+        )
+
+
+# --- reading ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelayDeliveryRow:
+    """A recorded delivery, joined with its event's row in the capture (None fields when the capture lacks it)."""
+
+    seq: int
+    id: str
+    event_id: str | None
+    trigger_name: str
+    attempt: int | None
+    copy: int
+    action: str
+    acted_by: str | None
+    target: str | None
+    http_status: int | None
+    error: str | None
+    request_headers: dict[str, str]
+    request_body: str | None
+    forwarded_body: str | None
+    response_body: str | None
+    received_at: float
+    handler_ms: float | None
+    total_ms: float | None
+    event_status: str | None
+    event_tries: int | None
+
+
+def deliveries(capture: CaptureFile | sqlite3.Connection, trigger: str | None = None) -> list[RelayDeliveryRow]:
+    """Every delivery the relay recorded (of one trigger, or all), in the order recorded, with the event's status
+    and tries as the capture holds them."""
+    conn = capture.conn if isinstance(capture, CaptureFile) else capture
+    if not has_relay_tables(conn):
+        return []
+    where, params = ("WHERE d.trigger_name = ?", (trigger,)) if trigger is not None else ("", ())
+    rows = conn.execute(
+        "SELECT d.seq, d.id, d.event_id, d.trigger_name, d.attempt, d.copy, d.action, d.acted_by, d.target, "
+        "d.http_status, d.error, d.request_headers, d.request_body, d.forwarded_body, d.response_body, d.received_at, "
+        "d.handler_ms, d.total_ms, e.status, e.tries FROM relay_deliveries d LEFT JOIN events e ON e.id = d.event_id "
+        f"{where} ORDER BY d.seq",
+        params,
+    ).fetchall()
+    names = [f.name for f in fields(RelayDeliveryRow)]
+    out = []
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        values["request_headers"] = json.loads(values["request_headers"] or "{}")
+        out.append(RelayDeliveryRow(**values))
+    return out
+
+
+@dataclass(frozen=True)
+class Rewiring:
+    """A trigger `--rewire` pointed at the relay: where it pointed before."""
+
+    name: str
+    source: str
+    table_schema: str
+    table_name: str
+    original_webhook: str | None
+    original_webhook_from_env: str | None
+    relay_webhook: str
+    restored_at: float | None = None
+
+
+def save_rewiring(capture: CaptureFile, rewiring: Rewiring, config: Mapping[str, Any]) -> None:
+    """Store a trigger's original webhook (committed before the metadata is changed)."""
+    ensure_tables(capture.conn)
+    with capture.conn:
+        capture.conn.execute(
+            "INSERT INTO relay_rewirings (name, source, table_schema, table_name, original_webhook, "
+            "original_webhook_from_env, relay_webhook, config, rewired_at, restored_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (name) DO UPDATE SET "
+            "source = excluded.source, table_schema = excluded.table_schema, table_name = excluded.table_name, "
+            "original_webhook = excluded.original_webhook, "
+            "original_webhook_from_env = excluded.original_webhook_from_env, relay_webhook = excluded.relay_webhook, "
+            "config = excluded.config, rewired_at = excluded.rewired_at, restored_at = NULL",
+            (
+                rewiring.name,
+                rewiring.source,
+                rewiring.table_schema,
+                rewiring.table_name,
+                rewiring.original_webhook,
+                rewiring.original_webhook_from_env,
+                rewiring.relay_webhook,
+                dumps(redact_trigger_config(dict(config))),
+                time.time(),
+            ),
+        )
+
+
+def rewirings(capture: CaptureFile, pending_only: bool = True) -> list[Rewiring]:
+    """The triggers rewired to the relay (by default only those not restored yet)."""
+    if not has_relay_tables(capture.conn):
+        return []
+    where = "WHERE restored_at IS NULL" if pending_only else ""
+    rows = capture.conn.execute(
+        "SELECT name, source, table_schema, table_name, original_webhook, original_webhook_from_env, relay_webhook, "
+        f"restored_at FROM relay_rewirings {where} ORDER BY rewired_at, name"
+    ).fetchall()
+    return [Rewiring(*row) for row in rows]
+
+
+def mark_restored(capture: CaptureFile, name: str) -> None:
+    with capture.conn:
+        capture.conn.execute("UPDATE relay_rewirings SET restored_at = ? WHERE name = ?", (time.time(), name))
