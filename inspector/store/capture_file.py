@@ -10,7 +10,8 @@ filtering; `captured_at`/`received_at` are this machine's clock):
 - `capture_info(key PRIMARY KEY, value)`: JSON values: `schema_version`, `inspector_version`, `endpoint` (never with
   credentials), `server_version`, `started_at`, `ended_at`, `subprotocol`, `triggers_followed`.
 - `trigger_snapshots(seq, captured_at, source, table_schema, table_name, name, config)`: the event-trigger
-  configuration as `export_metadata` gave it, with header values redacted (secrets stay out of capture files).
+  configuration as `export_metadata` gave it, with header values and webhook URL credentials redacted
+  (`inspector.core.redaction`: secrets stay out of capture files).
 - `events(seq, id UNIQUE, trigger_name, schema_name, table_name, op, created_at, created_ts, payload, status,
   delivered, error, tries, locked, next_retry_at, archived, attempts, first_attempt_ts, delivered_ts,
   last_http_status, row_key, trace_id, session_role, captured_at, updated_at, variant_of, successes, flags)`: one
@@ -23,7 +24,9 @@ filtering; `captured_at`/`received_at` are this machine's clock):
 - `invocations(seq, id UNIQUE, event_id, trigger_name, attempt, http_status, status, request, response, created_at,
   created_ts, duration_ms, source, captured_at)`: one row per delivery attempt; `status` is the stored status
   (legacy 1000/1001 kept), `http_status` the HTTP code or NULL; `attempt` counts from 1 per event; `source` is
-  `hasura` (captured) or `replay`.
+  `hasura` (captured) or `replay`. Header values in `request` and `response` are redacted except those on
+  `redaction.CLEAR_HEADERS` (content-type, user-agent, trace ids...), and so are URL credentials in the exception
+  texts of `response`.
 - `operations(id, name, query, variables, kind, protocol, started_at, ended_at, state, cursor)`: subscriptions and
   queries run by the capture; `kind` is `live` or `stream`; `cursor` the last stream cursor (JSON).
 - `messages(seq, operation_id, received_at, type, raw, data, diff, rows)`: every frame received for an operation,
@@ -62,8 +65,8 @@ from typing import Any
 import sqlite_utils
 
 from inspector import __version__
-from inspector.core.connection_profile import is_secret_header
 from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
+from inspector.core.redaction import redact_logged_request, redact_logged_response, redact_trigger_config
 from inspector.store.filter_sql import register_functions
 from inspector.store.reader import CaptureReader, LiveDiffs, message_diffs
 from inspector.store.schema import (
@@ -263,31 +266,6 @@ def _connect(path: Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
-def redact_logged_request(request: Any) -> Any:
-    """An invocation's logged request with the values of credential headers replaced. Hasura logs configured webhook
-    headers with their literal values (reference §1.6); an admin secret or token there must not reach a capture."""
-    if not isinstance(request, Mapping) or not isinstance(request.get("headers"), list):
-        return request
-    headers = [
-        {**h, "value": "<redacted>"}
-        if isinstance(h, Mapping) and "value" in h and is_secret_header(str(h.get("name", "")))
-        else h
-        for h in request["headers"]
-    ]
-    return {**request, "headers": headers}
-
-
-def redact_trigger_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A trigger's metadata with header values replaced: they are often webhook secrets (`value_from_env` names stay,
-    they are not secret)."""
-    out = dict(config)
-    if isinstance(out.get("headers"), list):
-        out["headers"] = [
-            {**h, "value": "<redacted>"} if isinstance(h, Mapping) and "value" in h else h for h in out["headers"]
-        ]
-    return out
-
-
 class CaptureWriter:
     """Batches what a capture session observes and writes it in one transaction per batch.
 
@@ -443,7 +421,7 @@ class CaptureWriter:
                 "http_status": record.http_status,
                 "status": record.status,
                 "request": None if record.request is None else dumps(redact_logged_request(record.request)),
-                "response": None if record.response is None else dumps(record.response),
+                "response": None if record.response is None else dumps(redact_logged_response(record.response)),
                 "created_at": record.created_at,
                 "created_ts": timestamp_seconds(record.created_at),
                 "duration_ms": duration_ms,
