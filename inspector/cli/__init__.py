@@ -4,9 +4,10 @@ Owns the top-level parser (`build_parser`: `--version`, `-v`, and one sub-comman
 argument that is not a command means (`inspector FILE` opens a capture in the window; anything else is an unknown
 command, `ExitCode.USAGE`), and dispatch. Each command is one module with argparse wiring only, exposing
 `add_parser(subparsers)` and `run(args) -> int`: `sandbox`, `capture`, `export`, `import_jsonl` (`import`), `stats`,
-`replay`, `demo`, `self_test` (`self-test`). The backend options they share are `options.py`'s, the exit codes
-`exit_codes.py`'s (README's command table lists them). The window (`inspector`, `inspector FILE`, `inspector demo`) is
-the only path that imports Qt; every module keeps its heavy imports inside `run`, so building the parser stays cheap.
+`replay`, `relay`, `demo`, `self_test` (`self-test`). The backend options they share are `options.py`'s, the exit
+codes `exit_codes.py`'s (README's command table lists them). The window (`inspector`, `inspector FILE`, `inspector
+demo`) is the only path that imports Qt; every module keeps its heavy imports inside `run`, so building the parser
+stays cheap.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "stats": "inspector.cli.stats",
     "import": "inspector.cli.import_jsonl",
     "replay": "inspector.cli.replay",
+    "relay": "inspector.cli.relay",
     "demo": "inspector.cli.demo",
     "self-test": "inspector.cli.self_test",
 }

@@ -44,9 +44,10 @@ class Change:
     before: str
     after: str
     done: bool = True
+    verb: str = "rewired"
 
     def describe(self) -> str:
-        verb = "rewired" if self.done else "left alone"
+        verb = self.verb if self.done else "left alone"
         return f"{verb} {self.trigger}: {self.before} -> {self.after}"
 
 
@@ -163,5 +164,5 @@ async def restore(client: HasuraMetadataClient, capture: CaptureFile) -> list[Ch
             create_args(ref, rewiring.original_webhook, rewiring.original_webhook_from_env),
         )
         mark_restored(capture, rewiring.name)
-        changes.append(Change(rewiring.name, redact_url(rewiring.relay_webhook), before))
+        changes.append(Change(rewiring.name, redact_url(rewiring.relay_webhook), before, verb="restored"))
     return changes
