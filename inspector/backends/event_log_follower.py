@@ -1,13 +1,30 @@
 """Follows the event log of a set of event triggers, reporting every event, state change and invocation once.
 
-Hasura offers no change feed for its event log: `pg_get_event_logs` and `pg_get_event_invocation_logs` page newest
-first by offset (Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx`). The follower polls them:
+Hasura offers no change feed for its event log: `pg_get_event_logs` and `pg_get_event_invocation_logs` (or their
+`mssql_*` twins) page newest first by offset, `ORDER BY created_at DESC LIMIT $2 OFFSET $3` with no tie-breaker
+(`fetchEventLogsTxE`, `fetchEventInvocationLogsTxE` in `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`),
+and every event one transaction writes shares `created_at` (`NOW()`, the transaction's start). Rows that tie may come
+back in another order on every call, so plain offset paging can show a row twice and miss another. The follower
+never trusts a position across calls, only what a single answer shows:
 
-1. invocations, newest first, page after page until a page holds one already recorded (new rows only push older
-   ones further down, so paging by offset may repeat rows but never skips one);
-2. events, newest first, until a page brings nothing new or changed;
-3. events that changed out of reach of step 2 (an invocation of theirs appeared, or they were still open when last
-   seen and have not been seen since) are read one by one with `pg_get_event_by_id`.
+- **Tie-safe scans** (`_scan`): a page that ends inside a run of equal `created_at` ("the boundary group") is not
+  followed at the next offset: the next page starts one row *before* the group (a row strictly newer than it, the
+  sentinel), so the whole group comes back within one answer. A page that does not start with a row newer than the
+  group (rows above were deleted, e.g. by event cleanup) steps back; a group larger than the page is read again with
+  a doubled limit. A group counts as read once one answer holds it followed by an older row (or the log's end). New
+  rows only push older ones down, which this absorbs: they are re-read and de-duplicated by id.
+- **How deep each poll reads**: the first poll reads the whole log (the backlog, in full and at any size; with
+  `since_now` only what is there is noted and skipped). Later polls read down to the newest `created_at` seen by the
+  previous poll, minus `late_commit_margin` seconds (a transaction that started earlier but committed later stamps
+  its rows with its start), and further down to the oldest event still open (pending, retrying, in flight), so
+  every state change is seen within one poll; open events deeper than `max_deep_pages` are read one by one with
+  `pg_get_event_by_id`.
+- Invocations are read the same way (down to the previous poll's newest, minus the margin); an invocation whose event
+  this poll did not read has its event read by id, with no cap.
+- **Vanished things**: an event that `pg_get_event_by_id` answers 400 `not-exists` for (Hasura's event cleanup
+  deletes processed events and, by default, keeps their invocations: `deleteEventTriggerLogsTx`) is reported to the
+  sink as cleaned up by the server; a trigger whose reads answer `not-exists` was deleted: it is reported as removed
+  and no longer followed. The capture goes on either way.
 
 What is new is decided by the `EventSink` (the capture writer), which drops repeats, so a poll after a reconnect or
 a restart of either side simply carries on from where the file is: nothing lost, nothing recorded twice.
@@ -18,13 +35,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
-from typing import Protocol
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
 
+from inspector.backends.errors import ServerError
 from inspector.backends.hasura_metadata import HasuraMetadataClient, TriggerRef
-from inspector.core.events import FINAL_STATUSES, EventRecord, InvocationRecord
+from inspector.core.events import FINAL_STATUSES, EventRecord, InvocationRecord, timestamp_seconds
 
 log = logging.getLogger(__name__)
+
+NOT_EXISTS = "not-exists"
+"""Hasura's error code for a missing event, trigger or source (`throw400 NotExists`)."""
 
 
 class EventSink(Protocol):
@@ -35,6 +58,73 @@ class EventSink(Protocol):
     def observe_invocation(self, record: InvocationRecord) -> bool: ...
 
     def known_invocations(self, ids: Iterable[str]) -> set[str]: ...
+
+    def event_cleaned_up(self, event_id: str, at: float) -> None:
+        """The server no longer has this event (its invocations may remain)."""
+
+    def trigger_removed(self, name: str, at: float) -> None:
+        """The server no longer has this event trigger."""
+
+
+Row = TypeVar("Row", EventRecord, InvocationRecord)
+
+
+def instant(text: str) -> float:
+    """A row's `created_at` as epoch seconds, for ordering and ties (the metadata API trims the fraction's trailing
+    zeros, so the text alone does not sort); an unreadable time sorts as the newest, so it is never stopped at."""
+    seconds = timestamp_seconds(text)
+    return math.inf if seconds is None else seconds
+
+
+async def _scan(
+    fetch: Callable[[int, int], Awaitable[list[Row]]],
+    page_size: int,
+    stop_before: float | None,
+    on_page: Callable[[list[Row]], None],
+    deep_floor: float | None = None,
+    max_deep_answers: int = 0,
+) -> float | None:
+    """Read a newest-first log from the top down to rows older than `stop_before` (None: to the end), handing each
+    answer's rows not yet handed over to `on_page`. Returns the newest `created_at` seen (None for an empty log).
+    With `deep_floor`, at most `max_deep_answers` answers that start below it are read (the caller reads what lies
+    deeper another way).
+
+    See the module docstring for why positions are never trusted across calls."""
+    seen: set[str] = set()
+    newest: float | None = None
+    offset, limit = 0, page_size
+    group: float | None = None
+    """The `created_at` of the run the previous answer ended in: the next answer must start above it."""
+    deep_answers = 0
+    while True:
+        rows = await fetch(limit, offset)
+        times = [instant(r.created_at) for r in rows]
+        if deep_floor is not None and times and times[0] < deep_floor:
+            deep_answers += 1
+            if deep_answers > max_deep_answers:
+                return newest
+        if group is not None and offset > 0 and (not times or times[0] <= group):
+            # The sentinel row above the group is gone (rows above were deleted): step back and read again.
+            offset = max(0, offset - limit)
+            continue
+        fresh = [r for r in rows if r.id not in seen]
+        seen.update(r.id for r in fresh)
+        if fresh:
+            on_page(fresh)
+        if times and (newest is None or times[0] > newest):
+            newest = times[0]
+        if len(rows) < limit:
+            return newest  # the end of the log, read within one answer
+        last = times[-1]
+        if stop_before is not None and last < stop_before:
+            return newest  # every row at or above `stop_before` came in an answer holding an older row after it
+        start = times.index(last)  # where the boundary group begins in this answer
+        if start == 0 or last == group:
+            limit *= 2  # the group fills the answer (or did not fit last time): read it again, bigger
+        else:
+            limit = page_size
+        offset = max(0, offset + start - 1) if start > 0 else offset
+        group = last
 
 
 class EventLogFollower:
@@ -47,96 +137,192 @@ class EventLogFollower:
         triggers: list[TriggerRef],
         since_now: bool = False,
         page_size: int = 100,
-        max_pages: int = 50,
+        late_commit_margin: float = 5.0,
+        max_deep_pages: int = 50,
+        max_refresh: int = 500,
     ) -> None:
         self.client = client
         self.sink = sink
-        self.triggers = triggers
+        self.triggers = list(triggers)
         self.page_size = page_size
-        self.max_pages = max_pages
-        """Pages read per trigger and poll at most (a large backlog is caught up over several polls)."""
+        self.late_commit_margin = late_commit_margin
+        """Seconds below the previous poll's newest row that each poll reads again: rows of a transaction that
+        started before that newest row but committed after the previous poll carry the older time."""
+        self.max_deep_pages = max_deep_pages
+        """Pages a poll reads beyond its usual depth to reach the oldest open event; deeper ones are read by id."""
+        self.max_refresh = max_refresh
+        """Open events beyond the deep read that are read one by one per trigger and poll (oldest first; the rest
+        stay open and come at the next polls, so nothing is dropped)."""
+        self.removed: dict[str, float] = {}
+        """Triggers the server no longer has: name → when that was noticed."""
         self._since_now = since_now
-        self._baseline_events: set[str] = set()
-        self._baseline_invocations: set[str] = set()
-        self._open: dict[str, str] = {}
-        """Events seen in a non-final state: id → source. Checked until they are final."""
+        self._skip_events: set[str] = set()
+        self._skip_invocations: set[str] = set()
+        self._newest_event: dict[str, float] = {}
+        self._newest_invocation: dict[str, float] = {}
+        self._open: dict[str, dict[str, float]] = {}
+        """Per trigger name: events last seen in a non-final state, id → created_at. Read until they are final."""
         self._first_poll = True
-        self.max_refresh = 200
-        """Events read one by one per trigger and poll at most (those with new invocations first)."""
 
     async def poll(self) -> int:
         """One pass over every trigger; returns how many items were new."""
-        if self._first_poll and self._since_now:
-            await self._take_baseline()
+        baseline = self._first_poll and self._since_now
         self._first_poll = False
         found = 0
-        for trigger in self.triggers:
-            found += await self._poll_trigger(trigger)
+        for trigger in list(self.triggers):
+            try:
+                if baseline:
+                    await self._take_baseline(trigger)
+                else:
+                    found += await self._poll_trigger(trigger)
+            except ServerError as error:
+                if error.code != NOT_EXISTS:
+                    raise
+                self._trigger_gone(trigger)
         return found
 
-    async def _take_baseline(self) -> None:
-        """With `since now`: remember what is already there (one page per trigger), so it is not recorded."""
-        for trigger in self.triggers:
-            for event in await self.client.event_logs(trigger, self.page_size, 0):
-                self._baseline_events.add(event.id)
-            for invocation in await self.client.invocation_logs(trigger, self.page_size, 0):
-                self._baseline_invocations.add(invocation.id)
+    def _trigger_gone(self, trigger: TriggerRef) -> None:
+        at = time.time()
+        log.info("event trigger %s no longer exists on the server", trigger.name)
+        self.removed[trigger.name] = at
+        self.triggers = [t for t in self.triggers if t is not trigger]
+        self._open.pop(trigger.name, None)
+        self.sink.trigger_removed(trigger.name, at)
+
+    async def _take_baseline(self, trigger: TriggerRef) -> None:
+        """With `since now`: note what the log holds at the start (its newest rows and the margin below them), so it
+        is not recorded; later polls read from there."""
+        newest = await self._scan_top(
+            self._event_fetch(trigger), lambda rows: self._skip_events.update(r.id for r in rows)
+        )
+        self._newest_event[trigger.name] = -math.inf if newest is None else newest
+        newest = await self._scan_top(
+            self._invocation_fetch(trigger), lambda rows: self._skip_invocations.update(r.id for r in rows)
+        )
+        self._newest_invocation[trigger.name] = -math.inf if newest is None else newest
+
+    async def _scan_top(
+        self, fetch: Callable[[int, int], Awaitable[list[Row]]], on_page: Callable[[list[Row]], None]
+    ) -> float | None:
+        """The newest rows of a log and everything within the margin below them."""
+        first = await fetch(self.page_size, 0)
+        if not first:
+            return None
+        top = max(instant(r.created_at) for r in first)
+        return await _scan(fetch, self.page_size, top - self.late_commit_margin, on_page)
+
+    def _event_fetch(self, trigger: TriggerRef) -> Callable[[int, int], Awaitable[list[EventRecord]]]:
+        return lambda limit, offset: self.client.event_logs(trigger, limit, offset)
+
+    def _invocation_fetch(self, trigger: TriggerRef) -> Callable[[int, int], Awaitable[list[InvocationRecord]]]:
+        return lambda limit, offset: self.client.invocation_logs(trigger, limit, offset)
 
     async def _poll_trigger(self, trigger: TriggerRef) -> int:
         found = 0
-        touched: set[str] = set()
-        fresh: list[InvocationRecord] = []
-        for page_number in range(self.max_pages):
-            invocations = await self.client.invocation_logs(trigger, self.page_size, page_number * self.page_size)
-            invocations = [i for i in invocations if i.id not in self._baseline_invocations]
-            known = self.sink.known_invocations(i.id for i in invocations)
-            fresh.extend(i for i in invocations if i.id not in known)
-            if known or len(invocations) < self.page_size:
-                break
-        seen_events: set[str] = set()
-        for page_number in range(self.max_pages):
-            page = await self.client.event_logs(trigger, self.page_size, page_number * self.page_size)
-            news = 0
-            for event in page:
-                if event.id in self._baseline_events:
+        name = trigger.name
+        open_events = self._open.setdefault(name, {})
+
+        # 1. invocations down to the previous newest minus the margin (all of them on the first poll)
+        fresh: dict[str, InvocationRecord] = {}
+
+        def take_invocations(rows: list[InvocationRecord]) -> None:
+            rows = [r for r in rows if r.id not in self._skip_invocations]
+            known = self.sink.known_invocations(r.id for r in rows)
+            fresh.update((r.id, r) for r in rows if r.id not in known)
+
+        previous = self._newest_invocation.get(name)
+        newest = await _scan(
+            self._invocation_fetch(trigger),
+            self.page_size,
+            None if previous is None else previous - self.late_commit_margin,
+            take_invocations,
+        )
+        if newest is not None:
+            self._newest_invocation[name] = max(newest, previous or -math.inf)
+
+        # 2. events down to the previous newest minus the margin, and to the oldest open event within reach
+        previous = self._newest_event.get(name)
+        stop_before: float | None = None
+        if previous is not None:
+            stop_before = previous - self.late_commit_margin
+            if open_events:
+                stop_before = min(stop_before, min(open_events.values()))
+        seen: set[str] = set()
+        deepest = math.inf
+
+        def take_events(rows: list[EventRecord]) -> None:
+            nonlocal found, deepest
+            for event in rows:
+                if event.id in self._skip_events:
                     continue
-                seen_events.add(event.id)
-                outcome = self.sink.observe_event(event)
-                if outcome != "same":
-                    news += 1
-                self._track(event, trigger.source)
-            found += news
-            if news == 0 or len(page) < self.page_size:
-                break
-        # invocations after events, oldest first, so attempts are numbered in time order
-        for invocation in sorted(fresh, key=lambda i: (i.created_at, i.id)):
+                seen.add(event.id)
+                if self.sink.observe_event(event) != "same":
+                    found += 1
+                self._track(event, name)
+            if rows:
+                deepest = min(deepest, min(instant(r.created_at) for r in rows))
+
+        newest = await _scan(
+            self._event_fetch(trigger),
+            self.page_size,
+            stop_before,
+            take_events,
+            deep_floor=None if previous is None else previous - self.late_commit_margin,
+            max_deep_answers=self.max_deep_pages,
+        )
+        if newest is not None:
+            self._newest_event[name] = max(newest, previous or -math.inf)
+        elif previous is None:
+            self._newest_event[name] = -math.inf
+
+        # 3. invocations after events, oldest first, so attempts are numbered in time order
+        touched: list[str] = []
+        for invocation in sorted(fresh.values(), key=lambda i: (instant(i.created_at), i.id)):
             if self.sink.observe_invocation(invocation):
                 found += 1
-                touched.add(invocation.event_id)
-        still_open = [e for e, s in self._open.items() if s == trigger.source and e not in touched]
-        stale = [e for e in [*sorted(touched), *still_open] if e not in seen_events][: self.max_refresh]
-        for event_id in stale:
-            if event_id in self._baseline_events:
+                if invocation.event_id not in seen and invocation.event_id not in touched:
+                    touched.append(invocation.event_id)
+
+        # 4. by id: events with new invocations that this poll did not read (no cap: none may be missed), then open
+        # events it did not reach (oldest first, at most `max_refresh`)
+        unread_open = sorted(
+            (e for e in open_events if e not in seen and e not in touched), key=lambda e: open_events[e]
+        )
+        for event_id in [*touched, *unread_open[: self.max_refresh]]:
+            if event_id in self._skip_events:
                 continue
-            refreshed, its_invocations = await self.client.event_by_id(event_id, trigger.source)
-            if refreshed is None:
-                self._open.pop(event_id, None)
-                continue
-            if refreshed.trigger_name != trigger.name:
-                continue
-            if self.sink.observe_event(refreshed) != "same":
-                found += 1
-            self._track(refreshed, trigger.source)
-            for invocation in sorted(its_invocations, key=lambda i: (i.created_at, i.id)):
-                if self.sink.observe_invocation(invocation):
-                    found += 1
+            found += await self._refresh(event_id, trigger)
         return found
 
-    def _track(self, event: EventRecord, source: str) -> None:
+    async def _refresh(self, event_id: str, trigger: TriggerRef) -> int:
+        """Read one event by id; returns how many items were new."""
+        found = 0
+        try:
+            refreshed, its_invocations = await self.client.event_by_id(event_id, trigger.source)
+        except ServerError as error:
+            if error.code != NOT_EXISTS:
+                raise
+            refreshed, its_invocations = None, []
+        if refreshed is None:
+            self._open.get(trigger.name, {}).pop(event_id, None)
+            self.sink.event_cleaned_up(event_id, time.time())
+            return 0
+        if refreshed.trigger_name and refreshed.trigger_name != trigger.name:
+            return 0
+        if self.sink.observe_event(refreshed) != "same":
+            found += 1
+        self._track(refreshed, trigger.name)
+        for invocation in sorted(its_invocations, key=lambda i: (instant(i.created_at), i.id)):
+            if invocation.id not in self._skip_invocations and self.sink.observe_invocation(invocation):
+                found += 1
+        return found
+
+    def _track(self, event: EventRecord, trigger_name: str) -> None:
+        open_events = self._open.setdefault(trigger_name, {})
         if event.status in FINAL_STATUSES:
-            self._open.pop(event.id, None)
+            open_events.pop(event.id, None)
         else:
-            self._open[event.id] = source
+            open_events[event.id] = instant(event.created_at)
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
         """Poll every `interval` seconds until `stop` is set (errors propagate to the caller, which reconnects)."""

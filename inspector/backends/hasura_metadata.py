@@ -80,6 +80,8 @@ class HasuraMetadataClient:
         self.server_version: str | None = None
         self.use_run_sql = False
         """True on servers without the event-log API (older than v2.25): reads go through `run_sql`."""
+        self.source_kinds: dict[str, str] = {}
+        """Each source's `kind` from `export_metadata` (`postgres`, `mssql`, `citus`, ...): which calls it takes."""
 
     async def __aenter__(self) -> HasuraMetadataClient:
         return self
@@ -138,12 +140,23 @@ class HasuraMetadataClient:
             raise ProtocolMismatch("export_metadata did not return an object")
         return result
 
+    def call_prefix(self, source: str) -> str:
+        """The prefix of a source's event-trigger calls: `mssql` for MS SQL Server sources (`mssql_get_event_logs`,
+        `mssql_redeliver_event`, ...), `pg` for Postgres and the Postgres-compatible kinds (Citus, AlloyDB, ...), as
+        Hasura's docs `docs/docs/api-reference/metadata-api/event-triggers.mdx` name them per backend."""
+        return "mssql" if self.source_kinds.get(source) == "mssql" else "pg"
+
+    def _reads_with_run_sql(self, source: str) -> bool:
+        # run_sql on /v2/query reads Postgres catalogs only; an MS SQL source always takes the mssql_* calls
+        return self.use_run_sql and self.call_prefix(source) == "pg"
+
     async def event_triggers(self) -> list[TriggerRef]:
         """Every event trigger in the metadata (`sources[].tables[].event_triggers[]`,
-        `server/src-lib/Hasura/RQL/Types/EventTrigger.hs`)."""
+        `server/src-lib/Hasura/RQL/Types/EventTrigger.hs`); notes each source's kind."""
         metadata = await self.export_metadata()
         found = []
         for source in metadata.get("sources", []) or []:
+            self.source_kinds[str(source.get("name", "default"))] = str(source.get("kind", "postgres"))
             for table in source.get("tables", []) or []:
                 for trigger in table.get("event_triggers", []) or []:
                     found.append(
@@ -158,7 +171,7 @@ class HasuraMetadataClient:
 
     async def event_logs(self, trigger: TriggerRef, limit: int, offset: int) -> list[EventRecord]:
         """Events of a trigger, newest first, whatever their status."""
-        if self.use_run_sql:
+        if self._reads_with_run_sql(trigger.source):
             rows = await self.run_sql(
                 f"SELECT {_EVENT_COLUMNS} FROM hdb_catalog.event_log WHERE trigger_name = {_literal(trigger.name)} "
                 f"ORDER BY created_at DESC LIMIT {int(limit)} OFFSET {int(offset)}",
@@ -166,13 +179,14 @@ class HasuraMetadataClient:
             )
         else:
             rows = await self.call(
-                "pg_get_event_logs", {"name": trigger.name, "source": trigger.source, "limit": limit, "offset": offset}
+                f"{self.call_prefix(trigger.source)}_get_event_logs",
+                {"name": trigger.name, "source": trigger.source, "limit": limit, "offset": offset},
             )
         return [EventRecord.from_hasura(r) for r in rows]
 
     async def invocation_logs(self, trigger: TriggerRef, limit: int, offset: int) -> list[InvocationRecord]:
         """Invocations of a trigger, newest first."""
-        if self.use_run_sql:
+        if self._reads_with_run_sql(trigger.source):
             # Older catalogs have no trigger_name on invocation rows: select through the events.
             rows = await self.run_sql(
                 "SELECT id, event_id, status, request, response, created_at FROM hdb_catalog.event_invocation_logs "
@@ -184,7 +198,7 @@ class HasuraMetadataClient:
             rows = [{**r, "trigger_name": trigger.name} for r in rows]
         else:
             rows = await self.call(
-                "pg_get_event_invocation_logs",
+                f"{self.call_prefix(trigger.source)}_get_event_invocation_logs",
                 {"name": trigger.name, "source": trigger.source, "limit": limit, "offset": offset},
             )
         return [InvocationRecord.from_hasura(r) for r in rows]
@@ -192,8 +206,10 @@ class HasuraMetadataClient:
     async def event_by_id(
         self, event_id: str, source: str = "default", limit: int = 100
     ) -> tuple[EventRecord | None, list[InvocationRecord]]:
-        """One event and its invocations (newest first)."""
-        if self.use_run_sql:
+        """One event and its invocations (newest first). An event the server no longer has raises `ServerError`
+        with code `not-exists` (HTTP 400, `fetchEventById` in
+        `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`); through run_sql it is None."""
+        if self._reads_with_run_sql(source):
             events = await self.run_sql(
                 f"SELECT {_EVENT_COLUMNS} FROM hdb_catalog.event_log WHERE id = {_literal(event_id)}", source
             )
@@ -206,7 +222,8 @@ class HasuraMetadataClient:
             event = EventRecord.from_hasura(events[0]) if events else None
             return event, [InvocationRecord.from_hasura(r) for r in invocations]
         result = await self.call(
-            "pg_get_event_by_id", {"event_id": event_id, "source": source, "invocation_log_limit": limit}
+            f"{self.call_prefix(source)}_get_event_by_id",
+            {"event_id": event_id, "source": source, "invocation_log_limit": limit},
         )
         event_json = result.get("event") if isinstance(result, Mapping) else None
         return (

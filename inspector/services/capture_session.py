@@ -21,6 +21,7 @@ from inspector.backends.subscriptions import SubscriptionRecorder, SubscriptionS
 from inspector.core.connection_profile import ConnectionProfile
 from inspector.core.events import EventRecord, InvocationRecord
 from inspector.store.capture_file import CaptureFile, CaptureWriter
+from inspector.store.vanished import mark_event_cleaned_up, mark_trigger_removed
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,25 @@ class _CountingWriter:
 
     def known_invocations(self, ids: object) -> set[str]:
         return self.writer.known_invocations(ids)  # type: ignore[arg-type]
+
+    def event_cleaned_up(self, event_id: str, at: float) -> None:
+        """The server's event cleanup deleted an event: marked in the file (its states and invocations stay), and
+        the capture goes on."""
+        self.writer.flush()  # the event may still be in a batch not yet written
+        held = mark_event_cleaned_up(self.writer.conn, event_id, at)
+        self.writer.log(
+            "info",
+            "event log",
+            f"event {event_id} was cleaned up by the server"
+            + ("" if held else " before this capture saw it (only invocations of it remain)"),
+        )
+
+    def trigger_removed(self, name: str, at: float) -> None:
+        """The event trigger was deleted on the server: marked in the file, no longer followed."""
+        self.writer.flush()
+        mark_trigger_removed(self.writer.conn, name, at)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+        self.log("warning", "event log", f"event trigger {name} was removed from the server at {when}")
 
     def add_operation(self, *args: object, **kwargs: object) -> int:
         return self.writer.add_operation(*args, **kwargs)  # type: ignore[arg-type]

@@ -87,9 +87,12 @@ CREATE TABLE IF NOT EXISTS notes (seq INTEGER PRIMARY KEY, kind TEXT, target TEX
 ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("events", "successes", "INTEGER NOT NULL DEFAULT 0"),
     ("events", "flags", "TEXT"),
+    ("events", "cleaned_up_at", "REAL"),
+    ("trigger_snapshots", "removed_at", "REAL"),
 )
 """Columns added while format 1 was unreleased (table, column, declaration): files written before them get them when
-opened."""
+opened. `events.cleaned_up_at`: when the server was found no longer to have the event (Hasura's event cleanup;
+`store.vanished`), NULL while it has it; `trigger_snapshots.removed_at`: when the trigger was found deleted."""
 
 FULL_TEXT: tuple[tuple[str, str], ...] = (("events", "payload"), ("invocations", "response"))
 """The full-text indexes (table, column): `events_fts` over payloads, `invocations_fts` over responses."""
