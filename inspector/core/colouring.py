@@ -70,8 +70,31 @@ class ColourRule:
 
 
 DEFAULT_RULES: tuple[ColourRule, ...] = (
+    # Dead letters by cause (a filter's `outcome` is any attempt's): a handler that said no, one that never answered
+    # in time, one that could not be reached call for different fixes. "Failed" stays first for the handler errors.
     ColourRule(
-        "Failed", 'status == "failed"', "#F6C9C9", "#5A0000", dark_background="#6B1F1F", dark_foreground="#FFE3E3"
+        "Failed",
+        'status == "failed" and not outcome in {timeout connection_failure}',
+        "#F6C9C9",
+        "#5A0000",
+        dark_background="#6B1F1F",
+        dark_foreground="#FFE3E3",
+    ),
+    ColourRule(
+        "Failed: timed out",
+        'status == "failed" and outcome == "timeout"',
+        "#F4C2A6",
+        "#5A1E00",
+        dark_background="#6E2E12",
+        dark_foreground="#FFE6D6",
+    ),
+    ColourRule(
+        "Failed: unreachable",
+        'status == "failed" and outcome == "connection_failure"',
+        "#EBC3DA",
+        "#4D0A30",
+        dark_background="#5E1F45",
+        dark_foreground="#FBE3F1",
     ),
     # Before "Retried": a duplicate delivery always took at least two attempts, so below it this rule could never win.
     ColourRule(
@@ -89,6 +112,23 @@ DEFAULT_RULES: tuple[ColourRule, ...] = (
         "#0E4036",
         dark_background="#1F5148",
         dark_foreground="#DDF7F1",
+    ),
+    # Not (yet) failed, but an attempt got no answer: in time, or at all. Before "Retried", which they usually are.
+    ColourRule(
+        "Timed out",
+        'outcome == "timeout"',
+        "#FCDDC4",
+        "#5C2C00",
+        dark_background="#6B3A16",
+        dark_foreground="#FFEBDC",
+    ),
+    ColourRule(
+        "Unreachable",
+        'outcome == "connection_failure"',
+        "#DEDAEE",
+        "#2A2452",
+        dark_background="#3A355E",
+        dark_foreground="#ECE9FA",
     ),
     ColourRule("Retried", "attempts > 1", "#FBE3B0", "#5A3A00", dark_background="#6B4A12", dark_foreground="#FFF0D0"),
     ColourRule("Slow", "latency > 1000", "#D6E4F0", "#14324D", dark_background="#2B4257", dark_foreground="#E1EEF9"),

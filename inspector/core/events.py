@@ -3,16 +3,18 @@
 Owns the translation from the metadata API's records (Hasura's docs
 `docs/docs/api-reference/metadata-api/event-triggers.mdx`; legacy `run_sql` rows, Hasura's docs
 `docs/docs/api-reference/schema-api/run-sql.mdx`; legacy invocation shapes, `server/src-lib/Hasura/Eventing/HTTP.hs`) to
-`EventRecord` and `InvocationRecord`, the derived status of an event, its row key, and the double decoding of bodies
-that Hasura stores as JSON strings. Pure: used by the capture backends, the store and the views.
+`EventRecord` and `InvocationRecord`, the derived status of an event, its row key, the outcome of each delivery
+attempt (`invocation_outcome`), and the double decoding of bodies that Hasura stores as JSON strings. Pure: used by
+the capture backends, the store, the filter, the analysis, replay and the views.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from inspector.core.hasura import parse_timestamp
 
@@ -25,6 +27,78 @@ FINAL_STATUSES: frozenset[str] = frozenset({"delivered", "failed", "archived"})
 LEGACY_NO_RESPONSE = frozenset({1000, 1001})
 """Statuses old servers stored for client exceptions (1000) and parse errors (1001)
 (`server/src-lib/Hasura/Eventing/HTTP.hs`)."""
+
+
+Outcome = Literal["ok", "handler_error", "timeout", "connection_failure"]
+"""What happened to one delivery attempt, told apart because they call for different fixes:
+
+- ok: the handler answered 2xx;
+- handler_error: the handler answered another status (it ran, and said no);
+- timeout: no answer within the trigger's `timeout_sec`. From v2.25 Hasura's processing timeout wins the race and
+  records `http_status` 500, `request.payload` null and the message `Event Trigger "NAME" timed out while
+  processing.` (`processError` -> `mkInvocation ... (Just 500)` in `server/src-lib/Hasura/Eventing/EventTrigger.hs`);
+  before v2.25 the HTTP client's `ResponseTimeout`, an `http_exception` with message `Response timeout` and no
+  status (`serializeHTTPExceptionMessage` in `server/src-lib/Hasura/HTTP.hs`);
+- connection_failure: any other attempt without an HTTP answer: an `http_exception` (`Connection failure: ...`,
+  `Connection timeout`, `No response data received`, an invalid URL; `getHttpExceptionJson` in
+  `server/src-lib/Hasura/HTTP.hs`), or a legacy status 1000/1001 without a readable timeout.
+"""
+
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+"""Every outcome, in the order figures list them."""
+
+OUTCOME_LABELS: dict[str, str] = {
+    "ok": "answered 2xx",
+    "handler_error": "handler error",
+    "timeout": "timed out",
+    "connection_failure": "connection failure",
+}
+"""How messages, reports and the window name each outcome."""
+
+TIMEOUT_MESSAGE = re.compile(r'Event Trigger ".*" timed out while processing\.', re.DOTALL)
+"""The v2.25+ processing-timeout message (`core.hasura.timeout_message`), whole. The store's SQL for the `outcome`
+filter field matches the same text with `GLOB 'Event Trigger "*" timed out while processing.'`."""
+
+RESPONSE_TIMEOUT = "Response timeout"
+"""The `http_exception` message of http-client's `ResponseTimeout` (`server/src-lib/Hasura/HTTP.hs`)."""
+
+
+def _json_or_text(value: Any) -> Any:
+    """A JSON text parsed, or the value unchanged when it is not text or not JSON."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def invocation_outcome(http_status: int | None, response: Any) -> Outcome:
+    """The outcome of one delivery attempt (see `Outcome`), from its HTTP status (None: no HTTP answer, legacy
+    1000/1001 included) and its `response` record, parsed or as stored (JSON text).
+
+    `inspector.store.filter_sql` computes the same in SQL for the `outcome` filter field, step by step:
+    `tests/core/filter/test_evaluate.py` checks both on every shape. The message is `response.data.message`; when it
+    is itself JSON text it is read once more (Hasura stores exception bodies and the timeout text JSON-encoded)."""
+    if http_status is not None and 200 <= http_status < 300:
+        return "ok"
+    record = _json_or_text(response)
+    data = record.get("data") if isinstance(record, Mapping) else None
+    message = data.get("message") if isinstance(data, Mapping) else None
+    inner = _json_or_text(message) if isinstance(message, str) else message
+    if isinstance(message, str) and isinstance(inner, str) and TIMEOUT_MESSAGE.fullmatch(inner):
+        return "timeout"
+    if http_status is not None:
+        return "handler_error"
+    if (
+        isinstance(inner, Mapping)
+        and inner.get("type") == "http_exception"
+        and inner.get("message") == RESPONSE_TIMEOUT
+    ):
+        return "timeout"
+    return "connection_failure"
 
 
 def _bool(value: Any) -> bool:
@@ -220,6 +294,11 @@ class InvocationRecord:
     @property
     def ok(self) -> bool:
         return self.http_status is not None and 200 <= self.http_status < 300
+
+    @property
+    def outcome(self) -> Outcome:
+        """ok, handler_error, timeout or connection_failure (`invocation_outcome`)."""
+        return invocation_outcome(self.http_status, self.response)
 
     @property
     def response_body(self) -> Any:

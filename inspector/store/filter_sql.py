@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     import sqlite3
 
 __all__ = [
+    "OUTCOME_SQL",
     "SQLITE",
     "CompiledFilter",
     "CompiledRules",
@@ -112,6 +113,31 @@ class Dialect(ABC):
         """Some attempt of the event satisfies `predicate` (written over the attempts table `i`)."""
 
 
+# An attempt's outcome, as `inspector.core.events.invocation_outcome` works it out, step for step: the message is
+# `response.data.message`, read once more when it is JSON (a JSON string: the v2.25+ timeout text; an object: an
+# `http_exception`). Nested CASEs, not ANDs, guard each json_* call: SQLite does not promise to stop an AND early, and
+# json_extract on text that is not JSON aborts the whole query.
+_MESSAGE = "(CASE WHEN json_valid(i.response) THEN json_extract(i.response, '$.data.message') END)"
+_TIMEOUT_TEXT = (
+    f"((CASE WHEN json_valid({_MESSAGE}) THEN (CASE WHEN json_type({_MESSAGE}) = 'text' "
+    f"THEN json_extract({_MESSAGE}, '$') END) ELSE {_MESSAGE} END) "
+    """GLOB 'Event Trigger "*" timed out while processing.')"""
+)
+_RESPONSE_TIMEOUT = (
+    f"(CASE WHEN json_valid({_MESSAGE}) THEN (CASE WHEN json_type({_MESSAGE}) = 'object' "
+    f"THEN (json_extract({_MESSAGE}, '$.type') = 'http_exception' "
+    f"AND json_extract({_MESSAGE}, '$.message') = 'Response timeout') END) END)"
+)
+OUTCOME_SQL = (
+    "(CASE WHEN i.http_status BETWEEN 200 AND 299 THEN 'ok' "
+    f"WHEN {_TIMEOUT_TEXT} THEN 'timeout' "
+    "WHEN i.http_status IS NOT NULL THEN 'handler_error' "
+    f"WHEN {_RESPONSE_TIMEOUT} THEN 'timeout' "
+    "ELSE 'connection_failure' END)"
+)
+"""The `outcome` of the attempt `i` (a row of `invocations`): ok, handler_error, timeout or connection_failure."""
+
+
 class SQLiteDialect(Dialect):
     """The capture file (`inspector.store.capture_file`): columns of `events`, JSON1 functions on `events.payload`,
     `invocations` for attempts, `events_fts` (FTS5) for free text, the `regexp` function `register_functions` adds."""
@@ -132,6 +158,7 @@ class SQLiteDialect(Dialect):
         "http_status": "e.last_http_status",
         "invocation.http_status": "i.http_status",
         "invocation.response": "i.response",
+        "outcome": OUTCOME_SQL,
         "created_at": "e.created_ts",
         "latency": "((coalesce(e.delivered_ts, e.first_attempt_ts) - e.created_ts) * 1000.0)",
         "row_key": "e.row_key",

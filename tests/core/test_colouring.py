@@ -24,7 +24,18 @@ HEX = re.compile(r"#[0-9A-F]{6}")
 
 def test_the_defaults_come_in_first_match_order_with_light_and_dark_colours() -> None:
     names = [rule.name for rule in DEFAULT_RULES]
-    assert names == ["Failed", "Duplicate delivery", "Out of order", "Retried", "Slow", "Pending"]
+    assert names == [
+        "Failed",
+        "Failed: timed out",
+        "Failed: unreachable",
+        "Duplicate delivery",
+        "Out of order",
+        "Timed out",
+        "Unreachable",
+        "Retried",
+        "Slow",
+        "Pending",
+    ]
     for rule in DEFAULT_RULES:
         assert rule.enabled and rule.error is None
         light, dark = rule.colours(False), rule.colours(True)

@@ -26,9 +26,10 @@ Examples::
 
 Fields (`FIELDS` describes each one): `trigger table op status tries attempts attempt successes duplicate flags
 delivered error http_status created_at latency row_key trace_id role id`, `invocation.http_status` /
-`invocation.response` (true if ANY delivery attempt matches), `data.new.<path>` / `data.old.<path>` (the row in the
-payload; `<path>` is columns of letters, digits and `_`, with `[n]` array indexes: `data.new.items[0].name`), and
-`session.<var>` (`session.user-id` and `session.x-hasura-user-id` are the same variable).
+`invocation.response` / `outcome` (`ok handler_error timeout connection_failure`) (true if ANY delivery attempt
+matches), `data.new.<path>` / `data.old.<path>` (the row in the payload; `<path>` is columns of letters, digits and
+`_`, with `[n]` array indexes: `data.new.items[0].name`), and `session.<var>` (`session.user-id` and
+`session.x-hasura-user-id` are the same variable).
 
 Semantics, as decided:
 

@@ -12,7 +12,8 @@ An event is a mapping shaped like a row of the capture's `events` table (`inspec
 `id`, `trigger_name`, `table_name`, `op`, `status`, `tries`, `attempts`, `successes`, `flags`, `delivered`, `error`,
 `last_http_status`, `created_ts`, `delivered_ts`, `first_attempt_ts`, `row_key`, `trace_id`, `session_role` and
 `payload` (the `event` object Hasura delivers, as JSON text or parsed), plus `invocations`: the event's delivery
-attempts, each a mapping with `http_status` and `response` (a row of `invocations`), and, for a delivery in flight
+attempts, each a mapping with `http_status` and `response` (a row of `invocations`; `outcome` is worked out from
+them), and, for a delivery in flight
 (`inspector relay`'s rules and breakpoints), `attempt`: the number of the attempt being made (else `attempt` is
 `attempts`, the latest attempt's number, as in SQL). Missing keys are missing values.
 """
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
+from inspector.core.events import invocation_outcome
 from inspector.core.filter.check import (
     AllOf,
     AnyOf,
@@ -125,7 +127,7 @@ class _Event:
         field = test.field
         if FIELD_KINDS[field.name].per_attempt:  # true when ANY attempt passes (SQL: EXISTS over invocations)
             attempts: Iterable[Mapping[str, Any]] = self.event.get("invocations") or ()
-            return any(_passes(test, attempt.get(_COLUMNS[field.name])) for attempt in attempts)
+            return any(_passes(test, _attempt_value(attempt, field.name)) for attempt in attempts)
         return _passes(test, self.value(field))
 
     def value(self, field: FieldRef) -> Any:
@@ -180,6 +182,15 @@ class _Event:
             ):
                 return True
         return False
+
+
+def _attempt_value(attempt: Mapping[str, Any], name: str) -> Any:
+    """A per-attempt field's value for one attempt: a column's, or its outcome (`invocation_outcome`, from its
+    `http_status` and `response`, unless the attempt carries an `outcome` already)."""
+    if name == "outcome":
+        given = attempt.get("outcome")
+        return given if given is not None else invocation_outcome(attempt.get("http_status"), attempt.get("response"))
+    return attempt.get(_COLUMNS[name])
 
 
 def _walk(value: Any, path: tuple[str | int, ...]) -> Any:

@@ -19,6 +19,7 @@ __all__ = [
     "FIELD_KINDS",
     "JSON_ROOTS",
     "OPS",
+    "OUTCOMES",
     "SIMPLE_FIELDS",
     "FieldKind",
     "Kind",
@@ -41,6 +42,7 @@ FIELDS: Mapping[str, str] = {
     "http_status": "HTTP status of the latest attempt (null: none, or no answer)",
     "invocation.http_status": "HTTP status of any attempt: invocation.http_status == 500",
     "invocation.response": "response of any attempt, as stored (JSON text)",
+    "outcome": "outcome of any attempt: ok, handler_error, timeout or connection_failure",
     "created_at": 'creation time: "2024-03-01T12:00", -15m, "2h ago"',
     "latency": "ms from creation to delivery (or first attempt): 250, 2s",
     "row_key": "key of the changed row (id or *_id column)",
@@ -55,6 +57,9 @@ FIELDS: Mapping[str, str] = {
 
 EVENT_STATUSES = ("pending", "retrying", "in-flight", "delivered", "failed", "archived")
 """The statuses of a captured event (`inspector.core.events`)."""
+OUTCOMES = ("ok", "handler_error", "timeout", "connection_failure")
+"""What happened to a delivery attempt (`inspector.core.events.Outcome`: a 2xx, another status, no answer in time,
+no answer at all)."""
 OPS = ("INSERT", "UPDATE", "DELETE", "MANUAL")
 """Hasura's `op` of an event: the row operation, or MANUAL for an event invoked by hand."""
 
@@ -88,6 +93,7 @@ FIELD_KINDS: Mapping[str, FieldKind] = {
     "http_status": FieldKind("int"),
     "invocation.http_status": FieldKind("int", per_attempt=True),
     "invocation.response": FieldKind("text", per_attempt=True),
+    "outcome": FieldKind("enum", OUTCOMES, per_attempt=True),
     "created_at": FieldKind("time"),
     "latency": FieldKind("duration"),
     "row_key": FieldKind("text"),
