@@ -270,6 +270,7 @@ def _run(
 ) -> int:
     from inspector.core.filter import FilterError
     from inspector.services.replay.loader import Selection, load_plan
+    from inspector.services.replay.plan import remote_hosts_text
 
     try:
         plan = load_plan(capture, options, Selection(args.filter, tuple(args.event)), env)
@@ -290,8 +291,8 @@ def _run(
     remote = plan.remote_hosts
     if remote and not args.allow_remote:
         print(
-            f"inspector replay: refusing to send to {', '.join(remote)}: not this machine. Nothing was sent; give "
-            "--allow-remote to replay to it anyway.",
+            f"inspector replay: refusing to send to {remote_hosts_text(remote)}: not this machine. Nothing was sent; "
+            "give --allow-remote to replay to it anyway.",
             file=err,
         )
         return ExitCode.USAGE

@@ -125,20 +125,66 @@ def _parse(endpoint: str) -> _Endpoint:
     return _Endpoint(_SCHEMES[parts.scheme.lower()], _userinfo(parts), hostport, host, base, graphql, parts.query)
 
 
-def is_loopback_host(host: str) -> bool:
-    """Whether a host name or address (no brackets, no port) is this machine: `localhost` (and `*.localhost`),
-    127.0.0.0/8, `::1` (also as `::ffff:127.x.x.x`). Any other name, even one that resolves to 127.0.0.1, is not:
-    nothing is resolved here."""
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
+UNSPECIFIED_REASON = "{host} is not an address to send to; use {loopback}"
+"""Why `0.0.0.0` and `::` are refused: they name no host. Linux and macOS happen to connect them to this machine,
+Windows refuses; a plan that says where requests go should say it with an address that means the same everywhere."""
+
+
+_INET_ATON_PART = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*", re.ASCII)
+"""One part of a numeric IPv4 host as `inet_aton` reads it: hexadecimal, octal (a leading 0) or decimal."""
+
+
+def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a numeric host means to the C library's `inet_aton` (which `getaddrinfo` uses, so an HTTP
+    client sends `127.1` and `0x7f000001` to 127.0.0.1), or None when `host` is not such a number. One to four
+    parts separated by dots, each decimal, `0x` hexadecimal or `0` octal; the last part fills the remaining bytes."""
+    parts = host.split(".")
+    if not 1 <= len(parts) <= 4 or not all(_INET_ATON_PART.fullmatch(part) for part in parts):
+        return None
+    values = [int(p[2:], 16) if p[:2] in ("0x", "0X") else int(p, 8 if p.startswith("0") else 10) for p in parts]
+    last_bits = 8 * (5 - len(values))
+    if any(v > 255 for v in values[:-1]) or values[-1] >= 1 << last_bits:
+        return None
+    number = values[-1]
+    for i, value in enumerate(values[:-1]):
+        number |= value << (24 - 8 * i)
+    return ipaddress.IPv4Address(number)
+
+
+def not_this_machine(host: str) -> str | None:
+    """None when a host name or address (no brackets, no port) is this machine, else why not, for a person.
+
+    This machine is the name `localhost` exactly (RFC 6761: resolvers answer it themselves) and the addresses of
+    127.0.0.0/8 and `::1` (also as `::ffff:127.x.x.x`), numeric hosts read as the C library reads them (`127.1`,
+    `0x7f000001`, `017700000001` are 127.0.0.1). Nothing is resolved here, so every other name is remote, even one
+    that resolves to 127.0.0.1; so are `evil.localhost` and `localhost.`, which go through DNS. `0.0.0.0` and `::`
+    are refused with `UNSPECIFIED_REASON`."""
+    lowered = host.lower()
+    if lowered == "localhost":
+        return None
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = _inet_aton(lowered)
+    if address is None and ":" in lowered:
+        try:
+            address = ipaddress.IPv6Address(lowered.split("%", 1)[0])
+        except ValueError:
+            address = None
+    if address is None:
+        if lowered.rstrip(".") == "localhost" or lowered.endswith((".localhost", ".localhost.")):
+            return "not this machine: only the name localhost itself is, other names go through DNS"
+        return "not this machine"
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
+        address = address.ipv4_mapped
+    if address.is_unspecified:
+        loopback = "127.0.0.1" if address.version == 4 else "::1"
+        return UNSPECIFIED_REASON.format(host=address, loopback=loopback)
+    return None if address.is_loopback else "not this machine"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address (no brackets, no port) is this machine (`not_this_machine` says why not):
+    `localhost`, 127.0.0.0/8 however `inet_aton` spells it, `::1` (also as `::ffff:127.x.x.x`). Any other name, even
+    one that resolves to 127.0.0.1, is not: nothing is resolved here."""
+    return not_this_machine(host) is None
 
 
 def _check_header(name: str, value: str) -> None:
@@ -329,7 +375,7 @@ class ConnectionProfile:
 
     @property
     def is_loopback(self) -> bool:
-        """Whether the host is this machine: `localhost` (and `*.localhost`), 127.0.0.0/8, `::1`."""
+        """Whether the host is this machine: `localhost`, 127.0.0.0/8, `::1` (`is_loopback_host`)."""
         return is_loopback_host(_parse(self.endpoint).host)
 
     def request_headers(self, secret: str | None) -> dict[str, str]:

@@ -215,7 +215,9 @@ def test_to_json_saves_the_endpoint_redacted() -> None:
     [
         ("http://localhost:8080", True),
         ("http://LOCALHOST", True),
-        ("http://api.localhost:8080", True),
+        ("http://api.localhost:8080", False),  # resolved through DNS: only `localhost` itself is this machine
+        ("http://127.1:8080", True),
+        ("http://0.0.0.0:8080", False),
         ("http://127.0.0.1:8080", True),
         ("http://127.45.6.7", True),
         ("http://[::1]:8080", True),

@@ -11,7 +11,8 @@ Owns, for edit-and-replay (issue 6):
   (`created_at`, newest first) and `shuffle:SEED[,SEED...]` (the `created` order shuffled by `random.Random(SEED)`,
   so a seed always gives the same order; several seeds are several orderings, compared for order tolerance).
 - **The host check**: every host a plan contacts (targets, the backend, the GraphQL endpoint of state queries);
-  those that are not this machine (`localhost`, 127.0.0.0/8, `::1`) need explicit consent.
+  those that are not this machine (`localhost`, 127.0.0.0/8, `::1`: `core.connection_profile.not_this_machine`)
+  need explicit consent.
 - **Judging**: answers against 2xx, against the recorded answer (status and body, minus ignore paths), duplicates
   against each other and the state after one delivery against the state after N, and final states across orderings.
 - **Ignore paths**: `$.created_at` (anchored at the root), `payment_id` or `*.id` (unanchored: at any depth),
@@ -40,7 +41,7 @@ from urllib.parse import urlsplit
 
 from graphql import GraphQLError, OperationDefinitionNode, parse
 
-from inspector.core.connection_profile import is_loopback_host
+from inspector.core.connection_profile import not_this_machine
 from inspector.core.events import decode_twice
 from inspector.core.hasura import USER_AGENT, HasuraError, HeaderConf, RetryConf, request_headers
 
@@ -75,10 +76,25 @@ class RemoteTargetRefused(PermissionError):
     def __init__(self, hosts: Sequence[str]) -> None:
         super().__init__(
             "refusing to send to hosts outside this machine without consent: "
-            + ", ".join(hosts)
+            + remote_hosts_text(hosts)
             + " (give --allow-remote to send anyway)"
         )
         self.hosts = tuple(hosts)
+
+
+def remote_hosts_text(hosts: Sequence[str]) -> str:
+    """Hosts that are not this machine, for a message: each with its reason when that says more than "not this
+    machine" (`0.0.0.0 (0.0.0.0 is not an address to send to; use 127.0.0.1)`)."""
+    out = []
+    for host in hosts:
+        why = not_this_machine(host)
+        out.append(host if why in (None, "not this machine") else f"{host} ({why})")
+    return ", ".join(out)
+
+
+def _host_label(host: str) -> str:
+    why = not_this_machine(host)
+    return "REMOTE" if why in (None, "not this machine") else f"REMOTE: {why}"
 
 
 # --- ignore paths and JSON comparison ----------------------------------------------------------------------------
@@ -651,7 +667,7 @@ class ReplayPlan:
     @property
     def remote_hosts(self) -> list[str]:
         """Hosts that are not this machine: they need explicit consent."""
-        return [h for h in self.hosts if not is_loopback_host(h)]
+        return [h for h in self.hosts if not_this_machine(h) is not None]
 
     def check_consent(self, allow_remote: bool) -> None:
         """RemoteTargetRefused naming the hosts, unless every host is this machine or `allow_remote`."""
@@ -692,7 +708,9 @@ class ReplayPlan:
         hosts = self.hosts
         remote = set(self.remote_hosts)
         if hosts:
-            lines.append("Hosts: " + ", ".join(f"{h} ({'REMOTE' if h in remote else 'this machine'})" for h in hosts))
+            lines.append(
+                "Hosts: " + ", ".join(f"{h} ({_host_label(h) if h in remote else 'this machine'})" for h in hosts)
+            )
         lines.extend(f"Warning: {w}" for w in self.warnings)
         return lines
 
