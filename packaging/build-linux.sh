@@ -27,9 +27,9 @@ missing_tool() {
 }
 
 # 0. The tools, before anything takes time.
-command -v "$PYTHON" >/dev/null || missing_tool "$PYTHON" "python3 (3.11 or newer)"
+command -v "$PYTHON" >/dev/null || missing_tool "$PYTHON (Python >= 3.11; or set PYTHON=...)" python3
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null ||
-  missing_tool "Python >= 3.11 (PYTHON=$PYTHON is $("$PYTHON" -V 2>&1))" "python3.11"
+  missing_tool "Python >= 3.11 ($PYTHON is $("$PYTHON" -V 2>&1 | head -1); or set PYTHON=...)" python3.11
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing_tool "the venv module of $PYTHON" "python3-venv"
 command -v dpkg-deb >/dev/null || missing_tool dpkg-deb dpkg
 command -v strip >/dev/null || missing_tool strip binutils

@@ -46,6 +46,23 @@ def test_linux_packaging_files_agree_on_the_capture_extension_and_the_app() -> N
         assert os.access(PACKAGING / path, os.X_OK), path
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux build script")
+def test_build_linux_names_a_missing_tool_and_exits_3_before_building(tmp_path: Path) -> None:
+    # a PATH with everything the script needs but strip
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "dpkg-deb", "ldd", "gzip", "git", "date", "cat", "sha256sum", "cut"):
+        if found := shutil.which(tool):
+            (bin_dir / tool).symlink_to(found)
+    env = {**os.environ, "PATH": str(bin_dir), "PYTHON": sys.executable}
+    run = subprocess.run(
+        [str(bin_dir / "bash"), str(PACKAGING / "build-linux.sh")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "strip not found; install binutils" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "build").exists()
+
+
 def _copy_of_the_tree(destination: Path) -> Path:
     """What a fresh clone has of the files the wheel is built from (no caches, no build directories)."""
     destination.mkdir()
