@@ -19,11 +19,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     demo.add_argument("--orders-per-second", type=non_negative, default=1.0, metavar="R")
     demo.add_argument("--seed", type=int, default=None, metavar="N", help="make traffic and faults reproducible")
+    demo.add_argument(
+        "--relay", action="store_true", help="deliver through an `inspector relay`, with the Breakpoints panel"
+    )
     demo.add_argument("--quit-after", type=non_negative, default=None, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
     from inspector.qt.window.app import DemoSettings
 
-    demo = DemoSettings(orders_per_second=args.orders_per_second, seed=args.seed)
+    demo = DemoSettings(orders_per_second=args.orders_per_second, seed=args.seed, relay=args.relay)
     return run_window(None, demo=demo, quit_after=args.quit_after)

@@ -105,6 +105,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="restaurant-approval approves only if the payment is already valid (for order-tolerance checks)",
     )
+    eventing.add_argument(
+        "--webhook-base",
+        metavar="URL",
+        help="the example's triggers deliver to URL/<trigger> (e.g. an `inspector relay` in front of the handlers)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         handlers_port=args.handlers_port,
         db=args.db,
+        webhook_base=args.webhook_base,
         admin_secret=args.admin_secret or env_admin_secret(),
         orders_per_second=args.orders_per_second,
         seed=args.seed,

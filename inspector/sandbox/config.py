@@ -96,6 +96,9 @@ class SandboxConfig:
     """The database's time zone (an IANA name): `created_at` and `next_retry_at` are `TIMESTAMP` columns filled with
     the database's local time, which Hasura writes zone-less into webhook bodies and with a (wrong) `Z` into metadata
     API records."""
+    webhook_base: str | None = None
+    """Where the example's triggers deliver: `<webhook_base>/<trigger>` instead of the handlers' own URL, e.g. an
+    `inspector relay` in front of the handlers (`inspector sandbox --webhook-base URL`), without the metadata API."""
     order_sensitive_handlers: bool = False
     """restaurant-approval depends on arrival order: it approves only when the order's payment is already valid in
     the database, and otherwise answers 200 without approving (a silent drop): for order-tolerance replay checks."""

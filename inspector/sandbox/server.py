@@ -168,7 +168,7 @@ class Sandbox:
         existing = self.triggers.triggers
         retry = RetryConf(self.config.num_retries, self.config.retry_interval_sec, self.config.timeout_sec)
         for name, ops in EXAMPLE_TRIGGERS:
-            webhook = f"{self.handlers_url}/{name}"
+            webhook = f"{(self.config.webhook_base or self.handlers_url).rstrip('/')}/{name}"
             old = existing.get(name)
             if old is None and not fresh:
                 continue  # deleted by the user: leave it deleted

@@ -12,7 +12,7 @@ import asyncio
 import gc
 import secrets
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import qasync
@@ -21,10 +21,13 @@ from PySide6.QtWidgets import QApplication
 
 from inspector.backends.subscriptions import SubscriptionSpec
 from inspector.core.connection_profile import ConnectionProfile
+from inspector.core.hasura import RetryConf
 from inspector.qt.window.file_open import FileOpenRelay
 from inspector.qt.window.main_window import MainWindow
 from inspector.sandbox.config import Faults, SandboxConfig
+from inspector.sandbox.handlers import HANDLER_NAMES
 from inspector.sandbox.server import Sandbox
+from inspector.services.relay import Breakpoints, Relay, RelayConfig, check_routes
 
 DEMO_SUBSCRIPTIONS = (
     SubscriptionSpec(
@@ -50,6 +53,8 @@ class DemoSettings:
     cold_start_ms: float = 600.0
     duplicate_rate: float = 0.08
     seed: int | None = None
+    relay: bool = False
+    """Deliveries go through an `inspector relay` in this process, with the Breakpoints panel docked."""
 
 
 def demo_config(settings: DemoSettings) -> SandboxConfig:
@@ -83,10 +88,31 @@ def _application(argv: list[str]) -> QApplication:
     return app
 
 
-async def start_demo(window: MainWindow, settings: DemoSettings) -> Sandbox:
-    """Start the sandbox in this process and the window's live capture of it."""
-    sandbox = Sandbox(demo_config(settings))
+async def start_demo(window: MainWindow, settings: DemoSettings, relays: list[Relay] | None = None) -> Sandbox:
+    """Start the sandbox in this process and the window's live capture of it (with `settings.relay`, through a relay
+    appended to `relays`, its Breakpoints panel docked)."""
+    config = demo_config(settings)
+    relay: Relay | None = None
+    if settings.relay:
+        # The relay first (its address goes into the triggers' webhooks), its routes once the handlers listen.
+        relay = Relay(RelayConfig({}), breakpoints=Breakpoints())
+        await relay.start()
+        config = replace(config, webhook_base=relay.base_url)
+        if relays is not None:
+            relays.append(relay)
+    sandbox = Sandbox(config)
     await sandbox.start()
+    if relay is not None and relay.breakpoints is not None:
+        routes = {name: f"{sandbox.handlers_url}/{name}" for name in HANDLER_NAMES}
+        check_routes(routes, allow_remote=False)
+        relay.routes.update(routes)
+        relay.config = replace(
+            relay.config,
+            retry={
+                name: RetryConf(config.num_retries, config.retry_interval_sec, config.timeout_sec) for name in routes
+            },
+        )
+        window.add_breakpoints_panel(relay.breakpoints, relay.rules)
     profile = ConnectionProfile.from_endpoint("demo: local sandbox", sandbox.graphql_url)
     window.add_transient_profile(profile, sandbox.admin_secret)
     window.connect_profile(profile, sandbox.admin_secret, subscriptions=DEMO_SUBSCRIPTIONS)
@@ -118,12 +144,13 @@ def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_a
         gc.freeze()
         window.show()
         sandbox: Sandbox | None = None
+        relays: list[Relay] = []
         if capture is not None:
             window.open_capture(Path(capture))
         files.set_target(window.open_capture)
         if demo is not None:
             try:
-                sandbox = await start_demo(window, demo)
+                sandbox = await start_demo(window, demo, relays)
             except OSError as error:
                 window.banner.show_message(f"The demo sandbox could not start: {error}", "error")
         if quit_after is not None:
@@ -136,6 +163,8 @@ def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_a
         window.close_files()
         if sandbox is not None:
             await sandbox.stop()
+        for relay in relays:
+            await relay.stop()
         return 0
 
     try:

@@ -1062,9 +1062,27 @@ class MainWindow(QMainWindow):
             "Hasura event triggers, their invocations and subscriptions.</p>",
         )
 
+    # --- the relay (`inspector demo --relay`) ---------------------------------------------------------------------
+
+    def add_breakpoints_panel(self, breakpoints: Any, rules: list[Any]) -> Any:
+        """Dock the relay's Breakpoints panel (`inspector.qt.relay.breakpoints_panel`); detached when the window
+        closes, so held deliveries continue."""
+        from PySide6.QtWidgets import QDockWidget
+
+        from inspector.qt.relay.breakpoints_panel import BreakpointsPanel
+
+        self.breakpoints_panel = BreakpointsPanel(breakpoints, rules, self)
+        dock = QDockWidget("Breakpoints", self)
+        dock.setObjectName("breakpoints_dock")
+        dock.setWidget(self.breakpoints_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        return self.breakpoints_panel
+
     # --- closing -----------------------------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if getattr(self, "breakpoints_panel", None) is not None:
+            self.breakpoints_panel.detach()  # held deliveries continue with their original behaviour
         self._save_settings()
         if self.session is not None:
             self.session.stop()

@@ -50,6 +50,8 @@ class Breakpoint:
     text: str
     filter: CheckedFilter | None
     enabled: bool = True
+    once: bool = False
+    """Removed when it first holds a delivery (stepping to the next event of a flow)."""
 
 
 @dataclass
@@ -167,6 +169,8 @@ class Breakpoints:
         view = delivery_view(trigger, body)
         for point in self.breakpoints:
             if point.enabled and (point.filter is None or evaluate(point.filter, view)):
+                if point.once:
+                    self.remove(point)
                 return point
         return None
 

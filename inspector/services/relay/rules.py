@@ -3,9 +3,9 @@
 Owns the rule text (`parse_rule`), the actions, and the view of a delivery the display filter sees
 (`delivery_view`): FILTER is the display filter language (`inspector.core.filter`), evaluated in memory on the
 delivery's event, with `trigger`, `table`, `op`, `id`, `tries` (`delivery_info.current_retry`), `attempt`
-(`current_retry + 1`: 1 for the first attempt), `role`, `trace_id`, `data.new.*`, `data.old.*`, `session.*` and
-free text over the event. An empty filter (`-> drop`) matches every delivery. Used by the relay server, the
-`inspector relay --rule` option and the window's Breakpoints panel (its fault rules).
+(`current_retry + 1`: 1 for the first attempt), `row_key`, `role`, `trace_id`, `data.new.*`, `data.old.*`,
+`session.*` and free text over the event. An empty filter (`-> drop`) matches every delivery. Used by the relay
+server, the `inspector relay --rule` option and the window's Breakpoints panel (its fault rules).
 
 Actions:
 
@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspector.core.events import row_key
 from inspector.core.filter import CheckedFilter, FilterError, check, evaluate, parse
 
 __all__ = [
@@ -259,6 +260,9 @@ def delivery_view(trigger: str, body: Any) -> dict[str, Any]:
     if isinstance(event, Mapping):
         view["payload"] = event
         view["op"] = event.get("op")
+        data = event.get("data")
+        if isinstance(data, Mapping) and isinstance(table, Mapping):
+            view["row_key"] = row_key(str(table.get("name", "")), data.get("new") or data.get("old"))
         session = event.get("session_variables")
         if isinstance(session, Mapping):
             view["session_role"] = session.get("x-hasura-role")

@@ -16,7 +16,7 @@ from inspector.backends.hasura_metadata import TriggerRef
 from inspector.core.redaction import REDACTED
 from inspector.sandbox.server import Sandbox
 from inspector.services.analysis import analyse
-from inspector.services.relay import parse_rule
+from inspector.services.relay import Relay, RelayConfig, parse_rule
 from inspector.services.relay.rewire import (
     RemoteBackendRefused,
     check_backend,
@@ -27,6 +27,7 @@ from inspector.services.relay.rewire import (
 )
 from inspector.store.capture_file import CaptureFile
 from inspector.store.relay_records import deliveries, rewirings
+from tests.conftest import SandboxFactory
 from tests.helpers.live import place_order
 from tests.helpers.relay import EXAMPLE_TRIGGERS, metadata_client, relayed
 from tests.helpers.sandbox_client import (
@@ -264,3 +265,11 @@ async def test_unknown_trigger_and_methods(sandbox: Sandbox, tmp_path: Path) -> 
             assert answer.status == 404 and "no route" in (await answer.json())["error"]
         async with session.get(r.relay.url("validate-order")) as answer:
             assert answer.status == 405
+
+
+async def test_sandbox_webhook_base_points_the_example_triggers_at_a_relay(sandbox_factory: SandboxFactory) -> None:
+    async with Relay(RelayConfig({})) as relay:  # no metadata API involved: `inspector sandbox --webhook-base URL`
+        sandbox = await sandbox_factory(webhook_base=relay.base_url)
+        relay.routes.update({t: f"{sandbox.handlers_url}/{t}" for t in EXAMPLE_TRIGGERS})
+        await _chain(sandbox, "o-base")
+        assert relay.deliveries == 4

@@ -1,0 +1,1 @@
+"""The relay in the window: the Breakpoints panel."""
