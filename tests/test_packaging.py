@@ -1,7 +1,7 @@
 """The installers. On every run: the wheel (built twice from a copy of this tree, byte-identical with
 SOURCE_DATE_EPOCH set, with the project's metadata, entry point and resources inside) installed into a fresh venv
 where `inspector --version` and `inspector self-test` pass, as a `pipx install` of it would; and checks of the Linux
-packaging files. With INSPECTOR_BUILD_TESTS=1 (about 2-3 min; needs dpkg-deb, strip and the package index):
+packaging files. With INSPECTOR_BUILD_TESTS=1 (about 5 min; needs dpkg-deb, strip and the package index):
 `packaging/build-linux.sh` on its own (sdist, wheel, bundle, tarball, .deb, lintian when installed), and the .deb
 installed into a throwaway root where `/usr/bin/inspector self-test` passes and `dpkg -r` leaves nothing behind.
 
@@ -128,7 +128,8 @@ def test_the_wheel_is_reproducible_complete_and_self_tests_once_installed(tmp_pa
     metadata, entry_points, names = _metadata(first)
     assert metadata["Name"] == DIST_NAME and metadata["License-Expression"] == "MIT"
     assert metadata["Description-Content-Type"] == "text/markdown"
-    assert metadata.get_payload().lstrip().startswith("# Inspector")  # the README, as PyPI's description
+    description = metadata.get_payload()
+    assert isinstance(description, str) and description.lstrip().startswith("# Inspector")  # README on PyPI
     classifiers = metadata.get_all("Classifier") or []
     assert "Environment :: X11 Applications :: Qt" in classifiers and "Typing :: Typed" in classifiers
     urls = dict(url.split(", ", 1) for url in metadata.get_all("Project-URL") or [])
@@ -169,7 +170,7 @@ def test_the_wheel_is_reproducible_complete_and_self_tests_once_installed(tmp_pa
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(not BUILD, reason="the Linux build takes 2-3 min: set INSPECTOR_BUILD_TESTS=1 to run it")
+@pytest.mark.skipif(not BUILD, reason="the Linux build takes about 5 min: set INSPECTOR_BUILD_TESTS=1 to run it")
 def test_build_linux_alone_makes_the_sdist_wheel_bundle_tarball_and_deb(tmp_path: Path) -> None:
     if not (sys.platform.startswith("linux") and shutil.which("dpkg-deb") and shutil.which("strip")):
         pytest.skip("needs Linux, dpkg-deb and strip")

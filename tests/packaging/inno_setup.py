@@ -195,7 +195,9 @@ class Report:
 
 def split_parameters(line: str) -> list[str] | None:
     """`A: "x; y"; B: z` -> ['A: "x; y"', 'B: z']; None when a quoted value is not closed."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in line:
         if char == '"':
             quoted = not quoted  # a doubled quote toggles twice: still inside

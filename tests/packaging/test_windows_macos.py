@@ -213,6 +213,11 @@ def test_a_capture_given_by_the_desktop_opens_in_the_window(
     split = importlib.util.find_spec("inspector.cli.window") is not None
     window = importlib.import_module("inspector.cli.window") if split else cli
     calls: list[str | None] = []
-    monkeypatch.setattr(window, "run_window", lambda capture, demo=None, quit_after=None: calls.append(capture) or 0)
+
+    def run_window(capture: str | None, demo: object = None, quit_after: float | None = None) -> int:
+        calls.append(capture)
+        return 0
+
+    monkeypatch.setattr(window, "run_window", run_window)
     assert cli.main(argv) == 0
     assert calls == [opened]
