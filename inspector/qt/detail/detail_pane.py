@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
-    QSplitter,
+    QSizePolicy,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -66,6 +66,11 @@ RAW_STRING_LIMIT = DISPLAY_LIMIT
 """Characters kept of each long string in a shortened Raw view."""
 
 PAYLOAD_TAB, CHANGES_TAB, RAW_TAB, INVOCATIONS_TAB, STATES_TAB = range(5)
+CLIENT_ERROR_NOTE = (
+    "client_error is the response type Hasura stores for every failed attempt: an answer that is not 2xx as well as "
+    "no answer at all (ResponseError in server/src-lib/Hasura/Eventing/HTTP.hs of hasura/graphql-engine). It does not "
+    "mean the client was at fault."
+)
 
 
 # --- Hasura's shapes (pure) -------------------------------------------------------------------------------------------
@@ -244,6 +249,42 @@ def local_time(seconds: Any) -> str:
         return datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     except (OverflowError, OSError, ValueError):
         return str(seconds)
+
+
+def _epoch(text: Any) -> float | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.utcoffset() is None:
+        value = value.replace(tzinfo=UTC)  # Hasura's timestamps without a zone are UTC
+    return value.timestamp()
+
+
+def attempt_durations(
+    invocations: Sequence[Mapping[str, Any]], event: Mapping[str, Any] | None, states: Sequence[Mapping[str, Any]]
+) -> list[float | None]:
+    """How long each attempt took, as far as Hasura's log tells (it records no duration): attempt 1 from the event's
+    creation to its invocation row; a retry from the `next_retry_at` scheduled after the attempt before it. None when
+    the log does not tell (as the analysis estimates it: `services/analysis/attempts.latency`)."""
+    created = None if event is None else event.get("created_ts")
+    retries = sorted(t for t in (_epoch(s.get("next_retry_at")) for s in states) if t is not None)
+    found: list[float | None] = []
+    previous: float | None = None
+    for invocation in invocations:
+        at = invocation.get("created_ts")
+        start: float | None = None
+        if isinstance(at, int | float):
+            if previous is None:
+                start = created if isinstance(created, int | float) else None
+            else:
+                scheduled = [t for t in retries if previous <= t <= at]
+                start = scheduled[-1] if scheduled else None
+            previous = float(at)
+        found.append(None if start is None or at < start else float(at) - start)
+    return found
 
 
 def duration_text(seconds: float | None) -> str:
@@ -617,7 +658,7 @@ class InvocationsView(QWidget):
     COLUMNS = ("#", "Time", "HTTP", "Duration", "Outcome", "Source")
     REQUEST_TAB, RESPONSE_TAB, RAW_TAB = range(3)
     ROWS_SHOWN = 4
-    """Attempts the table has room for without scrolling (more scroll; the splitter gives more room)."""
+    """Attempts the table has room for without scrolling (more scroll)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -633,11 +674,16 @@ class InvocationsView(QWidget):
         self.request_body = BodyView(field_function=webhook_body_field, expand_depth=1)
         self.request_body.filterRequested.connect(self.filterRequested)
         self.request_headers = HeadersTable()
-        request_page = QSplitter(Qt.Orientation.Vertical)
-        request_page.addWidget(self.request_body)
-        request_page.addWidget(_titled("Request headers", self.request_headers))
-        request_page.setStretchFactor(0, 3)
-        request_page.setStretchFactor(1, 1)
+        # Body and headers each get a whole page (not a splitter, whose lower half was squeezed to nothing and its
+        # title painted over the table when the pane was short).
+        self.request_parts = QTabWidget()
+        self.request_parts.setDocumentMode(True)
+        self.request_parts.addTab(self.request_body, "Body")
+        self.request_parts.addTab(self.request_headers, "Headers")
+        request_page = QWidget()
+        request_layout = QVBoxLayout(request_page)
+        request_layout.setContentsMargins(4, 4, 4, 4)
+        request_layout.addWidget(self.request_parts, 1)
 
         response_page = QWidget()
         self.response_status = QLabel(response_page)
@@ -645,16 +691,14 @@ class InvocationsView(QWidget):
         self.response_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.response_headers = HeadersTable()
         self.response_body = BodyView(field_function=None, expand_depth=3)
-        response_split = QSplitter(Qt.Orientation.Vertical)
-        response_split.addWidget(_titled("Body", self.response_body))
-        self.response_headers_box = _titled("Response headers", self.response_headers)
-        response_split.addWidget(self.response_headers_box)
-        response_split.setStretchFactor(0, 3)
-        response_split.setStretchFactor(1, 1)
+        self.response_parts = QTabWidget()
+        self.response_parts.setDocumentMode(True)
+        self.response_parts.addTab(self.response_body, "Body")
+        self.response_parts.addTab(self.response_headers, "Headers")
         response_layout = QVBoxLayout(response_page)
         response_layout.setContentsMargins(4, 4, 4, 4)
         response_layout.addWidget(self.response_status)
-        response_layout.addWidget(response_split, 1)
+        response_layout.addWidget(self.response_parts, 1)
 
         self.raw = RawView()
         self.tabs = QTabWidget(self)
@@ -662,24 +706,36 @@ class InvocationsView(QWidget):
         self.tabs.addTab(response_page, "Response")
         self.tabs.addTab(self.raw, "Raw")
 
-        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.splitter.addWidget(self.table)
-        self.splitter.addWidget(self.tabs)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 4)
+        # The attempts table is as tall as its rows (up to ROWS_SHOWN) and no taller; the request and response take
+        # the rest of the pane, so they stay readable however short the pane is.
+        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.body = QWidget(self)
+        body_layout = QVBoxLayout(self.body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.setSpacing(4)
+        body_layout.addWidget(self.table)
+        body_layout.addWidget(self.tabs, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.empty)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.body, 1)
         self.invocations: list[dict[str, Any]] = []
 
     def clear(self) -> None:
         self.set_invocations([])
 
-    def set_invocations(self, invocations: list[dict[str, Any]]) -> None:
+    def set_invocations(
+        self,
+        invocations: list[dict[str, Any]],
+        event: Mapping[str, Any] | None = None,
+        states: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Show `invocations`; with the `event` and its `states`, attempts without a recorded duration get one
+        estimated from Hasura's log (`attempt_durations`)."""
         self.invocations = invocations
+        estimated = attempt_durations(invocations, event, states)
         self.empty.setVisible(not invocations)
-        self.splitter.setVisible(bool(invocations))
+        self.body.setVisible(bool(invocations))
         colours = syntax_colours(self.palette())
         self.table.blockSignals(True)
         self.table.clearSelection()
@@ -689,13 +745,24 @@ class InvocationsView(QWidget):
             text, tone = outcome(invocation.get("http_status"), invocation.get("status"), response.value)
             http = invocation.get("http_status")
             duration = invocation.get("duration_ms")
+            guess = estimated[row] if duration is None else None
             cells = [
                 _item(str(invocation.get("attempt") or row + 1)),
                 _item(hasura_time(invocation.get("created_at")), str(invocation.get("created_at") or "")),
                 _item("—" if http is None else str(http)),
                 _item(
-                    duration_text(None if duration is None else duration / 1000),
-                    None if duration is not None else "Hasura does not record how long an invocation took",
+                    duration_text(None if duration is None else duration / 1000)
+                    if guess is None
+                    else f"≈ {duration_text(guess)}",
+                    None
+                    if duration is not None
+                    else "Hasura does not record how long an invocation took"
+                    + (
+                        ""
+                        if guess is None
+                        else ": estimated from its log, from the event's creation (attempt 1) or the retry's "
+                        "scheduled time to the invocation's row"
+                    ),
                 ),
                 _item(text, text),
                 _item(str(invocation.get("source") or "hasura")),
@@ -709,11 +776,14 @@ class InvocationsView(QWidget):
         )
         self.table.blockSignals(False)
         shown = min(max(len(invocations), 1), self.ROWS_SHOWN)
-        self.table.setMinimumHeight(
+        height = (
             self.table.horizontalHeader().sizeHint().height()
             + shown * self.table.verticalHeader().defaultSectionSize()
             + 2 * self.table.frameWidth()
         )
+        if len(invocations) > self.ROWS_SHOWN:
+            height += self.table.horizontalScrollBar().sizeHint().height() // 2
+        self.table.setFixedHeight(height)
         if invocations:
             self.table.selectRow(len(invocations) - 1)  # the latest attempt is the one that decided the outcome
         else:
@@ -759,18 +829,20 @@ class InvocationsView(QWidget):
         if not response.ok:
             self.response_status.setText(self._status_line(http, status, None, None))
             self.response_headers.set_headers([])
-            self.response_headers_box.setVisible(False)
             self.response_body.show_text(response.text or "", f"The stored response is {response.error}.")
         else:
             parts = response_parts(response.value)
             self.response_status.setText(self._status_line(http, status, parts, content_type(parts.headers)))
             self.response_headers.set_headers(parts.headers)
-            self.response_headers_box.setVisible(bool(parts.headers))
+            self.response_status.setToolTip(CLIENT_ERROR_NOTE if parts.kind == "client_error" else "")
             if parts.kind is None and response.value is not None:
                 self.response_body.show_json(response.value)
             else:
                 self.response_body.show_body(parts.body, content_type(parts.headers))
 
+        self.request_parts.setTabText(1, f"Headers ({self.request_headers.rowCount()})")
+        self.response_parts.setTabText(1, f"Headers ({self.response_headers.rowCount()})")
+        self.tabs.setTabText(self.RESPONSE_TAB, "Response" if http is None else f"Response (HTTP {http})")
         size = len(str(invocation.get("request") or "")) + len(str(invocation.get("response") or ""))
         notes = [f"request {p.error}" for p in (request,) if not p.ok] + [
             f"response {p.error}" for p in (response,) if not p.ok
@@ -792,7 +864,9 @@ class InvocationsView(QWidget):
         if parts is not None and parts.kind:
             line += f" · {parts.kind}"
             if parts.kind == "client_error" and http is not None:
-                line += " (the body is the handler's answer, as Hasura stored it)"
+                line += " (Hasura's word for any answer that is not 2xx; the body is the handler's answer as stored)"
+            elif parts.kind == "client_error":
+                line += " (Hasura's word for an attempt that got no usable answer)"
         if kind:
             line += f" · {kind}"
         return line
@@ -982,7 +1056,7 @@ class DetailPane(QWidget):
             self.changes.show_message(f"No old → new row to compare for op {op or '(none)'}.")
         self.tabs.setTabText(CHANGES_TAB, changes_title)
 
-        self.invocations.set_invocations(invocations)
+        self.invocations.set_invocations(invocations, event, states)
         self.tabs.setTabText(INVOCATIONS_TAB, f"Invocations ({len(invocations)})")
         self.states.set_states(states)
         self.tabs.setTabText(STATES_TAB, f"States ({len(states)})")

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from PySide6.QtCore import QByteArray, QModelIndex, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QModelIndex, QRect, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -69,6 +69,16 @@ RECENT_KEY = "files/recent"
 RULES_KEY = "list/colouring_rules"
 RECENT_SIZE = 10
 REFRESH_MS = 250
+EVENTS_VIEW, FLOWS_VIEW, SUBSCRIPTIONS_VIEW, LOG_VIEW = range(4)
+VIEW_TIPS = (
+    "The event list, the selected event's detail and the sources (triggers, subscriptions, tables)",
+    "The selected event's flow as a sequence diagram, the service map, timelines and anomalies",
+    "Write and run subscriptions; the messages each one received",
+    "Connects, reconnects and errors of the capture session",
+)
+DEFAULT_SIZE = (1400, 860)
+"""The window's size on a screen with room for it; smaller screens get their available area."""
+LARGE_SIZE = (1680, 1000)
 
 
 def captures_directory() -> Path:
@@ -143,10 +153,10 @@ class MainWindow(QMainWindow):
         self._pending_subscriptions: list[SubscriptionSpec] = []
         self.setWindowTitle("Inspector")
         self.setAcceptDrops(True)
-        self.resize(1400, 860)
         self._build_widgets()
         self._build_actions()
-        self._restore_settings()
+        if not self._restore_settings():
+            self.fit_to_screen()
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setInterval(REFRESH_MS)
         self.refresh_timer.timeout.connect(self._on_refresh_timer_timeout)
@@ -161,13 +171,15 @@ class MainWindow(QMainWindow):
         self.connection_bar.setObjectName("connection_bar")
         self.connection_bar.setMovable(False)
         self.profile_picker = QComboBox(self)
-        self.profile_picker.setMinimumWidth(260)
+        self.profile_picker.setMinimumWidth(200)
+        self.profile_picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.profile_picker.setMinimumContentsLength(22)
         self.profile_picker.setToolTip("Connection profile (Capture ▸ Manage profiles)")
         self.connect_button = QPushButton("Start capture", self)
         self.connect_button.setToolTip("Connect and record events, invocations and subscriptions (Ctrl+E)")
         self.connect_button.clicked.connect(self.toggle_capture)
         self.state_label = QLabel("Not connected", self)
-        self.state_label.setMinimumWidth(260)
+        self.state_label.setMinimumWidth(120)
         self.connection_bar.addWidget(QLabel(" Backend: ", self))
         self.connection_bar.addWidget(self.profile_picker)
         self.connection_bar.addWidget(self.connect_button)
@@ -230,36 +242,34 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.filter_bar)
         layout.addWidget(self.banner)
-        layout.addWidget(self.main_splitter, 1)
         self.setCentralWidget(central)
 
         self.console = SubscriptionsConsole(self)
         self.console.runRequested.connect(self._on_console_run_requested)
-        self.console_dock = QDockWidget("Subscriptions", self)
-        self.console_dock.setObjectName("subscriptions_dock")
-        self.console_dock.setWidget(self.console)
         self.log_view = QPlainTextEdit(self)
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(5000)
-        self.log_dock = QDockWidget("Session log", self)
-        self.log_dock.setObjectName("log_dock")
-        self.log_dock.setWidget(self.log_view)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.console_dock)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
-        self.tabifyDockWidget(self.console_dock, self.log_dock)
         self.flows = FlowsPanel(self)
         self.flows.eventSelected.connect(self.select_event)
+        self.flows.anomalies.eventSelected.connect(lambda _event_id: self.show_view(EVENTS_VIEW))
         self.flows.filterRequested.connect(self.apply_filter)
+        self.flows.filterRequested.connect(lambda _text: self.show_view(EVENTS_VIEW))
         self.flows.pictureExported.connect(lambda path: self.statusBar().showMessage(f"Saved {path}", 4000))
-        self.flows_dock = QDockWidget("Flows", self)
-        self.flows_dock.setObjectName("flows_dock")
-        self.flows_dock.setWidget(self.flows)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.flows_dock)
-        self.tabifyDockWidget(self.console_dock, self.flows_dock)
-        self.flows_dock.visibilityChanged.connect(self._on_flows_dock_visibility_changed)
+        # The views share the central area as tabs (not short bottom docks): each gets the window's whole height, so
+        # the list and its detail pane stay readable on a 1366x768 screen and a flow's sequence diagram shows the
+        # whole order.
+        self.views = QTabWidget(self)
+        self.views.setObjectName("views")
+        self.views.setDocumentMode(True)
+        self.views.addTab(self.main_splitter, "Events")
+        self.views.addTab(self.flows, "Flows")
+        self.views.addTab(self.console, "Subscriptions")
+        self.views.addTab(self.log_view, "Session log")
+        for index, tip in enumerate(VIEW_TIPS):
+            self.views.setTabToolTip(index, tip)
+        self.views.currentChanged.connect(self._on_views_current_changed)
+        layout.addWidget(self.views, 1)
         self._analysed_version = -1
-        self.console_dock.raise_()
-        self.resizeDocks([self.console_dock], [230], Qt.Orientation.Vertical)
         self._last_log_seq = 0
 
         self.displayed_label = QLabel(self)
@@ -267,6 +277,8 @@ class MainWindow(QMainWindow):
         self.rate_label = QLabel(self)
         self.legend = QLabel(self)
         self.legend.setToolTip("Row colours (first matching rule wins)")
+        # Clipped rather than widening the window past a small screen (its tooltip lists every rule).
+        self.legend.setMinimumWidth(1)
         self.statusBar().addWidget(self.displayed_label)
         self.statusBar().addWidget(self.file_label, 1)
         self.load_progress = QProgressBar(self)
@@ -313,15 +325,28 @@ class MainWindow(QMainWindow):
         self.replay_action.setEnabled(False)
         view_menu = menu.addMenu("&View")
         self.columns_menu = view_menu.addMenu("&Columns")
-        view_menu.addAction(self.console_dock.toggleViewAction())
-        view_menu.addAction(self.log_dock.toggleViewAction())
-        view_menu.addAction(self.flows_dock.toggleViewAction())
+        self.view_actions: list[QAction] = []
+        for index in range(self.views.count()):
+            action = self._action(
+                view_menu,
+                f"&{index + 1} {self.views.tabText(index)}",
+                QKeySequence(f"Ctrl+{index + 1}"),
+                lambda i=index: self.show_view(i),
+            )
+            self.view_actions.append(action)
+        view_menu.addSeparator()
         self._action(view_menu, "Colouring &rules…", None, self.edit_colouring_rules)
         self.follow_action = self._action(
             view_menu, "&Follow new events", QKeySequence("Ctrl+Shift+F"), self._toggle_follow
         )
         self.follow_action.setCheckable(True)
         self.follow_action.setChecked(True)
+        self.follow_action.setToolTip(
+            "Follow new events: keep the newest event in view (scrolling up, or selecting an event, stops following)"
+        )
+        # On the connection bar too, beside Start capture: the switch a user reaches for while events stream in.
+        self.connection_bar.addSeparator()
+        self.connection_bar.addAction(self.follow_action)
         go_menu = menu.addMenu("&Go")
         self._action(go_menu, "&Next event", QKeySequence("Ctrl+Down"), lambda: self._move(1))
         self._action(go_menu, "&Previous event", QKeySequence("Ctrl+Up"), lambda: self._move(-1))
@@ -342,10 +367,33 @@ class MainWindow(QMainWindow):
 
     # --- settings --------------------------------------------------------------------------------------------------
 
-    def _restore_settings(self) -> None:
+    def fit_to_screen(self, available: QRect | None = None) -> None:
+        """Size and place the window inside the screen's available area (`available`; default: the screen the window
+        is on), at `DEFAULT_SIZE` (`LARGE_SIZE` on a large screen) or smaller, so every bar and button is on screen.
+        The splitters are shared out for that height."""
+        if available is None:
+            screen = self.screen() or QGuiApplication.primaryScreen()
+            available = screen.availableGeometry() if screen is not None else QRect(0, 0, *DEFAULT_SIZE)
+        # The frame (title bar, borders) is not known before the window is shown: leave room for a usual one.
+        frame_w, frame_h = 16, 40
+        wanted_w, wanted_h = LARGE_SIZE if available.width() >= 1800 and available.height() >= 1000 else DEFAULT_SIZE
+        width = max(640, min(wanted_w, available.width() - frame_w))
+        height = max(480, min(wanted_h, available.height() - frame_h))
+        self.resize(width, height)
+        left = available.left() + max(0, (available.width() - width - frame_w) // 2)
+        top = available.top() + max(0, (available.height() - height - frame_h) // 2)
+        self.move(left, top)
+        self.main_splitter.setSizes([min(300, width // 5), width - min(300, width // 5)])
+        # The detail pane gets a little more than the list: a request and its response must be readable there.
+        list_height = max(160, int(height * 0.36))
+        self.list_detail_splitter.setSizes([list_height, max(200, height - list_height)])
+
+    def _restore_settings(self) -> bool:
+        """The layout the user left (True), or False when there is none or it does not fit this screen any more."""
         geometry = self.settings.value("window/geometry")
+        restored = False
         if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+            restored = self.restoreGeometry(geometry) and self._fits_on_a_screen()
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -353,6 +401,15 @@ class MainWindow(QMainWindow):
             value = self.settings.value(key)
             if isinstance(value, QByteArray):
                 splitter.restoreState(value)
+        return restored
+
+    def _fits_on_a_screen(self) -> bool:
+        """Whether the restored geometry lies inside one screen's available area (a laptop after a big monitor)."""
+        frame = self.frameGeometry()
+        for screen in QGuiApplication.screens():
+            if screen.availableGeometry().adjusted(-8, -8, 8, 8).contains(frame):
+                return True
+        return False
 
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -821,9 +878,18 @@ class MainWindow(QMainWindow):
             self._show_flow_of(str(event_id))
 
     def _on_sources_operation_selected(self, operation_id: int) -> None:
-        self.console_dock.show()
-        self.console_dock.raise_()
+        self.show_view(SUBSCRIPTIONS_VIEW)
         self.console.select_operation(operation_id)
+
+    def show_view(self, index: int) -> None:
+        """Raise one of the central views: EVENTS_VIEW, FLOWS_VIEW, SUBSCRIPTIONS_VIEW or LOG_VIEW."""
+        self.views.setCurrentIndex(index)
+
+    def _on_views_current_changed(self, index: int) -> None:
+        if index == FLOWS_VIEW:
+            self.refresh_analysis()
+            if self._selected_event is not None:
+                self._show_flow_of(self._selected_event)
 
     def _show_flow_of(self, event_id: str) -> None:
         """The selected event's flow as a sequence diagram (cheap: a few indexed queries)."""
@@ -835,10 +901,6 @@ class MainWindow(QMainWindow):
             return
         self.flows.show_flow(flow)
         self.flows.select_event(event_id)
-
-    def _on_flows_dock_visibility_changed(self, visible: bool) -> None:
-        if visible:
-            self.refresh_analysis()
 
     def refresh_analysis(self) -> None:
         """Analyse the capture in a worker thread (its own connection: a large capture takes seconds) and show the
@@ -997,7 +1059,8 @@ class MainWindow(QMainWindow):
                     changed = True
             except StoreError:
                 return
-        if self._tick % 20 == 0 and self.flows_dock.isVisible() and self._data_version != self._analysed_version:
+        flows_shown = self.views.currentIndex() == FLOWS_VIEW
+        if self._tick % 20 == 0 and flows_shown and self._data_version != self._analysed_version:
             self._analysed_version = self._data_version
             self.refresh_analysis()
         if (changed or slow) and self.reader is not None:

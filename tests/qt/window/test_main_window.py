@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from inspector.qt.roles import EVENT_ID_ROLE, RULE_ROLE
 from inspector.qt.window.file_open import FileOpenRelay
-from inspector.qt.window.main_window import MainWindow
+from inspector.qt.window.main_window import FLOWS_VIEW, MainWindow
 from inspector.services.profiles import ProfileStore
 from tests.helpers.captures import build_big_capture
 from tests.helpers.window import SECRET, connect, small_capture
@@ -271,11 +271,10 @@ def test_a_slow_filter_shows_progress_and_can_be_cancelled(window: MainWindow, t
     qtbot.waitUntil(lambda: not window.load_progress.isVisible(), timeout=10000)
 
 
-def test_flows_dock_shows_the_selected_flow_and_the_analysis(window: MainWindow, sandbox_url: str, qtbot: Any) -> None:
+def test_flows_view_shows_the_selected_flow_and_the_analysis(window: MainWindow, sandbox_url: str, qtbot: Any) -> None:
     connect(window, sandbox_url)
     qtbot.waitUntil(lambda: window.model is not None and window.model.rowCount() >= 8, timeout=20000)
-    window.flows_dock.show()
-    window.flows_dock.raise_()
+    window.show_view(FLOWS_VIEW)
     window.table.selectRow(0)
     event_id = window.model.index(0, 0).data(EVENT_ID_ROLE)
     qtbot.waitUntil(lambda: window.flows.sequence.flow is not None, timeout=5000)
