@@ -9,7 +9,8 @@ The JSON document (`--json`), for scripts:
     {"file", "filter", "events", "started", "ended", "last_activity" (ISO 8601 UTC or null),
      "triggers": [TriggerStats as fields: trigger, events, delivered, failed, pending, invocations, retries,
                   first_attempt_p50_ms, first_attempt_p95_ms, delivered_p50_ms, delivered_p95_ms, anomalies,
-                  retry_causes, table, handler],
+                  retry_causes, outcomes ({ok, handler_error, timeout, connection_failure}: attempts of each),
+                  table, handler],
      "edges": [ServiceEdge as fields: trigger, handler, events, invocations, failures, p50_ms, p95_ms],
      "anomalies": {kind: {"count", "severity", "examples": [up to 5 event ids], "first": message or null}},
      "thresholds": {...}, "marked": events whose flags changed (with --mark, else null)}
@@ -28,6 +29,7 @@ from typing import Any, TextIO
 
 from inspector.cli.common import open_capture
 from inspector.cli.exit_codes import ExitCode
+from inspector.core.events import OUTCOME_LABELS, OUTCOMES
 from inspector.core.filter import FilterError
 from inspector.services.analysis import AnalysisReport, Thresholds, analyse, kinds, mark_flags, severity
 from inspector.store.filter_sql import compile_filter
@@ -229,6 +231,11 @@ def table(report: AnalysisReport, file: str, filter_text: str | None) -> str:
                 ]
             )
         lines.extend(_render(rows, set(range(1, 11))))
+        lines.append("")
+        # Timeouts, connection failures and handler errors call for different fixes: each gets its own column.
+        rows = [["attempts by outcome", *(OUTCOME_LABELS[o] for o in OUTCOMES)]]
+        rows.extend([t.trigger, *(f"{t.outcomes.get(o, 0):,}" for o in OUTCOMES)] for t in report.triggers)
+        lines.extend(_render(rows, set(range(1, len(OUTCOMES) + 1))))
         causes = [t for t in report.triggers if t.retry_causes]
         if causes:
             lines.append("")

@@ -59,6 +59,9 @@ class FlowStep:
     http_status: int | None = None
     duration_ms: float | None = None
     marks: tuple[str, ...] = ()
+    outcome: str | None = None
+    """For an invocation: ok, handler_error, timeout or connection_failure (`inspector.core.events.Outcome`; a v2.25+
+    timeout has `http_status` 500 and is still a timeout)."""
     """Anomaly kinds that show on this step (drawn as badges), e.g. ("retry",), ("duplicate",)."""
 
 
@@ -121,6 +124,9 @@ class TriggerStats:
     anomalies: dict[str, int] = field(default_factory=dict)
     retry_causes: dict[str, int] = field(default_factory=dict)
     """Why attempts failed, most frequent first: `HTTP 500`, `response timeout`, `Connection refused`..."""
+    outcomes: dict[str, int] = field(default_factory=dict)
+    """Attempts by outcome (`inspector.core.events.OUTCOMES`: ok, handler_error, timeout, connection_failure), every
+    outcome listed, zeros too."""
     table: str | None = None
     """The table the trigger is on (from the capture's trigger snapshot)."""
     handler: str | None = None

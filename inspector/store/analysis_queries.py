@@ -20,6 +20,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from inspector.store.capture_file import dumps, message_data_sql, message_diffs
+from inspector.store.filter_sql import OUTCOME_SQL
 
 OPEN_STATUSES = ("pending", "retrying", "in-flight")
 """Event statuses that are neither delivered nor final."""
@@ -63,6 +64,8 @@ class InvocationRow(NamedTuple):
     created: float
     duration_ms: float | None
     source: str
+    outcome: str
+    """ok, handler_error, timeout or connection_failure (`inspector.core.events.invocation_outcome`, in SQL)."""
 
 
 class PartitionRow(NamedTuple):
@@ -119,6 +122,8 @@ class InvocationPassRow(NamedTuple):
     created: float
     duration_ms: float | None
     text: str | None
+    outcome: str
+    """ok, handler_error, timeout or connection_failure (`inspector.core.events.invocation_outcome`, in SQL)."""
 
 
 # --- triggers and the capture's extent ------------------------------------------------------------------------------
@@ -299,7 +304,8 @@ def attempts_of(conn: sqlite3.Connection, event_id: str) -> list[InvocationRow]:
         InvocationRow(*raw)
         for raw in conn.execute(
             "SELECT id, event_id, attempt, http_status, status, CASE WHEN http_status IS NULL THEN response END, "
-            "created_ts, duration_ms, source FROM invocations WHERE event_id = ? ORDER BY created_ts, seq",
+            f"created_ts, duration_ms, source, {OUTCOME_SQL} FROM invocations i WHERE event_id = ? "
+            "ORDER BY created_ts, seq",
             (event_id,),
         )
     ]
@@ -405,7 +411,8 @@ def invocation_pass(
         "CREATE TEMP TABLE inspector_invocation_scan AS "
         "SELECT i.event_id, i.trigger_name, i.attempt, i.http_status, i.status, i.created_ts, i.duration_ms, "
         "CASE WHEN i.http_status IS NULL THEN i.response "
-        f"WHEN +i.http_status BETWEEN 200 AND 299 AND {_BODY_CANDIDATE} THEN i.response END AS text FROM invocations i "
+        f"WHEN +i.http_status BETWEEN 200 AND 299 AND {_BODY_CANDIDATE} THEN i.response END AS text, "
+        f"{OUTCOME_SQL} AS outcome FROM invocations i "
         f"WHERE (i.http_status IS NULL OR +i.http_status NOT BETWEEN 200 AND 299 OR i.attempt > 1 OR {_BODY_CANDIDATE})"
         f"{chosen} ORDER BY i.seq"
     )
@@ -682,8 +689,8 @@ def invocations_of(conn: sqlite3.Connection, event_ids: Sequence[str]) -> list[I
         found.extend(
             InvocationRow(*raw)
             for raw in conn.execute(
-                "SELECT id, event_id, attempt, http_status, status, response, created_ts, duration_ms, source "
-                f"FROM invocations WHERE event_id IN ({placeholders}) ORDER BY created_ts, seq",
+                "SELECT id, event_id, attempt, http_status, status, response, created_ts, duration_ms, source, "
+                f"{OUTCOME_SQL} FROM invocations i WHERE event_id IN ({placeholders}) ORDER BY created_ts, seq",
                 chunk,
             )
         )

@@ -1,6 +1,6 @@
-"""What one delivery attempt says, shared by the detectors, the statistics and the flows: why it failed (`cause`),
-whether that was a timeout, what is wrong with a 2xx body, how long it took as far as Hasura's log tells, and the
-few words and durations the anomaly messages are made of."""
+"""What one delivery attempt says, shared by the detectors, the statistics and the flows: why it failed (`cause`, by
+the attempt's outcome: a handler error, a timeout or a connection failure), what is wrong with a 2xx body, how long
+it took as far as Hasura's log tells, and the few words and durations the anomaly messages are made of."""
 
 from __future__ import annotations
 
@@ -9,21 +9,27 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from inspector.core.events import decode_twice
+from inspector.core.events import decode_twice, invocation_outcome
 from inspector.services.analysis.capture_reading import TriggerInfo
 from inspector.store.analysis_queries import InvocationRow
 
 
-def cause(http_status: int | None, status: int | None, response: Any) -> str:
-    """Why an attempt failed, in a few words: `HTTP 500`, or the network error Hasura logged."""
+def cause(http_status: int | None, status: int | None, response: Any, outcome: str | None = None) -> str:
+    """Why an attempt failed, in a few words, by its outcome (`inspector.core.events.invocation_outcome`, worked out
+    here unless given): a handler error is `HTTP 500`; a timeout `timeout (recorded as HTTP 500)` from v2.25, where
+    Hasura records its processing timeout with status 500, or `response timeout` before; a connection failure the
+    network error Hasura logged (`Connection failure: ...`)."""
+    if isinstance(response, str):
+        response = decode_twice(response)
+    outcome = outcome or invocation_outcome(http_status, response)
+    if outcome == "timeout":
+        return "response timeout" if http_status is None else f"timeout (recorded as HTTP {http_status})"
     if http_status is not None:
         return f"HTTP {http_status}"
     if status == 1000:
         return "client error (no answer)"
     if status == 1001:
         return "unreadable answer"
-    if isinstance(response, str):
-        response = decode_twice(response)
     data = response.get("data") if isinstance(response, Mapping) else None
     message = decode_twice(data.get("message")) if isinstance(data, Mapping) else None
     if isinstance(message, Mapping):
@@ -35,11 +41,6 @@ def cause(http_status: int | None, status: int | None, response: Any) -> str:
     if not message:
         return "no answer"
     return " ".join(str(message).split())[:100]
-
-
-def is_timeout(cause_text: str) -> bool:
-    lowered = cause_text.lower()
-    return "timeout" in lowered or "timed out" in lowered
 
 
 def body_problem(response: Any) -> str | None:

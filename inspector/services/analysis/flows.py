@@ -160,8 +160,8 @@ def _build_flow(
             )
             outcome = (
                 f"HTTP {invocation.http_status}"
-                if invocation.http_status is not None
-                else cause(None, invocation.status, invocation.response)
+                if invocation.outcome in ("ok", "handler_error") and invocation.http_status is not None
+                else cause(invocation.http_status, invocation.status, invocation.response, invocation.outcome)
             )
             replay = " (replay)" if invocation.source != "hasura" else ""
             step = add(
@@ -176,6 +176,7 @@ def _build_flow(
                     http_status=invocation.http_status,
                     duration_ms=round(took * 1000, 3),
                     marks=tuple(kind for kind, marks in attempt_markers if marks(view)),
+                    outcome=invocation.outcome,
                 ),
                 event_step,
             )

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from inspector.core.events import OUTCOMES
 from inspector.core.flows import Anomaly, ServiceEdge, TriggerStats
 from inspector.services.analysis import detectors as registry
 from inspector.services.analysis import statistics
@@ -173,20 +174,22 @@ def _scan_alone(conn: sqlite3.Connection, found: registry.Detector, context: reg
 
 def _invocation_pass(
     conn: sqlite3.Connection, context: registry.ScanContext, visiting: Sequence[registry.Detector]
-) -> tuple[Counter[tuple[str, str]], dict[str, list[Anomaly]]]:
+) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]], dict[str, list[Anomaly]]]:
     """One pass over the invocations (unfiltered unless a filter is given, in capture order): failed attempts by
-    (trigger, cause), and what each visiting detector found."""
+    (trigger, cause) and by (trigger, outcome), and what each visiting detector found."""
     context = context.on(conn)
     causes: Counter[tuple[str, str]] = Counter()
+    outcomes: Counter[tuple[str, str]] = Counter()
     visitors = [(d.kind, d.invocations(context)) for d in visiting if d.invocations is not None]
     for row in queries.invocation_pass(conn, context.where, context.params):
-        ok = row.http_status is not None and 200 <= row.http_status < 300
-        failure = None if ok else cause(row.http_status, row.status, row.text)
+        ok = row.outcome == "ok"
+        failure = None if ok else cause(row.http_status, row.status, row.text, row.outcome)
         if failure is not None:
             causes[(row.trigger, failure)] += 1
+            outcomes[(row.trigger, row.outcome)] += 1
         for _kind, visitor in visitors:
             visitor.visit(row, failure)
-    return causes, {kind: list(visitor.found()) for kind, visitor in visitors}
+    return causes, outcomes, {kind: list(visitor.found()) for kind, visitor in visitors}
 
 
 def analyse(
@@ -240,7 +243,7 @@ def analyse(
         _examples(conn, context, by_condition, totals, found)
         with_figures = registry.ScanContext(conn, infos, triggers, thresholds, where, params, activity, cutoff, totals)
         scanned = {d.kind: list(d.scan(with_figures)) for d in in_python if d.scan is not None and not d.scan_alone}
-        causes, visited = invocation_pass()
+        causes, outcomes, visited = invocation_pass()
         scanned_alone = {kind: result() for kind, result in alone.items()}
     except BaseException:
         jobs.close(failed=True)
@@ -250,6 +253,9 @@ def analyse(
         if trigger in totals:
             totals[trigger].causes[failure] += n
             totals[trigger].failures += n
+    for (trigger, outcome), n in outcomes.items():
+        if trigger in totals:
+            totals[trigger].outcomes[outcome] += n
     # Each kind's anomalies: the invocations pass's first (a timeout says more than a slow attempt), then its scan's.
     per_kind = {
         d.kind: [*visited.get(d.kind, []), *scanned.get(d.kind, []), *scanned_alone.get(d.kind, [])] for d in in_python
@@ -290,6 +296,7 @@ def analyse(
                 delivered_p95_ms=t.delivery.percentile(0.95),
                 anomalies={k: t.anomalies[k] for k in kinds if t.anomalies[k]},
                 retry_causes=dict(t.causes.most_common()),
+                outcomes={"ok": t.successes, **{o: t.outcomes[o] for o in OUTCOMES if o != "ok"}},
                 table=info.table,
                 handler=info.handler_name,
             )

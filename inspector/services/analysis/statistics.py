@@ -72,7 +72,11 @@ class TriggerTotals:
         self.first = Histogram()
         self.delivery = Histogram()
         self.failures = 0
+        self.successes = 0
+        """Attempts answered 2xx."""
         self.causes: Counter[str] = Counter()
+        self.outcomes: Counter[str] = Counter()
+        """Failed attempts by outcome (handler_error, timeout, connection_failure), from the invocations pass."""
         self.anomalies: Counter[str] = Counter()
 
 
@@ -100,6 +104,7 @@ def trigger_totals(
         t.invocations += attempts * n
         t.attempted += n if attempts > 0 else 0
         t.duplicate_extra += max(successes - 1, 0) * n
+        t.successes += successes * n
         t.slow_first += n if figures.slow_first else 0
         if figures.sampled:
             t.first.add(figures.first_bucket, n)

@@ -45,9 +45,7 @@ def answer_from_row(row: Mapping[str, Any]) -> Answer:
     record = InvocationRecord.from_hasura(
         {**row, "request": row.get("request"), "response": row.get("response"), "http_status": row.get("http_status")}
     )
-    status = record.http_status
-    body = record.response_body
-    return Answer(status, body, None if status is not None else str(body), row.get("duration_ms"))
+    return Answer.from_invocation(record, row.get("duration_ms"))
 
 
 def load_plan(

@@ -42,7 +42,8 @@ from urllib.parse import urlsplit
 from graphql import GraphQLError, OperationDefinitionNode, parse
 
 from inspector.core.connection_profile import not_this_machine
-from inspector.core.events import decode_twice
+from inspector.core.events import OUTCOME_LABELS, InvocationRecord, decode_twice
+from inspector.core.events import Outcome as AttemptOutcome
 from inspector.core.hasura import USER_AGENT, HasuraError, HeaderConf, RetryConf, request_headers
 
 REDACTED = "<redacted>"
@@ -311,6 +312,17 @@ class Answer:
     duration_ms: float | None = None
     unreachable: bool = False
     """The target could not be connected to at all (refused, no such host)."""
+    outcome: AttemptOutcome | None = None
+    """ok, handler_error, timeout or connection_failure (`inspector.core.events.Outcome`); when not given: ok or
+    handler_error by the status, connection_failure without one. A timeout has no status, even when Hasura v2.25+
+    recorded it as 500 (`from_invocation`)."""
+
+    def __post_init__(self) -> None:
+        if self.outcome is None:
+            derived: AttemptOutcome = (
+                "connection_failure" if self.status is None else "ok" if self.ok else "handler_error"
+            )
+            object.__setattr__(self, "outcome", derived)
 
     @property
     def ok(self) -> bool:
@@ -318,12 +330,26 @@ class Answer:
 
     def describe(self, limit: int = 80) -> str:
         if self.status is None:
-            return f"no answer ({self.error or 'unknown error'})"
+            what = "timed out" if self.outcome == "timeout" else "no answer"
+            return f"{what} ({self.error or 'unknown error'})"
         return f"HTTP {self.status} {short(self.body, limit)}" if self.body not in (None, "") else f"HTTP {self.status}"
 
     @classmethod
     def from_text(cls, status: int | None, text: Any, duration_ms: float | None = None) -> Answer:
         return cls(status, decode_twice(text), None, duration_ms)
+
+    @classmethod
+    def from_invocation(cls, record: InvocationRecord, duration_ms: float | None = None) -> Answer:
+        """The answer a Hasura invocation record holds. A timeout is no answer, whatever status Hasura wrote (v2.25+
+        records its processing timeout as 500 with the message `Event Trigger "NAME" timed out while processing.`,
+        `server/src-lib/Hasura/Eventing/EventTrigger.hs`); a connection failure neither."""
+        outcome = record.outcome
+        body = record.response_body
+        if outcome in ("ok", "handler_error"):
+            return cls(record.http_status, body, None, duration_ms, outcome=outcome)
+        if isinstance(body, Mapping):  # an http_exception: its message says enough
+            body = body.get("message") or body.get("type") or body
+        return cls(None, None, " ".join(str(body).split()) or OUTCOME_LABELS[outcome], duration_ms, outcome=outcome)
 
 
 @dataclass(frozen=True)
@@ -927,17 +953,21 @@ def judge_status(answers: Sequence[Answer]) -> Verdict:
 
 
 def judge_recorded(answer: Answer | None, recorded: Answer | None, ignore: Sequence[IgnorePath]) -> Verdict:
-    """Passes when the answer has the recorded status and, minus the ignored paths, the recorded body."""
+    """Passes when the answer has the recorded outcome (`Answer.outcome`: a timeout is not a handler's 500) and, for
+    an HTTP answer, the recorded status and, minus the ignored paths, the recorded body."""
     if recorded is None:
         return Verdict("skipped", "nothing recorded to compare with: the capture holds no attempt of this event")
     if answer is None:
         return Verdict("skipped", "no delivery was made")
-    if answer.status != recorded.status:
+    if answer.outcome != recorded.outcome or answer.status != recorded.status:
         return Verdict(
             "failed",
             f"answered {answer.describe()} where {recorded.describe()} was recorded",
             (f"recorded: {recorded.describe(400)}", f"replayed: {answer.describe(400)}"),
         )
+    if answer.status is None:  # no answer either time: the same outcome is all there is to compare
+        assert answer.outcome is not None
+        return Verdict("passed", f"{OUTCOME_LABELS[answer.outcome]}, as recorded")
     a, b = strip_ignored(recorded.body, ignore), strip_ignored(answer.body, ignore)
     if json_equal(a, b):
         return Verdict("passed", f"HTTP {answer.status}, body as recorded")

@@ -52,9 +52,9 @@ from inspector.backends.errors import (
 )
 from inspector.backends.graphql_http import GraphQLHttpClient
 from inspector.backends.hasura_metadata import HasuraMetadataClient
-from inspector.backends.webhook_sender import WebhookError, WebhookSender, WebhookUnreachable
+from inspector.backends.webhook_sender import WebhookError, WebhookSender, WebhookTimeout, WebhookUnreachable
 from inspector.core.connection_profile import ConnectionProfile
-from inspector.core.events import InvocationRecord, decode_twice
+from inspector.core.events import RESPONSE_TIMEOUT, InvocationRecord, decode_twice
 from inspector.core.hasura import (
     INVOCATION_VERSION,
     client_error,
@@ -621,8 +621,18 @@ class ReplayRunner:
         try:
             got = await self._sender.post(url, prepared.data, prepared.headers, prepared.time_limit)
         except WebhookError as exc:
-            answer = Answer(None, None, str(exc), exc.duration_ms, unreachable=isinstance(exc, WebhookUnreachable))
-            response = self._exception_response(exc.kind, str(exc), url)
+            timed_out = isinstance(exc, WebhookTimeout)
+            answer = Answer(
+                None,
+                None,
+                str(exc),
+                exc.duration_ms,
+                unreachable=isinstance(exc, WebhookUnreachable),
+                outcome="timeout" if timed_out else "connection_failure",
+            )
+            # Recorded as Hasura records a response timeout (`server/src-lib/Hasura/HTTP.hs`), so the capture's
+            # `outcome` reads it as a timeout.
+            response = self._exception_response(exc.kind, RESPONSE_TIMEOUT if timed_out else str(exc), url)
             http_status: int | None = None
         except asyncio.CancelledError:
             self.recorder.add(
@@ -705,9 +715,7 @@ class ReplayRunner:
             duration_ms=duration,
             invocation_id=invocation.id,
         )
-        status = invocation.http_status
-        error = None if status is not None else f"no answer: {invocation.response_body}"
-        return Answer(status, invocation.response_body, error, duration)
+        return Answer.from_invocation(invocation, duration)
 
     async def _redeliver(self, client: HasuraMetadataClient, event_id: str, source: str, deadline: float) -> None:
         while True:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from inspector.core.flows import Anomaly
-from inspector.services.analysis.attempts import body_problem, cause, is_ok, is_timeout, latency, ms
+from inspector.services.analysis.attempts import body_problem, cause, is_ok, latency, ms
 from inspector.services.analysis.capture_reading import TriggerInfo, info_of, timeout_of
 from inspector.services.analysis.detectors import (
     AttemptView,
@@ -47,7 +47,7 @@ class _Visitor:
         timeout = self.timeouts.get(row.trigger) or self.thresholds.default_timeout_s
         message: str | None = None
         if failure is not None:
-            if is_timeout(failure):
+            if row.outcome == "timeout":
                 message = f"timed out ({failure}; timeout_sec {timeout:g})"
         elif row.text is not None:
             problem = body_problem(row.text)
@@ -105,7 +105,7 @@ def breaks_contract(invocation: InvocationRow, took: float, info: TriggerInfo, t
     ok = is_ok(invocation)
     if ok and body_problem(invocation.response) is not None:
         return True
-    if not ok and is_timeout(cause(invocation.http_status, invocation.status, invocation.response)):
+    if invocation.outcome == "timeout":
         return True
     return took >= thresholds.near_timeout_ratio * timeout
 
@@ -123,7 +123,8 @@ def _in_flow(flow: FlowContext) -> Iterator[Anomaly]:
                 problem = body_problem(invocation.response)
                 if problem is not None:
                     message = f"answered {invocation.http_status} with {problem}"
-            elif is_timeout(failure := cause(invocation.http_status, invocation.status, invocation.response)):
+            elif invocation.outcome == "timeout":
+                failure = cause(invocation.http_status, invocation.status, invocation.response, invocation.outcome)
                 message = f"timed out ({failure}; timeout_sec {timeout:g})"
             if message is None and took >= flow.thresholds.near_timeout_ratio * timeout:
                 what = "first attempt took" if previous_at is None else "attempt took about"

@@ -20,7 +20,7 @@ from inspector.store.analysis_queries import ExampleRow, InvocationRow
 
 
 def _example(row: ExampleRow, attempts: Sequence[InvocationRow], _scope: ExampleScope) -> Anomaly:
-    causes = [cause(i.http_status, i.status, i.response) for i in attempts if not is_ok(i)]
+    causes = [cause(i.http_status, i.status, i.response, i.outcome) for i in attempts if not is_ok(i)]
     plural = "s" if row.attempts != 1 else ""
     if causes:
         message = f"retries exhausted after {row.attempts} attempt{plural} (last: {causes[-1]})"
@@ -35,7 +35,7 @@ def _in_flow(flow: FlowContext) -> Iterator[Anomaly]:
     for event in flow.events:
         if event.status == "failed":
             attempts = flow.invocations.get(event.id, [])
-            causes = [cause(i.http_status, i.status, i.response) for i in attempts if not is_ok(i)]
+            causes = [cause(i.http_status, i.status, i.response, i.outcome) for i in attempts if not is_ok(i)]
             yield DEAD_LETTER.anomaly(
                 f"retries exhausted after {event.attempts} attempts (last: {causes[-1] if causes else 'none'})",
                 event.id,

@@ -22,7 +22,7 @@ from inspector.store.analysis_queries import ExampleRow, InvocationRow
 
 
 def _example(row: ExampleRow, attempts: Sequence[InvocationRow], _scope: ExampleScope) -> Anomaly:
-    causes = [cause(i.http_status, i.status, i.response) for i in attempts if not is_ok(i)]
+    causes = [cause(i.http_status, i.status, i.response, i.outcome) for i in attempts if not is_ok(i)]
     outcome = "delivered" if row.successes else "gave up" if row.status == "failed" else "not delivered yet"
     message = f"{row.attempts} attempts, {outcome}; failed: {', '.join(summarise(causes)) or 'unknown'}"
     return RETRY.anomaly(message, row.id, row.trigger, None, row.created)
@@ -32,7 +32,7 @@ def _in_flow(flow: FlowContext) -> Iterator[Anomaly]:
     for event in flow.events:
         if event.attempts > 1 and event.attempts > event.successes:
             attempts = flow.invocations.get(event.id, [])
-            causes = [cause(i.http_status, i.status, i.response) for i in attempts if not is_ok(i)]
+            causes = [cause(i.http_status, i.status, i.response, i.outcome) for i in attempts if not is_ok(i)]
             yield RETRY.anomaly(
                 f"{event.attempts} attempts: {', '.join(summarise(causes)) or 'failures'} failed",
                 event.id,
