@@ -761,6 +761,7 @@ async def window_benchmarks(settings: Settings, results: Results, quick: bool, p
 STANDALONE = {
     "pictures": ("pictures.py", ["--quick"]),
     "replay": ("replay.py", ["--quick"]),
+    "relay": ("relay.py", ["--quick"]),
     "analysis": ("analysis.py", ["--rows", "50000"]),
 }
 """Benchmarks that print their own figures and ratios (each with its goal); run as child processes, output relayed."""
@@ -840,7 +841,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         choices=tuple(ONLY),
         help="run one benchmark (sandbox: orders and ws; capture: benchmarks/capture.py; window: benchmarks/window.py;"
-        " pictures, replay, analysis: the standalone scripts of those names)",
+        " pictures, replay, relay, analysis: the standalone scripts of those names)",
     )
     parser.add_argument("--profile", metavar="DIR", help="child servers write cProfile stats into DIR")
     parser.add_argument("--serve", choices=("sandbox", "raw-ws"), help=argparse.SUPPRESS)

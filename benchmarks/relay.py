@@ -1,0 +1,219 @@
+"""Relay benchmark: what `inspector relay` adds to each delivery, against direct delivery to the same handler in the
+same run.
+
+Run `python benchmarks/relay.py` (about 40 s) or `--quick` (a few seconds). Three processes, as in use: this script is
+the engine (an aiohttp client posting Hasura-shaped event bodies of about 1 KB with Hasura's headers); the handler is
+a child process (this file with `--serve handler`: answers every POST `200 {}` after reading the body); the relay is
+another child (`--serve relay`: `inspector.services.relay.Relay` with one route to the handler and, as `inspector
+relay --out` does, every delivery recorded into a temporary capture). Children stop when their stdin closes.
+
+Figures (goals: p50 added < 1 ms, throughput >= 0.8x direct):
+- latency: one delivery at a time, N of them, direct and through the relay alternately in blocks; p50 and p99 of
+  each, and the added latency (relay p50 - direct p50, relay p99 - direct p99);
+- throughput: C deliveries in flight (C = 16), N in all; deliveries/s direct and through the relay, and their ratio.
+Repeated `--repeats` times; the median of the repeats is reported with min/max.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+from common import load_average, log, percentile, revision, until_stdin_closes  # noqa: E402
+
+TRIGGER = "process-payment"
+HEADERS = {
+    "Content-Type": "application/json",
+    "User-Agent": "hasura-graphql-engine/v2.48.0",
+    "X-B3-TraceId": "463ac35c9f6413ad48485a3953bb6124",
+    "X-B3-SpanId": "a2fb4a1d1a96d312",
+    "X-B3-Sampled": "1",
+    "X-Api-Key": "benchmark-secret",
+}
+
+
+def body(n: int) -> bytes:
+    order = {"order_id": str(uuid.uuid4()), "user_id": "u1", "restaurant_id": 1, "address": "1 Main St" * 20}
+    return json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "table": {"schema": "public", "name": "orders"},
+            "trigger": {"name": TRIGGER},
+            "event": {
+                "op": "UPDATE",
+                "data": {"old": {**order, "order_valid": False}, "new": {**order, "order_valid": True}},
+                "session_variables": {"x-hasura-role": "admin"},
+                "trace_context": {"trace_id": "463ac35c9f6413ad48485a3953bb6124", "span_id": "a2fb4a1d1a96d312"},
+            },
+            "delivery_info": {"current_retry": 0, "max_retries": 3},
+            "created_at": "2026-11-26T12:00:00.123456",
+            "n": n,
+        }
+    ).encode()
+
+
+# --- children --------------------------------------------------------------------------------------------------------
+
+
+async def serve_handler() -> None:
+    async def ok(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({})
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/{name}", ok)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print(runner.addresses[0][1], flush=True)
+    await until_stdin_closes()
+    await runner.cleanup()
+
+
+async def serve_relay(target: str, record: bool = True) -> None:
+    from inspector.services.relay import Relay, RelayConfig
+    from inspector.store.capture_file import CaptureFile
+    from inspector.store.relay_records import RelayRecorder
+
+    with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
+        capture = CaptureFile.create(Path(tmp) / "relay.inspector")
+        recorder = RelayRecorder(capture)
+        relay = Relay(RelayConfig({TRIGGER: target}), recorder=recorder if record else None)
+        await relay.start()
+        print(relay.port, flush=True)
+        await until_stdin_closes()
+        await relay.stop()
+        recorder.close()
+        capture.close()
+
+
+async def start_child(*args: str) -> tuple[asyncio.subprocess.Process, int]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(SCRIPT), "--serve", *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 30)
+    return proc, int(line)
+
+
+async def stop_child(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    await asyncio.wait_for(proc.wait(), 30)
+
+
+# --- measuring -------------------------------------------------------------------------------------------------------
+
+
+async def latencies(session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes]) -> list[float]:
+    out = []
+    for data in bodies:
+        started = time.perf_counter()
+        async with session.post(url, data=data, headers=HEADERS) as answer:
+            await answer.read()
+            assert answer.status == 200, answer.status
+        out.append((time.perf_counter() - started) * 1000.0)
+    return out
+
+
+async def throughput(session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes], concurrency: int) -> float:
+    queue = list(bodies)
+
+    async def worker() -> None:
+        while queue:
+            data = queue.pop()
+            async with session.post(url, data=data, headers=HEADERS) as answer:
+                await answer.read()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(bodies) / (time.perf_counter() - started)
+
+
+async def bench(n: int, repeats: int, concurrency: int, record: bool = True) -> int:
+    log(
+        f"relay benchmark at {revision()} ({'recording' if record else 'not recording'}); load average before: "
+        f"{load_average()}"
+    )
+    handler, handler_port = await start_child("handler")
+    direct = f"http://127.0.0.1:{handler_port}/{TRIGGER}"
+    relay, relay_port = await start_child("relay", direct, *([] if record else ["no-record"]))
+    relayed = f"http://127.0.0.1:{relay_port}/{TRIGGER}"
+    bodies = [body(i) for i in range(n)]
+    figures: dict[str, list[float]] = {k: [] for k in ("d50", "d99", "r50", "r99", "a50", "a99", "dt", "rt", "ratio")}
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+            await latencies(session, direct, bodies[:50])  # warm both paths
+            await latencies(session, relayed, bodies[:50])
+            for _ in range(repeats):
+                d: list[float] = []
+                r: list[float] = []
+                for start in range(0, n, 100):  # alternate in blocks: both see the same machine load
+                    d += await latencies(session, direct, bodies[start : start + 100])
+                    r += await latencies(session, relayed, bodies[start : start + 100])
+                d50, d99, r50, r99 = percentile(d, 50), percentile(d, 99), percentile(r, 50), percentile(r, 99)
+                dt = await throughput(session, direct, bodies, concurrency)
+                rt = await throughput(session, relayed, bodies, concurrency)
+                for key, value in zip(
+                    figures, (d50, d99, r50, r99, r50 - d50, r99 - d99, dt, rt, rt / dt), strict=True
+                ):
+                    figures[key].append(value)
+    finally:
+        await stop_child(relay)
+        await stop_child(handler)
+    labels = {
+        "d50": "direct latency p50 (ms)",
+        "d99": "direct latency p99 (ms)",
+        "r50": "relayed latency p50 (ms)",
+        "r99": "relayed latency p99 (ms)",
+        "a50": "added p50 (ms, goal < 1)",
+        "a99": "added p99 (ms)",
+        "dt": f"direct deliveries/s (C={concurrency})",
+        "rt": f"relayed deliveries/s (C={concurrency})",
+        "ratio": "throughput ratio (goal >= 0.8)",
+    }
+    log(f"{n} deliveries x {repeats} repeats; median [min, max] of the repeats")
+    for key, label in labels.items():
+        values = figures[key]
+        log(f"  {label:<36} {statistics.median(values):9.3f}  [{min(values):.3f}, {max(values):.3f}]")
+    log(f"load average after: {load_average()}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 300 deliveries, 1 repeat")
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--no-record", action="store_true", help="the relay records nothing (no --out)")
+    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        if args.serve[0] == "handler":
+            asyncio.run(serve_handler())
+        else:
+            asyncio.run(serve_relay(args.serve[1], record=args.serve[-1] != "no-record"))
+        return 0
+    n, repeats = (300, 1) if args.quick else (args.deliveries, args.repeats)
+    return asyncio.run(bench(n, repeats, args.concurrency, record=not args.no_record))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
