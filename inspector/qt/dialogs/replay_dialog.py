@@ -44,8 +44,8 @@ from inspector.core.events import InvocationRecord
 from inspector.qt.bridge import TaskRunner
 from inspector.qt.widgets.highlighters import JsonHighlighter
 from inspector.qt.widgets.json_tree import JsonTreeWidget
-from inspector.services.replay.plan import Answer, PlanOptions, TriggerInfo, check_url, json_equal, resolve_webhook
 from inspector.services.replay.loader import Selection, load_plan
+from inspector.services.replay.plan import Answer, PlanOptions, TriggerInfo, check_url, json_equal, resolve_webhook
 from inspector.services.replay.runner import ReplayRunner, create_variant
 from inspector.store.capture_file import CaptureFile
 from inspector.store.replay_records import recorded_invocations, trigger_snapshot

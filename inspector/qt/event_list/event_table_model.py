@@ -665,6 +665,8 @@ class LiveTail(QObject):
 
     Following stops when the user scrolls up (the scroll bar leaves its maximum) and starts again when they scroll back
     to the bottom (or `set_following(True)`); while following, every insertion of rows scrolls to the new bottom.
+    While held (`set_held`: the pointer is over the list) rows arriving do not scroll it, so the row under the pointer
+    stays there until the pointer leaves; then it catches up.
     """
 
     followingChanged = Signal(bool)
@@ -678,6 +680,7 @@ class LiveTail(QObject):
         self._following = following
         self._resetting = False
         self._scrolling = False
+        self._held = False
         view.verticalScrollBar().valueChanged.connect(self._on_scrollbar_value_changed)
         model.rowsInserted.connect(self._on_model_rows_inserted)
         model.modelAboutToBeReset.connect(self._on_model_about_to_be_reset)
@@ -692,6 +695,16 @@ class LiveTail(QObject):
             self._scroll_to_bottom()
         self._set(following)
 
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def set_held(self, held: bool) -> None:
+        """Hold the list still (the pointer is over it) or let it follow again (and catch up)."""
+        self._held = held
+        if not held and self._following:
+            self._scroll_to_bottom()
+
     def _set(self, following: bool) -> None:
         if following != self._following:
             self._following = following
@@ -705,7 +718,7 @@ class LiveTail(QObject):
             self._scrolling = False
 
     def _on_model_rows_inserted(self, _parent: QModelIndex, _first: int, _last: int) -> None:
-        if self._following:
+        if self._following and not self._held:
             self._scroll_to_bottom()
 
     def _on_model_about_to_be_reset(self) -> None:
@@ -713,7 +726,7 @@ class LiveTail(QObject):
 
     def _on_model_reset(self) -> None:
         self._resetting = False
-        if self._following:
+        if self._following and not self._held:
             self._scroll_to_bottom()
 
     def _on_scrollbar_value_changed(self, value: int) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import secrets
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from inspector.backends.subscriptions import SubscriptionSpec
 from inspector.core.connection_profile import ConnectionProfile
 from inspector.core.hasura import RetryConf
 from inspector.qt.window.file_open import FileOpenRelay
-from inspector.qt.window.main_window import MainWindow
+from inspector.qt.window.main_window import MainWindow, captures_directory
 from inspector.sandbox.config import Faults, SandboxConfig
 from inspector.sandbox.handlers import HANDLER_NAMES
 from inspector.sandbox.server import Sandbox
@@ -41,6 +43,24 @@ DEMO_SUBSCRIPTIONS = (
         name="payments_feed",
     ),
 )
+
+
+DEMO_PREFIX = "demo-"
+"""The file name start of a demo's captures (`demo-20261206-173537.inspector`), which are pruned."""
+DEMO_CAPTURES_KEPT = 5
+"""Demo captures kept in the captures folder: the oldest beyond these are deleted when a new demo starts (File ▸
+Save capture as keeps one elsewhere for good)."""
+
+
+def prune_demo_captures(directory: Path, keep: int = DEMO_CAPTURES_KEPT) -> list[Path]:
+    """Delete all but the `keep` newest demo captures of `directory` (with their -wal/-shm files); the removed."""
+    demos = sorted(directory.glob(f"{DEMO_PREFIX}*.inspector"), key=lambda p: p.stat().st_mtime, reverse=True)
+    removed = []
+    for old in demos[keep:]:
+        for part in (old, old.with_name(old.name + "-wal"), old.with_name(old.name + "-shm")):
+            part.unlink(missing_ok=True)
+        removed.append(old)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -70,10 +90,31 @@ def demo_config(settings: DemoSettings) -> SandboxConfig:
             cold_start_idle_s=20.0,
             duplicate_rate=settings.duplicate_rate,
         ),
-        num_retries=3,
+        # One retry: most failed attempts are retried and then delivered, and about one event in 45 fails twice and so
+        # fails for good, so the demo shows both words (retried, failed) and the filters that find them.
+        num_retries=1,
         retry_interval_sec=2,
         fetch_interval=0.25,
         refetch_interval=0.25,
+    )
+
+
+NO_DISPLAY_EXIT = 1
+"""`inspector`'s exit code when the window cannot start (`cli/exit_codes.ExitCode.FAILED`)."""
+
+
+def display_problem(environ: Mapping[str, str], platform: str = sys.platform) -> str | None:
+    """Why the window cannot open on this machine, or None. On Linux (and the BSDs) Qt needs an X or Wayland display
+    unless told to draw offscreen; without one it aborts (exit 134) blaming a missing xcb library, so say it here
+    first, with how to run headless."""
+    if not platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return None
+    if environ.get("QT_QPA_PLATFORM") or environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "inspector: no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set). "
+        "To run it headless: QT_QPA_PLATFORM=offscreen inspector demo --quit-after 10; "
+        "or use the commands that need no window: inspector capture, inspector stats, inspector export."
     )
 
 
@@ -115,7 +156,8 @@ async def start_demo(window: MainWindow, settings: DemoSettings, relays: list[Re
         window.add_breakpoints_panel(relay.breakpoints, relay.rules)
     profile = ConnectionProfile.from_endpoint("demo: local sandbox", sandbox.graphql_url)
     window.add_transient_profile(profile, sandbox.admin_secret)
-    window.connect_profile(profile, sandbox.admin_secret, subscriptions=DEMO_SUBSCRIPTIONS)
+    prune_demo_captures(window.capture_directory or captures_directory())
+    window.connect_profile(profile, sandbox.admin_secret, subscriptions=DEMO_SUBSCRIPTIONS, prefix=DEMO_PREFIX)
     window.banner.show_message(
         "Demo: a local sandbox runs the 3factor food-ordering example with some failures, latency and duplicate "
         "deliveries switched on. Click an event to see its payload and invocations; try the filter "
@@ -125,8 +167,17 @@ async def start_demo(window: MainWindow, settings: DemoSettings, relays: list[Re
     return sandbox
 
 
+def _close_without_asking(window: MainWindow) -> None:
+    window.quitting = True
+    window.close()
+
+
 def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_after: float | None = None) -> int:
     """Open the window (on `capture` if given; capturing a sandbox if `demo`) and run until it closes."""
+    problem = None if QApplication.instance() is not None else display_problem(os.environ)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return NO_DISPLAY_EXIT
     app = _application(sys.argv[:1])
     # macOS passes a capture opened from Finder as an event, possibly before the window exists
     files = FileOpenRelay(app)
@@ -154,7 +205,7 @@ def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_a
             except OSError as error:
                 window.banner.show_message(f"The demo sandbox could not start: {error}", "error")
         if quit_after is not None:
-            asyncio.get_running_loop().call_later(quit_after, window.close)
+            asyncio.get_running_loop().call_later(quit_after, _close_without_asking, window)
         await closed.wait()
         files.set_target(None)
         if window.session is not None:

@@ -1,21 +1,24 @@
 """The main window: Wireshark's layout for 3factor events.
 
-Owns the arrangement (connection bar, filter bar, sources tree | event list / detail pane, docks for the
-subscriptions console and the session log, status bar), the window's actions and shortcuts, files (open, save as,
-recent, drag and drop, export displayed or marked events), the live capture it runs through `TaskRunner`, and the
-settings kept between runs. It adapts; the capture file, the session and the models do the work.
+Owns the arrangement (connection bar, filter bar, the central views as tabs: sources tree | event list / detail pane,
+the flow pictures, the subscriptions console and the session log; status bar), its fit to the screen, the window's
+actions and shortcuts, files (open, save as, recent, drag and drop, export displayed or marked events as a capture,
+JSON Lines, HAR or CSV), the live capture it runs through `TaskRunner`, and the settings kept between runs. It
+adapts; the capture file, the session and the models do the work.
 """
 
 from __future__ import annotations
 
+import csv
 import os
+import tempfile
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from PySide6.QtCore import QByteArray, QModelIndex, QRect, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QObject, QRect, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -54,17 +57,23 @@ from inspector.qt.event_list.event_table_model import COLUMNS, EventTableModel, 
 from inspector.qt.event_list.filter_bar import FilterBar
 from inspector.qt.event_list.sources_tree import SourcesTree
 from inspector.qt.pictures.flows_dock import FlowsPanel
-from inspector.qt.roles import EVENT_ID_ROLE
+from inspector.qt.roles import EVENT_ID_ROLE, MARKED_ROLE
 from inspector.qt.subscriptions.subscriptions_console import SubscriptionsConsole
 from inspector.services import analysis
 from inspector.services.capture_session import CaptureOptions, CaptureProgress, CaptureSession
 from inspector.services.profiles import NoKeyringError, ProfileStore, SecretStore, resolve_secret
 from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_events, save_copy
 from inspector.store.event_index import export_selection
+from inspector.store.exchange import ExchangeError, export_har, export_jsonl
 from inspector.store.reader import CaptureReader, StoreError, StoreOperationalError
 
 CAPTURE_SUFFIX = ".inspector"
 CAPTURE_FILTER = "Inspector captures (*.inspector *.db *.sqlite);;All files (*)"
+EXPORT_FILTER = (
+    "Inspector capture (*.inspector);;JSON Lines (*.jsonl);;HAR, HTTP archive (*.har);;CSV, the list's columns (*.csv)"
+)
+EXPORT_FORMATS = {".jsonl": "JSON Lines", ".har": "HAR", ".csv": "CSV"}
+"""Export formats chosen by the file name's suffix; any other suffix writes an Inspector capture."""
 RECENT_KEY = "files/recent"
 RULES_KEY = "list/colouring_rules"
 RECENT_SIZE = 10
@@ -151,6 +160,8 @@ class MainWindow(QMainWindow):
         self._selected_event: str | None = None
         self.replay_dialog: ReplayDialog | None = None
         self._pending_subscriptions: list[SubscriptionSpec] = []
+        self.quitting = False
+        """Set to close without asking (the application is quitting anyway: `--quit-after`, the end of a test)."""
         self.setWindowTitle("Inspector")
         self.setAcceptDrops(True)
         self._build_widgets()
@@ -201,12 +212,18 @@ class MainWindow(QMainWindow):
         self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
+        # By pixel: rows appended below leave the rows in view exactly where they were (by item, the bottom row's
+        # alignment shifts them a part of a row).
+        self.table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionsMovable(True)
         self.table.horizontalHeader().setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.horizontalHeader().customContextMenuRequested.connect(self._on_header_context_menu_requested)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._on_table_context_menu_requested)
+        # While the pointer is over the list, new events do not scroll it: the row under the pointer stays there, so
+        # a click lands on the event the user aimed at; a click (a selection) stops following altogether.
+        self.table.viewport().installEventFilter(self)
         self.detail = DetailPane(self)
         self.detail.filterRequested.connect(self.apply_filter)
         self.empty_hint = QLabel(self)
@@ -457,7 +474,7 @@ class MainWindow(QMainWindow):
         if stored:
             self.model.set_columns(stored)
         self.table.setModel(self.model)
-        self.tail = LiveTail(self.table, self.model)
+        self.tail = LiveTail(self.table, self.model, following=self.follow_action.isChecked())
         self.tail.followingChanged.connect(self.follow_action.setChecked)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_row_changed)
         self.model.filterFailed.connect(self._on_model_filter_failed)
@@ -588,8 +605,12 @@ class MainWindow(QMainWindow):
         if self.capture is None or self.model is None:
             return
         suggestion = str(Path.home() / f"{'marked' if marked else 'displayed'}-events{CAPTURE_SUFFIX}")
-        path, _ = QFileDialog.getSaveFileName(self, "Export events", suggestion, CAPTURE_FILTER)
+        path, chosen = QFileDialog.getSaveFileName(self, "Export events", suggestion, EXPORT_FILTER)
         if not path:
+            return
+        path = _with_suffix_of(path, chosen)
+        if Path(path).suffix.lower() in EXPORT_FORMATS:
+            self.export_events(marked, path)
             return
         where, params = self._export_selection(marked)
         if self.session is not None:
@@ -625,24 +646,54 @@ class MainWindow(QMainWindow):
         self.tasks.start("export", export(), on_result=done)
 
     def export_events(self, marked: bool, path: str | None = None) -> int | None:
-        """Copy the displayed (or marked) events, with their invocations, to a new capture file."""
+        """Write the displayed (or marked) events to `path`, in the format its suffix names: `.jsonl` (JSON Lines,
+        as `inspector export`), `.har` (one entry per invocation), `.csv` (the list's columns, as shown), anything
+        else a new capture file with their invocations. The number of events written, or None."""
         if self.capture is None or self.model is None:
             return None
         if path is None:
             suggestion = str(Path.home() / f"{'marked' if marked else 'displayed'}-events{CAPTURE_SUFFIX}")
-            path, _ = QFileDialog.getSaveFileName(self, "Export events", suggestion, CAPTURE_FILTER)
+            path, chosen = QFileDialog.getSaveFileName(self, "Export events", suggestion, EXPORT_FILTER)
             if not path:
                 return None
+            path = _with_suffix_of(path, chosen)
+        suffix = Path(path).suffix.lower()
+        if suffix == ".csv":
+            return self._export_csv(marked, Path(path))
         where, params = self._export_selection(marked)
         if self.session is not None:
             self.session.writer.flush()
         try:
-            count = copy_events(self.capture.path, path, where, params, overwrite=True)
-        except (OSError, StoreError, FilterError) as error:
+            if suffix in EXPORT_FORMATS:
+                count = _export_exchange(self.capture.path, Path(path), where, params, har=suffix == ".har")
+            else:
+                count = copy_events(self.capture.path, path, where, params, overwrite=True)
+        except (OSError, StoreError, FilterError, ExchangeError) as error:
             self.banner.show_message(f"Could not export to {path}: {error}", "error")
             return None
-        self.statusBar().showMessage(f"Exported {count} events to {path}", 8000)
+        kind = EXPORT_FORMATS.get(suffix, "an Inspector capture")
+        self.statusBar().showMessage(f"Exported {count} events as {kind} to {path}", 8000)
         return count
+
+    def _export_csv(self, marked: bool, path: Path) -> int | None:
+        """The list as shown (its columns, in order, as displayed) for the displayed or the marked rows."""
+        assert self.model is not None
+        model = self.model
+        rows = [r for r in range(model.rowCount()) if not marked or model.index(r, 0).data(MARKED_ROLE)]
+        headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
+        try:
+            with path.open("w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(["event_id", *headers])
+                for row in rows:
+                    cells = [model.index(row, c).data() for c in range(model.columnCount())]
+                    event_id = model.index(row, 0).data(EVENT_ID_ROLE)
+                    writer.writerow([event_id, *("" if cell is None else cell for cell in cells)])
+        except OSError as error:
+            self.banner.show_message(f"Could not export to {path}: {error}", "error")
+            return None
+        self.statusBar().showMessage(f"Exported {len(rows)} events as CSV to {path}", 8000)
+        return len(rows)
 
     def _remember_recent(self, path: Path) -> None:
         recent = self.recent_files()
@@ -739,18 +790,22 @@ class MainWindow(QMainWindow):
         self.connect_profile(*chosen)
 
     def connect_profile(
-        self, profile: ConnectionProfile, secret: str | None, subscriptions: tuple[SubscriptionSpec, ...] = ()
+        self,
+        profile: ConnectionProfile,
+        secret: str | None,
+        subscriptions: tuple[SubscriptionSpec, ...] = (),
+        prefix: str = "capture-",
     ) -> None:
-        """Start capturing `profile` into a new capture file and show it live."""
+        """Start capturing `profile` into a new capture file (named `prefix` + the time) and show it live."""
         if self.session is not None and self.session.running:
             self.stop_capture()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         directory = self.capture_directory or captures_directory()
-        path = directory / f"capture-{stamp}{CAPTURE_SUFFIX}"
+        path = directory / f"{prefix}{stamp}{CAPTURE_SUFFIX}"
         counter = 1
         while path.exists():
             counter += 1
-            path = directory / f"capture-{stamp}-{counter}{CAPTURE_SUFFIX}"
+            path = directory / f"{prefix}{stamp}-{counter}{CAPTURE_SUFFIX}"
         capture = CaptureFile.create(path)
         session = CaptureSession(
             profile,
@@ -847,6 +902,8 @@ class MainWindow(QMainWindow):
         if self.model is None:
             return
         self.model.set_filter(text)
+        if not self.model.loading:
+            self._forget_hidden_selection()
         self._update_status()
 
     def _on_model_loading_changed(self, loading: bool) -> None:
@@ -855,6 +912,17 @@ class MainWindow(QMainWindow):
         self.load_cancel.setVisible(loading and bool(self.model is not None and self.model.filter_text))
         if loading:
             self.load_progress.setRange(0, 0)
+        else:
+            self._forget_hidden_selection()
+
+    def _forget_hidden_selection(self) -> None:
+        """The detail pane shows only an event the list shows: one the filter now hides is cleared from it."""
+        if self.model is None or self._selected_event is None:
+            return
+        if self.model.row_for_event_id(self._selected_event) is None:
+            self._selected_event = None
+            self.replay_action.setEnabled(False)
+            self.detail.clear("The selected event is hidden by the display filter.")
 
     def _on_model_rows_loaded(self, loaded: int, total: int) -> None:
         if total > 0:
@@ -975,6 +1043,17 @@ class MainWindow(QMainWindow):
             return
         for index in self.table.selectionModel().selectedRows():
             self.model.toggle_mark(index.row())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table.viewport() and hasattr(self, "tail"):
+            kind = event.type()
+            if kind == QEvent.Type.Enter:
+                self.tail.set_held(True)
+            elif kind == QEvent.Type.Leave:
+                self.tail.set_held(False)
+            elif kind == QEvent.Type.MouseButtonPress:
+                self.tail.set_following(False)
+        return super().eventFilter(watched, event)
 
     def _toggle_follow(self) -> None:
         if hasattr(self, "tail"):
@@ -1143,7 +1222,23 @@ class MainWindow(QMainWindow):
 
     # --- closing -----------------------------------------------------------------------------------------------
 
+    def confirm_quit(self) -> bool:
+        """During a live capture, ask before closing (the capture stops; its file is kept). True: close."""
+        if self.session is None or not self.session.running or self.capture is None:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Quit Inspector",
+            f"A capture is running. Stop it and quit?\n\nWhat it recorded stays in {self.capture.path}.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.quitting and not self.confirm_quit():
+            event.ignore()
+            return
         if getattr(self, "breakpoints_panel", None) is not None:
             self.breakpoints_panel.detach()  # held deliveries continue with their original behaviour
         self._save_settings()
@@ -1152,6 +1247,31 @@ class MainWindow(QMainWindow):
         self.refresh_timer.stop()
         super().closeEvent(event)
         self.windowClosed.emit()
+
+
+def _with_suffix_of(path: str, chosen_filter: str) -> str:
+    """`path`, given the suffix of the chosen file type when the user typed a name without one."""
+    if Path(path).suffix:
+        return path
+    for suffix in (*EXPORT_FORMATS, CAPTURE_SUFFIX):
+        if f"*{suffix})" in chosen_filter:
+            return path + suffix
+    return path + CAPTURE_SUFFIX
+
+
+def _export_exchange(source: Path, path: Path, where: str, params: list[Any], *, har: bool) -> int:
+    """The selected events as JSON Lines or HAR (as `inspector export` writes them): copied to a temporary capture
+    first, then written out; returns the number of events."""
+    with tempfile.TemporaryDirectory(prefix="inspector-export-") as folder:
+        selected = Path(folder) / "selected.inspector"
+        count = copy_events(source, selected, where, params)
+        capture = CaptureFile.open(selected)
+        try:
+            with path.open("w", encoding="utf-8", newline="\n") as out:
+                (export_har if har else export_jsonl)(capture, out)
+        finally:
+            capture.close()
+    return count
 
 
 def _quote(text: str) -> str:

@@ -33,7 +33,7 @@ def test_the_window_opens_inside_the_available_screen(window: MainWindow, qtbot:
     assert available.contains(window.geometry())
     status = window.statusBar()
     assert status.isVisible() and status.geometry().bottom() <= window.height()
-    for button in (window.filter_bar.findChildren(type(window.connect_button))):
+    for button in window.filter_bar.findChildren(type(window.connect_button)):
         if button.isVisible():
             right = button.mapTo(window, button.rect().bottomRight()).x()
             assert right <= window.width(), button.text()
