@@ -4,7 +4,7 @@ timelines and the anomalies, each exportable as PNG or SVG.
 Owns the four views and their export; adapts an analysis report (duck-typed: `.edges`, `.triggers` (a list or a
 dict of `TriggerStats`, whose `table` and `handler` place tables and never-called handlers on the map), `.anomalies`,
 `.timeline(bucket_seconds)` giving `(start, events, failures, p50_ms, p95_ms)` rows with counts per bucket, and
-optionally `.trigger_tables`, a trigger → table mapping) and a `Flow` to them. The main window puts it in a dock,
+optionally `.trigger_tables`, a trigger → table mapping) and a `Flow` to them. The main window puts it in a central tab,
 calls `show_report` on its refresh timer and `show_flow` when the selected event changes, and listens to
 `eventSelected` (select that event in the list) and `filterRequested` (apply that display filter).
 """
@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QGraphicsScene,
+    QGraphicsView,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -129,6 +131,19 @@ class FlowsPanel(QWidget):
         corner = QWidget(self)
         corner_layout = QHBoxLayout(corner)
         corner_layout.setContentsMargins(0, 0, 4, 0)
+        # Zoom for the two diagrams: fit the whole picture in view, smaller, larger, actual size (also Ctrl+wheel).
+        self.zoom_buttons: dict[str, QPushButton] = {}
+        for key, text, tip in (
+            ("fit", "Fit", "Fit the whole picture in view"),
+            ("out", "\u2212", "Zoom out"),
+            ("in", "+", "Zoom in"),
+            ("reset", "1:1", "Actual size"),
+        ):
+            button = QPushButton(text, corner)
+            button.setToolTip(tip)
+            button.clicked.connect(lambda _checked=False, k=key: self.zoom(k))
+            corner_layout.addWidget(button)
+            self.zoom_buttons[key] = button
         self.export_png_button = QPushButton("Export PNG…", corner)
         self.export_svg_button = QPushButton("Export SVG…", corner)
         for button, suffix in ((self.export_png_button, "png"), (self.export_svg_button, "svg")):
@@ -215,6 +230,32 @@ class FlowsPanel(QWidget):
         self._show_timeline()
 
     # --- tabs and export -------------------------------------------------------------------------------------------
+
+    def zoom(self, how: str) -> float:
+        """Zoom the diagram in view: `fit` (the whole picture, never above actual size), `in`, `out` or `reset`.
+        Returns the scale now shown (1.0 for the tabs that are not diagrams)."""
+        index = self.tabs.currentIndex()
+        view: QGraphicsView | None = (
+            self.sequence if index == SEQUENCE_TAB else self.service_map if index == MAP_TAB else None
+        )
+        if view is None:
+            return 1.0
+        current = view.transform().m11()
+        if how == "fit":
+            rect = view.sceneRect()
+            viewport = view.viewport().rect()
+            if rect.width() <= 0 or rect.height() <= 0:
+                return current
+            target = min(1.0, viewport.width() / rect.width(), viewport.height() / rect.height())
+        elif how == "in":
+            target = current * 1.25
+        elif how == "out":
+            target = current / 1.25
+        else:
+            target = 1.0
+        target = max(0.1, min(4.0, target))
+        view.setTransform(QTransform.fromScale(target, target))
+        return target
 
     def show_tab(self, name: str) -> None:
         """Raise a tab by name: sequence, map, timeline or anomalies."""

@@ -108,6 +108,12 @@ def test_the_views_are_central_tabs_and_the_flows_follow_the_selection(
     # the flows get the window's height, not a short dock's
     assert window.flows.sequence.height() >= 400
     first = window.flows.sequence.flow
+    # Fit shows the whole flow (never above actual size); zoom in and out step from there
+    scale = window.flows.zoom("fit")
+    assert 0 < scale <= 1.0
+    seen = window.flows.sequence.mapToScene(window.flows.sequence.viewport().rect()).boundingRect()
+    assert seen.adjusted(-2, -2, 2, 2).contains(window.flows.sequence.sceneRect())
+    assert window.flows.zoom("in") > scale and window.flows.zoom("reset") == 1.0
     window._move(1)  # Go ▸ Next event, from the Flows tab: the diagram follows the selection
     qtbot.waitUntil(lambda: window.flows.sequence.flow is not first, timeout=5000)
     window._on_sources_operation_selected(1)
