@@ -56,6 +56,8 @@ class CaptureProgress:
     invocations: int = 0
     messages: int = 0
     reconnects: int = 0
+    polls: int = 0
+    """Passes over the event log completed (each brings every followed event's state up to the server's)."""
     elapsed: float = 0.0
     protocol: str | None = None
     server_version: str | None = None
@@ -219,8 +221,11 @@ class CaptureSession:
                     self.profile.version_url,
                     self.profile.request_headers(self._secret),
                     verify_tls=self.profile.verify_tls,
+                    server_timezone=self.profile.server_timezone,
                 )
                 triggers = await self._discover(client)
+                # The zone the server's event times were read in (`HasuraMetadataClient.server_timezone`).
+                self.capture.set_info(server_timezone=client.server_timezone)
                 follower = EventLogFollower(client, self._sink, triggers, since_now=self.options.since_now)
                 tasks.append(asyncio.create_task(self._follow(follower), name="event log"))
             if self.options.subscriptions:
@@ -276,6 +281,7 @@ class CaptureSession:
         while not self._stop.is_set():
             try:
                 await follower.poll()
+                self.progress.polls += 1
                 delay = 1.0
                 wait = self.options.poll_interval
             except ConnectionFailed as error:
