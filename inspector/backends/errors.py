@@ -42,9 +42,10 @@ class RedirectRefused(ProtocolMismatch):
         self.location = location
 
 
-class ResponseTooLarge(BackendError):
+class ResponseTooLarge(ProtocolMismatch):
     """The server's answer was larger than the limit for its kind (`backends.http.BodyLimit`); reading stopped there.
-    `limit` is in bytes."""
+    `limit` is in bytes. A `ProtocolMismatch`: the server answered, but not with anything Inspector will hold, and
+    the commands report it as they report a server that is not what they expected (exit 3)."""
 
     def __init__(self, message: str, limit: int) -> None:
         super().__init__(message)

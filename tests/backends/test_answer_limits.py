@@ -6,10 +6,12 @@ reading. Limits come from the client's argument or an environment variable."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +24,10 @@ from inspector.backends.hasura_metadata import HasuraMetadataClient
 from inspector.backends.http import GRAPHQL_ANSWER, METADATA_ANSWER, MIB, WEBHOOK_ANSWER, WEBSOCKET_FRAME
 from inspector.backends.subscriptions import SubscriptionRecorder, SubscriptionSpec
 from inspector.backends.webhook_sender import WebhookAnswerTooLarge, WebhookSender
-from tests.backends.conftest import Flood
+from inspector.cli import build_parser
+from inspector.cli.replay import run as run_replay
+from tests.backends.conftest import Flood, Witness
+from tests.helpers.captures import build_sample
 
 LIMIT = 1 * MIB
 
@@ -154,3 +159,35 @@ class _NullSink:
 
     def log(self, *_args: Any) -> None:
         pass
+
+
+async def test_replay_stops_with_a_one_line_error_when_the_state_query_floods(
+    flood: Flood, witness: Witness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(GRAPHQL_ANSWER.env, "1MiB")
+    path = tmp_path / "sample.inspector"
+    build_sample(path).close()
+
+    def replay() -> tuple[int, str]:
+        args = build_parser().parse_args(
+            [
+                "replay",
+                str(path),
+                "--target",
+                f"*={witness.url}/hook/{{trigger}}",
+                "--duplicate",
+                "2",
+                "--state-query",
+                "query { orders { order_id } }",
+                "--endpoint",
+                flood.url,
+            ]
+        )
+        out, err = io.StringIO(), io.StringIO()
+        code = run_replay(args, env={"HASURA_GRAPHQL_ADMIN_SECRET": "s"}, stdout=out, stderr=err)
+        return code, err.getvalue()
+
+    code, err = await asyncio.to_thread(replay)
+    assert code == 3, err
+    assert "sent a GraphQL answer larger than 1 MiB" in err and GRAPHQL_ANSWER.env in err
+    assert flood.sent < 32 * MIB
