@@ -27,6 +27,7 @@ from aiohttp import web
 
 from inspector.cli import build_parser
 from inspector.cli.replay import run as run_replay
+from inspector.core.events import server_time_seconds
 from inspector.core.hasura import USER_AGENT, HeaderConf, event_payload, invocation_request, webhook_response
 from inspector.sandbox.handlers import HANDLER_NAMES
 from inspector.sandbox.server import Sandbox
@@ -191,7 +192,15 @@ async def test_replaying_a_captured_flow_reproduces_it(sandbox_factory: SandboxF
         captured = json.loads(
             read(path, "SELECT request FROM invocations WHERE event_id = ? AND source = 'hasura'", (event_id,))[0][0]
         )
-        assert request["payload"] == captured["payload"]  # the body Hasura sent, delivery_info included
+        # the body Hasura sent, delivery_info included; `created_at` as an instant: the replay takes it from the
+        # metadata API (aeson UTCTime, `...Z`), Hasura's webhook body has the database's zone-less local time
+        # (`epCreatedAt :: LocalTime`, server/src-lib/Hasura/RQL/Types/EventTrigger.hs)
+        sent, recorded = dict(request["payload"]), dict(captured["payload"])
+        zone = source.config.db_timezone
+        assert server_time_seconds(sent.pop("created_at"), zone) == server_time_seconds(
+            recorded.pop("created_at"), zone
+        )
+        assert sent == recorded
         assert request["payload"]["delivery_info"] == {"max_retries": 3, "current_retry": 0}
         assert request["headers"] == captured["headers"] and request["version"] == "2"
         assert response["type"] == "webhook_response" and response["data"]["status"] == 200
