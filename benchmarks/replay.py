@@ -13,7 +13,10 @@ Figures (goal: replay >= 0.8x raw at every concurrency):
 - raw: an `aiohttp.ClientSession` with a connector of the same size and C tasks posting the N bodies, serialised
   once beforehand, with the same headers; nothing is recorded. Attempts/s over the wall time.
 Both are measured alternately, `--repeats` times each, at each concurrency; the median is reported with min/max,
-and the handler's CPU share (from /proc, Linux only) tells whether the handler or the client was the bottleneck.
+and the handler's CPU share (from /proc, Linux only) tells whether the handler or the client was the bottleneck. The
+client's CPU per attempt (this process, all threads: replay's includes its recorder's SQLite thread) is printed too:
+on a shared machine, where the wall-clock rates swing with other work, it is the steadier comparison. The load
+average is printed before and after each concurrency.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ if str(ROOT) not in sys.path:
 
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
+from common import load_average  # noqa: E402
 
 from inspector.core.events import EventRecord, InvocationRecord  # noqa: E402
 from inspector.core.hasura import (  # noqa: E402
@@ -173,14 +177,17 @@ async def raw_run(url: str, bodies: Sequence[bytes], concurrency: int) -> float:
     return len(bodies) / elapsed
 
 
-async def replay_run(path: Path, concurrency: int) -> float:
+async def replay_run(path: Path, concurrency: int, cpu: list[float] | None = None) -> float:
+    """Attempts/s over `run()`; appends this process's CPU seconds during `run()` to `cpu` when given."""
     capture = CaptureFile.open(path)
     try:
         plan = load_plan(capture, PlanOptions(concurrency=concurrency), env={})
         runner = ReplayRunner(capture, plan, env={})
-        started = time.perf_counter()
+        started, mine = time.perf_counter(), time.process_time()
         report = await runner.run()
         elapsed = time.perf_counter() - started
+        if cpu is not None:
+            cpu.append(time.process_time() - mine)
     finally:
         capture.close()
     assert report.passed and report.attempts_made == plan.attempts, report.summary()
@@ -205,24 +212,34 @@ async def measure(port: int, child_pid: int, events: int, repeats: int, concurre
             raw: list[float] = []
             replayed: list[float] = []
             cpu: dict[str, list[float]] = {"raw": [], "replay": []}
+            own: dict[str, list[float]] = {"raw": [], "replay": []}
+            load_before = load_average()
             for _ in range(repeats):
                 for name, results in (("raw", raw), ("replay", replayed)):
-                    before, started = cpu_seconds(child_pid), time.perf_counter()
+                    before, started, mine = cpu_seconds(child_pid), time.perf_counter(), time.process_time()
+                    spent: list[float] = []
                     rate = (
                         await raw_run(url, bodies, concurrency)
                         if name == "raw"
-                        else await replay_run(path, concurrency)
+                        else await replay_run(path, concurrency, spent)
                     )
                     after, wall = cpu_seconds(child_pid), time.perf_counter() - started
+                    own[name].append((spent[0] if spent else time.process_time() - mine) / events * 1e6)
                     results.append(rate)
                     if before is not None and after is not None:
                         cpu[name].append((after - before) / wall)
             ratio = statistics.median(replayed) / statistics.median(raw)
             ok &= ratio >= GOAL
             share = {k: f"{statistics.median(v):.0%}" if v else "n/a" for k, v in cpu.items()}
-            print(f"concurrency {concurrency:>3}:")
-            print(f"  raw aiohttp client  {spread(raw)}   handler CPU {share['raw']}")
-            print(f"  inspector replay    {spread(replayed)}   handler CPU {share['replay']}")
+            mine_us = {k: f"{statistics.median(v):.0f} us" for k, v in own.items()}
+            print(f"concurrency {concurrency:>3}: load average {load_before} before, {load_average()} after")
+            print(
+                f"  raw aiohttp client  {spread(raw)}   handler CPU {share['raw']}, client CPU {mine_us['raw']}/attempt"
+            )
+            print(
+                f"  inspector replay    {spread(replayed)}   handler CPU {share['replay']}, "
+                f"client CPU {mine_us['replay']}/attempt"
+            )
             print(f"  ratio {ratio:.2f}x (goal >= {GOAL}x) {'ok' if ratio >= GOAL else 'BELOW GOAL'}", flush=True)
     return ok
 
@@ -232,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: few events, one repetition")
     parser.add_argument("--events", type=int, default=None, help="events per run (default 3000; --quick 300)")
     parser.add_argument("--repeats", type=int, default=None, help="runs of each client (default 3; --quick 1)")
-    parser.add_argument("--concurrency", default="1,32", help="comma-separated concurrencies (default 1,32)")
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated concurrencies (default 1,8,32)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:

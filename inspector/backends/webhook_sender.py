@@ -87,6 +87,8 @@ class WebhookSender:
         self._ssl: ssl.SSLContext | bool = bool(verify_tls)
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._shown_urls: dict[str, str] = {}
+        """URL → `redact_url(URL)`: worked out once per URL, not for every delivery (replay's rate)."""
 
     async def __aenter__(self) -> WebhookSender:
         self._open()
@@ -109,6 +111,14 @@ class WebhookSender:
             await self._session.close()
             self._session = None
 
+    def _shown(self, url: str) -> str:
+        shown = self._shown_urls.get(url)
+        if shown is None:
+            if len(self._shown_urls) >= 1024:
+                self._shown_urls.clear()
+            shown = self._shown_urls[url] = redact_url(url)
+        return shown
+
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], time_limit: float) -> WebhookAnswer:
         """POST `body` with exactly `headers`, within `time_limit` seconds; the answer of any status, or a
         `WebhookError`."""
@@ -126,7 +136,7 @@ class WebhookSender:
                 allow_redirects=False,
             ) as answer:
                 try:
-                    raw = await read_bounded(answer, self.max_answer_bytes, WEBHOOK_ANSWER, redact_url(url))
+                    raw = await read_bounded(answer, self.max_answer_bytes, WEBHOOK_ANSWER, self._shown(url))
                 except ResponseTooLarge as exc:
                     raise WebhookAnswerTooLarge(
                         f"{exc} (HTTP {answer.status})", url, _since(started), answer.status, exc.limit

@@ -40,6 +40,9 @@ from inspector.store.filter_sql import compile_filter, register_functions
 
 RUN_NOTE_KIND = "replay-run"
 
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+"""A random hex digit → the digit with the RFC 4122 variant bits set, as in a version-4 uuid's fourth group."""
+
 
 def selected_event_rows(
     capture: CaptureFile,
@@ -338,11 +341,9 @@ class ReplayRecorder:
 
     def _new_id(self) -> str:
         """A random version-4 uuid, as `uuid.uuid4()` makes, at a fraction of its cost."""
-        n = self._ids.getrandbits(128)
-        n = (n & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
-        n = (n & ~(0xF000 << 64)) | (4 << 76)  # version 4
-        h = f"{n:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        h = f"{self._ids.getrandbits(128):032x}"
+        # 4 bits of the 128 give way to the version (4) and 2 to the RFC 4122 variant (10xx: 8, 9, a or b)
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
     def flush(self) -> None:
         """Commit the queued rows in one transaction."""

@@ -33,7 +33,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
+import gc
 import json
+import json.encoder
 import logging
 import os
 import time
@@ -41,7 +44,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from inspector.backends.errors import (
     AuthenticationFailed,
@@ -139,7 +142,8 @@ def body_text(event: PlanEvent, max_retries: int) -> str:
     """The body Hasura POSTs for `event` on a redelivery (`webhook_body` with `current_retry` 0), serialised as aeson
     does (compact, UTF-8, keys in the engine's order). Composed around the payload's stored JSON text when the
     capture gave it, which is what serialising the parsed payload would give (the capture stores it compactly, in
-    the order received), without doing that work again for every event."""
+    the order received), without doing that work again for every event: only the id and `created_at` change between
+    the events of one trigger, the rest comes from `_body_frame`."""
     if event.payload_text is None:
         body = webhook_body(
             event.id,
@@ -152,17 +156,46 @@ def body_text(event: PlanEvent, max_retries: int) -> str:
             created_at=event.created_at,
         )
         return _dumps(body).decode("utf-8")
-    return (
-        f'{{"id":{dumps(event.id)},"table":{{"schema":{dumps(event.schema_name)},"name":{dumps(event.table_name)}}},'
-        f'"trigger":{{"name":{dumps(event.trigger_name)}}},"event":{event.payload_text},'
-        f'"delivery_info":{{"max_retries":{int(max_retries)},"current_retry":0}},"created_at":{dumps(event.created_at)}}}'
-    )
+    head, tail = _body_frame(event.schema_name, event.table_name, event.trigger_name, max_retries)
+    return '{"id":' + _json_text(event.id) + head + event.payload_text + tail + _json_text(event.created_at) + "}"
 
 
-def _timestamp(now: float) -> str:
-    """Epoch seconds as Hasura's `TIMESTAMP` text in UTC (`format_timestamp`), cheaply: one per attempt."""
-    micros = int(now * 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(micros // 1_000_000)) + f".{micros % 1_000_000:06d}"
+@functools.lru_cache(maxsize=256)
+def _body_frame(schema: str, table: str, trigger: str, max_retries: int) -> tuple[str, str]:
+    """The parts of a trigger's redelivery bodies that are the same for all its events: what comes between the id
+    and the `event` object, and between it and `created_at`."""
+    head = f',"table":{{"schema":{dumps(schema)},"name":{dumps(table)}}},"trigger":{{"name":{dumps(trigger)}}},"event":'
+    tail = f',"delivery_info":{{"max_retries":{int(max_retries)},"current_retry":0}},"created_at":'
+    return head, tail
+
+
+def _json_text(value: Any) -> str:
+    """`dumps(value)`, for a string straight from the encoder's C routine (what `dumps` calls for one)."""
+    return _encode_string(value) if isinstance(value, str) else dumps(value)
+
+
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+"""A string as compact JSON without escaping non-ASCII, as `dumps` (aeson) writes it."""
+
+
+class _Timestamps:
+    """Epoch seconds as Hasura's `TIMESTAMP` text in UTC (`format_timestamp`), one per attempt: the date and time
+    of day are formatted once a second, only the microseconds for each attempt."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, str] = (-1, "")
+        """(second, its text up to the decimal point), swapped as one value so any thread sees a matching pair."""
+
+    def text(self, now: float) -> str:
+        second, fraction = divmod(int(now * 1_000_000), 1_000_000)
+        last_second, prefix = self._last
+        if second != last_second:
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+            self._last = (second, prefix)
+        return f"{prefix}{fraction:06d}"
+
+
+_timestamp = _Timestamps().text
 
 
 def _now_timestamp() -> str:
@@ -174,8 +207,7 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-@dataclass(frozen=True)
-class _Prepared:
+class _Prepared(NamedTuple):
     """One event's delivery, ready to send: the body, its request record (JSON text) and the headers."""
 
     data: bytes
@@ -184,7 +216,55 @@ class _Prepared:
     time_limit: float
 
 
-@dataclass
+class _AnswerRecords:
+    """What a handler's answers become, worked out once per distinct answer: Hasura's response record of a 2xx
+    answer (`webhook_response(text, headers, status)` as the capture stores it, composed as text) and the decoded
+    body judges compare. A handler gives few distinct answers (its `Date` header changes once a second), so most
+    attempts find theirs here instead of encoding the same JSON again. Bodies are shared between the answers that
+    gave them: judges and reports only read them."""
+
+    MAX_TEXT = 4096
+    """Longer bodies are encoded for each attempt (they are rarely repeated, and would make a large cache)."""
+    MAX_ENTRIES = 512
+    """Each cache starts afresh when it holds this many answers."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[int, str, tuple[tuple[str, str], ...]], str] = {}
+        self._bodies: dict[str, Any] = {}
+
+    def record(self, status: int, text: Any, headers: tuple[tuple[str, str], ...]) -> str:
+        cacheable = isinstance(text, str) and len(text) <= self.MAX_TEXT
+        if cacheable:
+            key = (status, text, headers)
+            cached = self._records.get(key)
+            if cached is not None:
+                return cached
+        names = dumps([{"name": n, "value": v} for n, v in headers])
+        record = (
+            f'{{"type":"webhook_response","data":{{"body":{dumps(text)},"headers":{names},'
+            f'"status":{status}}},"version":"{INVOCATION_VERSION}"}}'
+        )
+        if cacheable:
+            if len(self._records) >= self.MAX_ENTRIES:
+                self._records.clear()
+            self._records[key] = record
+        return record
+
+    def decoded(self, text: Any) -> Any:
+        """`decode_twice(text)`, once per distinct short body."""
+        if not isinstance(text, str) or len(text) > self.MAX_TEXT:
+            return decode_twice(text)
+        try:
+            return self._bodies[text]
+        except KeyError:
+            pass
+        if len(self._bodies) >= self.MAX_ENTRIES:
+            self._bodies.clear()
+        body = self._bodies[text] = decode_twice(text)
+        return body
+
+
+@dataclass(slots=True)
 class _ItemResult:
     answers: list[Answer] = field(default_factory=list)
     state_one: Any = None
@@ -242,6 +322,8 @@ class ReplayRunner:
         self._headers: dict[str, tuple[dict[str, str], str]] = {}
         """trigger → (headers to send, the logged headers as JSON text)."""
         self._user_agent = plan.user_agent
+        self._answers = _AnswerRecords()
+        self._passed: dict[tuple[int | None, ...], Verdict] = {}
         self._sender: WebhookSender | None = None
         self._metadata: HasuraMetadataClient | None = None
         self._graphql: GraphQLHttpClient | None = None
@@ -334,6 +416,11 @@ class ReplayRunner:
         self._started = time.monotonic()
         self._set_state("running")
         flusher = asyncio.create_task(self._flush_periodically(), name="replay flush")
+        # What exists now (the plan, the loaded capture, the libraries) lives through the run: the garbage collector
+        # need not walk it each time the objects the run keeps (answers, checks, queued rows) push it to a full
+        # collection (measured: a full collection over a 10,000-event plan cost more than recording its attempts).
+        # Thawed when the run ends.
+        gc.freeze()
         try:
             async with contextlib.AsyncExitStack() as stack:
                 connections = o.concurrency * (o.duplicate if o.duplicate_mode == "concurrent" else 1)
@@ -364,6 +451,7 @@ class ReplayRunner:
             self._cancel_requested = True
             raise
         finally:
+            gc.unfreeze()
             if self._hard_cancel is not None:
                 self._hard_cancel.cancel()
             flusher.cancel()
@@ -451,7 +539,7 @@ class ReplayRunner:
             return [CheckResult.of("status" if o.expect == "2xx" else "recorded", verdict, item, ordering, duration)]
         out = []
         if o.expect == "2xx":
-            out.append(CheckResult.of("status", judge_status(result.answers), item, ordering, duration))
+            out.append(CheckResult.of("status", self._judge_status(result.answers), item, ordering, duration))
         else:
             first = result.answers[0] if result.answers else None
             verdict = judge_recorded(first, item.event.recorded, self.plan.ignore)
@@ -469,6 +557,17 @@ class ReplayRunner:
                 )
             out.append(CheckResult.of("duplicate", verdict, item, ordering, duration))
         return out
+
+    def _judge_status(self, answers: Sequence[Answer]) -> Verdict:
+        """`judge_status(answers)`, once per distinct list of statuses when they all passed (the verdict depends on
+        nothing else then), rather than once per event."""
+        statuses = tuple(a.status for a in answers)
+        if not all(a.ok for a in answers):
+            return judge_status(answers)
+        verdict = self._passed.get(statuses)
+        if verdict is None:
+            verdict = self._passed[statuses] = judge_status(answers)
+        return verdict
 
     async def _run_items(self, items: Sequence[PlanItem]) -> dict[str, _ItemResult]:
         results: dict[str, _ItemResult] = {}
@@ -561,7 +660,7 @@ class ReplayRunner:
 
     async def _attempt(self, item: PlanItem, prepared: _Prepared | None) -> Answer | None:
         """One delivery of `item`, recorded; None when cancelled before it started."""
-        if not await self._gate():
+        if (self._interval or self._cancel_requested or not self._resumed.is_set()) and not await self._gate():
             return None
         self.progress.in_flight += 1
         try:
@@ -601,7 +700,7 @@ class ReplayRunner:
         event = item.event
         send, logged_text = self._headers_for(item)
         trace = event.payload.get("trace_context")
-        if isinstance(trace, Mapping) and trace.get("trace_id") and trace.get("span_id"):
+        if (type(trace) is dict or isinstance(trace, Mapping)) and trace.get("trace_id") and trace.get("span_id"):
             send = {**send, "traceparent": f"00-{trace['trace_id']}-{trace['span_id']}-01"}
         body = body_text(event, item.max_retries)
         # `invocation_request(body, logged)` as the capture stores it (compact JSON, keys in order), composed from the
@@ -647,18 +746,14 @@ class ReplayRunner:
             )
             raise
         else:
-            text = _blob(got.body)
             http_status = got.status
-            if 200 <= got.status < 300:
-                # `webhook_response(text, headers, status)` as stored, composed as text (see `_prepare`)
-                headers = dumps([{"name": n, "value": v} for n, v in got.headers])
-                response = (
-                    f'{{"type":"webhook_response","data":{{"body":{dumps(text)},"headers":{headers},'
-                    f'"status":{got.status}}},"version":"{INVOCATION_VERSION}"}}'
-                )
+            text = _blob(got.body)
+            answers = self._answers
+            if 200 <= http_status < 300:
+                response = answers.record(http_status, text, got.headers)
             else:
                 response = client_error(text)
-            answer = Answer(got.status, decode_twice(text), None, got.duration_ms)
+            answer = Answer(http_status, answers.decoded(text), None, got.duration_ms)
         self.recorder.add(
             event_id=event.id,
             trigger_name=event.trigger_name,
