@@ -2,12 +2,14 @@
 
 Owns the top-level parser (`build_parser`: `--version`, `-v`, and one sub-command per module below), what a first
 argument that is not a command means (`inspector FILE` opens a capture in the window; anything else is an unknown
-command, `ExitCode.USAGE`), and dispatch. Each command is one module with argparse wiring only, exposing
-`add_parser(subparsers)` and `run(args) -> int`: `sandbox`, `capture`, `export`, `import_jsonl` (`import`), `stats`,
-`replay`, `relay`, `demo`, `self_test` (`self-test`). The backend options they share are `options.py`'s, the exit
-codes `exit_codes.py`'s (README's command table lists them). The window (`inspector`, `inspector FILE`, `inspector
-demo`) is the only path that imports Qt; every module keeps its heavy imports inside `run`, so building the parser
-stays cheap.
+command, `ExitCode.USAGE`; a file there that Inspector cannot open as a capture gets one line and `ExitCode.USAGE`
+before the window starts), dispatch, and the last resort: an exception no command expected becomes one line
+(`inspector: internal error: ...; run with -v for the traceback`) and `ExitCode.FAILED`. Each command is one module
+with argparse wiring only, exposing `add_parser(subparsers)` and `run(args) -> int`: `sandbox`, `capture`, `export`,
+`import_jsonl` (`import`), `stats`, `replay`, `relay`, `demo`, `self_test` (`self-test`). The backend options they
+share are `options.py`'s, the exit codes `exit_codes.py`'s (README's command table lists them). The window
+(`inspector`, `inspector FILE`, `inspector demo`) is the only path that imports Qt; every module keeps its heavy
+imports inside `run`, so building the parser stays cheap.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from inspector import __version__
@@ -73,18 +76,36 @@ def unknown_command(argument: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = any(arg in ("-v", "--verbose") for arg in argv)
+    try:
+        return _main(argv)
+    except Exception as exc:  # the last resort: each command handles what it expects with its own words
+        if verbose:
+            raise
+        print(f"inspector: internal error: {type(exc).__name__}: {exc}; run with -v for the traceback", file=sys.stderr)
+        return ExitCode.FAILED
+
+
+def _main(argv: list[str]) -> int:
+    from inspector.cli.common import open_capture
     from inspector.cli.window import is_capture_argument, run_window
 
     sys.setswitchinterval(SWITCH_INTERVAL)
     parser = build_parser()
     # (an app started from Finder on older macOS gets a process serial number argument: not ours)
-    argv = [arg for arg in (sys.argv[1:] if argv is None else argv) if not arg.startswith("-psn_")]
+    argv = [arg for arg in argv if not arg.startswith("-psn_")]
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
         if not is_capture_argument(argv[0]):
             print(unknown_command(argv[0]), file=sys.stderr)
             return ExitCode.USAGE
-        # `inspector FILE`: open a capture in the window
+        # `inspector FILE`: open a capture in the window; a file there that is not one is said here, in one line
         rest = parser.parse_args(argv[1:])
+        if os.path.lexists(argv[0]):
+            capture = open_capture("", Path(argv[0]), sys.stderr)
+            if capture is None:
+                return ExitCode.USAGE
+            capture.close()
         return run_window(argv[0], quit_after=rest.quit_after)
     args = parser.parse_args(argv)
     logging.basicConfig(

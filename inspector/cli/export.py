@@ -17,7 +17,17 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from inspector.cli.common import atomic_text, open_capture, reason, same_file, utf8_stdout
+from inspector.cli.common import (
+    DAMAGE,
+    add_filter_timeout,
+    atomic_text,
+    damaged,
+    filter_runs_in_time,
+    open_capture,
+    reason,
+    same_file,
+    utf8_stdout,
+)
 from inspector.cli.exit_codes import ExitCode
 
 NAME = "export"
@@ -49,6 +59,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="EXPR",
         help="only events matching this display filter (the window's language), e.g. 'status == \"failed\"'",
     )
+    add_filter_timeout(export)
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -85,10 +96,20 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
             pointer = " " * exc.start + "^" * max(1, exc.end - exc.start)
             print(f"inspector export: --filter: {exc.message}\n  {args.filter}\n  {pointer}", file=err)
             return ExitCode.USAGE
+        in_time = filter_runs_in_time(
+            NAME, capture, args.filter, compiled.where, compiled.params, args.filter_timeout, err
+        )
         capture.close()
+        if not in_time:
+            return ExitCode.USAGE
         filtered_dir = tempfile.TemporaryDirectory(prefix="inspector-export-")
         filtered = Path(filtered_dir.name) / "filtered.inspector"
-        copy_events(source, filtered, compiled.where, compiled.params)
+        try:
+            copy_events(source, filtered, compiled.where, compiled.params)
+        except sqlite3.DatabaseError as exc:
+            filtered_dir.cleanup()
+            print(f"inspector export: {source} is damaged: {exc}", file=err)
+            return ExitCode.USAGE
         capture = CaptureFile.open(filtered)
     write = export_har if fmt == "har" else export_jsonl
     try:
@@ -97,12 +118,13 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
             try:
                 with atomic_text(target) as out:
                     count = write(capture, out, args.redact)
-            except sqlite3.DatabaseError as exc:
-                print(f"inspector export: {source} is damaged: {exc}", file=err)
-                return ExitCode.USAGE
             except OSError as exc:
                 print(f"inspector export: cannot write {target}: {reason(exc)}", file=err)
                 return ExitCode.FAILED
+            except DAMAGE as exc:
+                if damaged(NAME, capture, exc, err, source):
+                    return ExitCode.USAGE
+                raise
             what = "entries" if fmt == "har" else "records"
             print(f"inspector export: {count} {what} -> {target}", file=err)
             return ExitCode.OK
@@ -115,9 +137,10 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, sys.stdout.fileno())
             return ExitCode.OK
-        except sqlite3.DatabaseError as exc:
-            print(f"inspector export: {source} is damaged: {exc}", file=err)
-            return ExitCode.USAGE
+        except DAMAGE as exc:
+            if damaged(NAME, capture, exc, err, source):
+                return ExitCode.USAGE
+            raise
         finally:
             if stdout is None and isinstance(out, io.TextIOWrapper):
                 with contextlib.suppress(ValueError, OSError):

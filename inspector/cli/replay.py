@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from inspector.cli.common import UsageError
+from inspector.cli.common import DAMAGE, UsageError, add_filter_timeout, damaged, filter_runs_in_time, open_capture
 from inspector.cli.exit_codes import ExitCode
 from inspector.cli.options import add_backend_options, resolve_backend
 
@@ -48,6 +48,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     select.add_argument(
         "--filter", metavar="EXPR", help="captured events matching this display filter (default: every event)"
     )
+    add_filter_timeout(select)
     select.add_argument(
         "--event", action="append", default=[], metavar="ID", help="this event (repeatable; variants allowed)"
     )
@@ -234,8 +235,6 @@ def run(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    from inspector.store.capture_file import CaptureFile, CaptureFormatError
-
     env = dict(os.environ if env is None else env)
     out = stdout or sys.stdout
     err = stderr or sys.stderr
@@ -244,13 +243,8 @@ def run(
     except UsageError as exc:
         print(f"inspector replay: {exc}", file=err)
         return ExitCode.USAGE
-    try:
-        capture = CaptureFile.open(args.file)
-    except (FileNotFoundError, CaptureFormatError) as exc:
-        print(f"inspector replay: {exc}", file=err)
-        return ExitCode.USAGE
-    except OSError as exc:
-        print(f"inspector replay: cannot open {args.file}: {exc.strerror or exc}", file=err)
+    capture = open_capture(NAME, Path(args.file), err)
+    if capture is None:
         return ExitCode.USAGE
     try:
         return _run(args, capture, options, backend, header_values, env, out, err)
@@ -271,14 +265,26 @@ def _run(
     from inspector.core.filter import FilterError
     from inspector.services.replay.loader import Selection, load_plan
     from inspector.services.replay.plan import remote_hosts_text
+    from inspector.store.filter_sql import compile_filter
 
     try:
+        if args.filter:
+            compiled = compile_filter(args.filter)
+            if not filter_runs_in_time(
+                NAME, capture, args.filter, compiled.where, compiled.params, args.filter_timeout, err
+            ):
+                return ExitCode.USAGE
         plan = load_plan(capture, options, Selection(args.filter, tuple(args.event)), env)
+        described = plan.describe()
     except FilterError as exc:
         pointer = " " * exc.start + "^" * max(1, exc.end - exc.start)
         print(f"inspector replay: --filter: {exc.message}\n  {args.filter}\n  {pointer}", file=err)
         return ExitCode.USAGE
-    for line in plan.describe():
+    except DAMAGE as exc:
+        if damaged(NAME, capture, exc, err):
+            return ExitCode.USAGE
+        raise
+    for line in described:
         print(line, file=err)
     if plan.errors:
         for problem in plan.errors:

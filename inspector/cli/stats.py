@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from inspector.cli.common import open_capture
+from inspector.cli.common import DAMAGE, add_filter_timeout, damaged, filter_runs_in_time, open_capture
 from inspector.cli.exit_codes import ExitCode
 from inspector.core.events import OUTCOME_LABELS, OUTCOMES
 from inspector.core.filter import FilterError
@@ -54,6 +54,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="EXPR",
         help="only events matching this display filter (the window's language), e.g. 'trigger == \"validate-order\"'",
     )
+    add_filter_timeout(stats)
     stats.add_argument("--json", action="store_true", help="print a JSON document instead of tables")
     stats.add_argument(
         "--mark",
@@ -113,11 +114,15 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     if capture is None:
         return ExitCode.USAGE
     try:
+        if args.filter and not filter_runs_in_time(NAME, capture, args.filter, where, params, args.filter_timeout, err):
+            return ExitCode.USAGE
         try:
             report = analyse(capture, where, params, thresholds)
-        except sqlite3.DatabaseError as exc:
-            print(f"inspector stats: {path} is damaged: {exc}", file=err)
-            return ExitCode.USAGE
+            text = None if args.json else table(report, str(path), args.filter)
+        except DAMAGE as exc:
+            if damaged(NAME, capture, exc, err):
+                return ExitCode.USAGE
+            raise
         marked: int | None = None
         if args.mark:
             try:
@@ -130,7 +135,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
             json.dump(document(report, str(path), args.filter, marked), out, indent=2, ensure_ascii=False)
             out.write("\n")
         else:
-            out.write(table(report, str(path), args.filter))
+            out.write(text or "")
         out.flush()
     finally:
         capture.close()

@@ -267,6 +267,28 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _refuse_surrogates(value: Any, line: int) -> None:
+    """ExchangeError for a string (or key) holding a lone UTF-16 surrogate such as `"\\ud800"`: valid JSON, but not
+    text, and a capture stores UTF-8 (SQLite would refuse it as it is written, deep inside the import)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ExchangeError(
+                    f"a string holds \\u{ord(item[exc.start]):04x}, half of a UTF-16 surrogate pair, which is not "
+                    "text (a capture stores UTF-8)",
+                    line,
+                ) from None
+
+
 def _check_type(column: _Column, value: Any, kind: str, line: int) -> None:
     if value is None:
         return
@@ -362,6 +384,8 @@ def _parse_line(text: str, line: int) -> dict[str, Any]:
         raise ExchangeError(f"not valid JSON ({exc})", line) from exc
     if not isinstance(value, dict):
         raise ExchangeError(f"expected a JSON object, found {type(value).__name__}", line)
+    if "\\ud" in text or "\\uD" in text:  # only an escape can make a surrogate: UTF-8 input has none
+        _refuse_surrogates(value, line)
     kind = value.get("kind")
     if not isinstance(kind, str):
         raise ExchangeError('the object has no "kind" string', line)
