@@ -71,6 +71,7 @@ class HasuraMetadataClient:
         verify_tls: bool = True,
         timeout: float = 30.0,
         max_answer_bytes: int | None = None,
+        server_timezone: str | None = None,
     ) -> None:
         self.metadata_url = metadata_url
         self.query_v2_url = query_v2_url
@@ -80,6 +81,9 @@ class HasuraMetadataClient:
         self.server_version: str | None = None
         self.use_run_sql = False
         """True on servers without the event-log API (older than v2.25): reads go through `run_sql`."""
+        self.server_timezone = server_timezone
+        """The database's time zone (IANA name), which the event tables' `TIMESTAMP` columns are wall times in: as
+        given (`--server-timezone`, a profile's), else asked through `run_sql` by `detect`; None: unknown (UTC)."""
         self.source_kinds: dict[str, str] = {}
         """Each source's `kind` from `export_metadata` (`postgres`, `mssql`, `citus`, ...): which calls it takes."""
 
@@ -133,6 +137,18 @@ class HasuraMetadataClient:
         version = parse_version(self.server_version)
         self.use_run_sql = version is not None and version[:2] < EVENT_LOG_API_SINCE
         await self.export_metadata()
+        if self.server_timezone is None:
+            self.server_timezone = await self.database_timezone()
+
+    async def database_timezone(self, source: str = "default") -> str | None:
+        """The database's `TimeZone` setting through `run_sql` (`SELECT current_setting('TimeZone')`), or None when
+        `run_sql` is not allowed (a role without it, Hasura Cloud's restrictions, a source that is not Postgres)."""
+        try:
+            rows = await self.run_sql("SELECT current_setting('TimeZone') AS timezone", source)
+        except (ServerError, ProtocolMismatch, AuthenticationFailed):
+            return None
+        value = next(iter(rows[0].values()), None) if rows else None
+        return value if isinstance(value, str) and value and value != "NULL" else None
 
     async def export_metadata(self) -> dict[str, Any]:
         result = await self.call("export_metadata", {})
@@ -182,7 +198,7 @@ class HasuraMetadataClient:
                 f"{self.call_prefix(trigger.source)}_get_event_logs",
                 {"name": trigger.name, "source": trigger.source, "limit": limit, "offset": offset},
             )
-        return [EventRecord.from_hasura(r) for r in rows]
+        return [EventRecord.from_hasura(r, self.server_timezone) for r in rows]
 
     async def invocation_logs(self, trigger: TriggerRef, limit: int, offset: int) -> list[InvocationRecord]:
         """Invocations of a trigger, newest first."""
@@ -201,7 +217,7 @@ class HasuraMetadataClient:
                 f"{self.call_prefix(trigger.source)}_get_event_invocation_logs",
                 {"name": trigger.name, "source": trigger.source, "limit": limit, "offset": offset},
             )
-        return [InvocationRecord.from_hasura(r) for r in rows]
+        return [InvocationRecord.from_hasura(r, self.server_timezone) for r in rows]
 
     async def event_by_id(
         self, event_id: str, source: str = "default", limit: int = 100
@@ -219,16 +235,16 @@ class HasuraMetadataClient:
                 f"WHERE i.event_id = {_literal(event_id)} ORDER BY i.created_at DESC LIMIT {int(limit)}",
                 source,
             )
-            event = EventRecord.from_hasura(events[0]) if events else None
-            return event, [InvocationRecord.from_hasura(r) for r in invocations]
+            event = EventRecord.from_hasura(events[0], self.server_timezone) if events else None
+            return event, [InvocationRecord.from_hasura(r, self.server_timezone) for r in invocations]
         result = await self.call(
             f"{self.call_prefix(source)}_get_event_by_id",
             {"event_id": event_id, "source": source, "invocation_log_limit": limit},
         )
         event_json = result.get("event") if isinstance(result, Mapping) else None
         return (
-            None if event_json is None else EventRecord.from_hasura(event_json),
-            [InvocationRecord.from_hasura(r) for r in (result or {}).get("invocations", [])],
+            None if event_json is None else EventRecord.from_hasura(event_json, self.server_timezone),
+            [InvocationRecord.from_hasura(r, self.server_timezone) for r in (result or {}).get("invocations", [])],
         )
 
     async def run_sql(self, sql: str, source: str = "default") -> list[dict[str, Any]]:

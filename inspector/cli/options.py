@@ -1,7 +1,8 @@
 """Options shared by several commands: the backend option group and argument types.
 
 `add_backend_options` adds the one group every command that talks to a backend uses (`capture`, `replay`):
-`--endpoint`, `--profile`, `--project`, `--admin-secret-env`, `--header`, `--subprotocol`, `--insecure`.
+`--endpoint`, `--profile`, `--project`, `--admin-secret-env`, `--header`, `--subprotocol`, `--insecure`,
+`--server-timezone`.
 `resolve_backend` turns them into a profile and secret through `inspector.services.profiles.backend_from_options`
 (and so `resolve_secret`), printing its warnings (an insecure keyring) as one line each on stderr. The secret is
 never printed, logged or written.
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from inspector.cli.common import UsageError
+from inspector.core.events import valid_timezone
 
 if TYPE_CHECKING:
     from inspector.services.profiles import BackendOptions, ResolvedBackend
@@ -41,6 +43,14 @@ def port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"not a TCP port: {text}")
     return value
+
+
+def timezone(text: str) -> str:
+    """An IANA time zone name this machine knows (`Asia/Kolkata`, `UTC`)."""
+    try:
+        return valid_timezone(text.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_backend_options(parser: argparse.ArgumentParser, title: str = "the backend") -> None:
@@ -74,6 +84,13 @@ def add_backend_options(parser: argparse.ArgumentParser, title: str = "the backe
         "--subprotocol", choices=SUBPROTOCOL_CHOICES, default=None, help="GraphQL over WebSocket (default auto)"
     )
     group.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    group.add_argument(
+        "--server-timezone",
+        type=timezone,
+        metavar="ZONE",
+        help="the database's time zone (IANA, e.g. Asia/Kolkata), which Hasura's event times are wall times in "
+        "(default: the profile's, else asked through run_sql, else UTC)",
+    )
 
 
 def backend_options(args: argparse.Namespace, endpoint: str | None = None) -> BackendOptions:
@@ -88,6 +105,7 @@ def backend_options(args: argparse.Namespace, endpoint: str | None = None) -> Ba
         headers=tuple(args.header),
         subprotocol=args.subprotocol,
         insecure=args.insecure,
+        server_timezone=getattr(args, "server_timezone", None),
     )
 
 

@@ -1,6 +1,7 @@
 """`inspector sandbox`: run `inspector.sandbox.server.Sandbox` until Ctrl+C.
 
-Owns the command's flags (address, data file, admin secret, traffic, fault knobs, eventing settings) and the exit
+Owns the command's flags (address, data file, admin secret, traffic, fault knobs, eventing settings: retries,
+intervals, the Hasura version posed as, the database's time zone, the trace propagators) and the exit
 codes (`ExitCode`): OK stopped, FAILED it could not listen.
 """
 
@@ -13,7 +14,7 @@ import signal
 import sys
 
 from inspector.cli.exit_codes import ExitCode
-from inspector.cli.options import non_negative, port, rate
+from inspector.cli.options import non_negative, port, rate, timezone
 
 NAME = "sandbox"
 
@@ -106,6 +107,22 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="restaurant-approval approves only if the payment is already valid (for order-tolerance checks)",
     )
     eventing.add_argument(
+        "--db-timezone",
+        type=timezone,
+        default="UTC",
+        metavar="ZONE",
+        help="the database's time zone (IANA, e.g. Asia/Kolkata): event times are its wall times, as Postgres' "
+        "TIMESTAMP columns are (default UTC)",
+    )
+    eventing.add_argument(
+        "--trace-propagator",
+        action="append",
+        choices=("b3", "tracecontext"),
+        default=[],
+        help="trace headers on webhook calls (repeatable): b3 (X-B3-*, Hasura's default, always on) and "
+        "tracecontext (W3C traceparent too), as set_opentelemetry_config's traces_propagators",
+    )
+    eventing.add_argument(
         "--webhook-base",
         metavar="URL",
         help="the example's triggers deliver to URL/<trigger> (e.g. an `inspector relay` in front of the handlers)",
@@ -139,6 +156,10 @@ def run(args: argparse.Namespace) -> int:
         naive_handlers=args.naive_handlers,
         order_sensitive_handlers=args.order_sensitive_handlers,
         hasura_version=args.hasura_version,
+        db_timezone=args.db_timezone,
+        # Hasura keeps B3 whatever is configured (`parseOtelExporterConfig` in
+        # server/src-lib/Hasura/RQL/DDL/OpenTelemetry.hs)
+        trace_propagators=tuple(dict.fromkeys([*args.trace_propagator, "b3"])),
     )
 
     async def serve() -> int:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
+from inspector.core.events import valid_timezone
 from inspector.core.redaction import (
     ADMIN_SECRET_HEADER,
     looks_like_credential,
@@ -259,6 +260,9 @@ class ConnectionProfile:
     """Headers given for this run only (the command line's `--header`): sent exactly as given whatever their name,
     after `headers` (replacing one of the same name) and instead of the secret when one names `secret_header`.
     Never saved by `to_json`, left out of `repr`: they may be credentials (`Authorization: Bearer ...`)."""
+    server_timezone: str | None = None
+    """The database's time zone (IANA name, `Asia/Kolkata`), for servers where `run_sql` cannot ask it: the event
+    tables' times are wall times in it (`inspector.core.events.server_time_seconds`). None: ask, else UTC."""
 
     def __post_init__(self) -> None:
         if not self.name.strip() or any(ord(c) < 32 for c in self.name):
@@ -283,6 +287,8 @@ class ConnectionProfile:
             raise ValueError(f"invalid environment variable name {self.secret_env!r}")
         if self.subprotocol not in SUBPROTOCOLS:
             raise ValueError(f"unknown subprotocol {self.subprotocol!r}: use one of {', '.join(SUBPROTOCOLS)}")
+        if self.server_timezone is not None:
+            valid_timezone(self.server_timezone)
 
     @classmethod
     def from_endpoint(
@@ -297,6 +303,7 @@ class ConnectionProfile:
         verify_tls: bool = True,
         has_secret: bool = False,
         extra_headers: Iterable[tuple[str, str]] = (),
+        server_timezone: str | None = None,
     ) -> ConnectionProfile:
         """A profile with `endpoint` normalised: scheme added (`localhost:8080` → `http://localhost:8080`), scheme
         and host lower-cased, trailing `/` dropped. ValueError for what is not an http(s)/ws(s) URL."""
@@ -315,6 +322,7 @@ class ConnectionProfile:
             verify_tls=verify_tls,
             has_secret=has_secret,
             extra_headers=tuple(extra_headers),
+            server_timezone=server_timezone or None,
         )
 
     # Derived URLs. They keep user info and query string from the endpoint (a proxy may need them): log
@@ -413,6 +421,8 @@ class ConnectionProfile:
         }
         if self.secret_env is not None:
             out["secret_env"] = self.secret_env
+        if self.server_timezone is not None:
+            out["server_timezone"] = self.server_timezone
         return out
 
     @classmethod
@@ -439,6 +449,9 @@ class ConnectionProfile:
         subprotocol = value.get("subprotocol", "auto")
         if subprotocol not in SUBPROTOCOLS:
             raise ValueError(f"profile {name!r}: unknown subprotocol {subprotocol!r}")
+        server_timezone = value.get("server_timezone")
+        if server_timezone is not None and not isinstance(server_timezone, str):
+            raise ValueError(f"profile {name!r}: server_timezone must be a string")
         return cls.from_endpoint(
             name,
             endpoint,
@@ -448,6 +461,7 @@ class ConnectionProfile:
             subprotocol=cast(Subprotocol, subprotocol),
             verify_tls=_field(value, "verify_tls", bool, True),
             has_secret=_field(value, "has_secret", bool, False),
+            server_timezone=server_timezone,
         )
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from inspector.core.hasura import parse_timestamp
 
@@ -123,6 +124,40 @@ def timestamp_seconds(text: str | None) -> float | None:
         return None
 
 
+def server_time_seconds(text: str | None, server_timezone: str | None) -> float | None:
+    """A `TIMESTAMP` column of Hasura's event tables (`created_at`, `next_retry_at` of events and invocations) as epoch
+    seconds, given the database's time zone (an IANA name; None: unknown, taken as UTC).
+
+    Those columns hold the database's local wall time (`NOW()` in its `TimeZone`); the metadata API decodes them as
+    `UTCTime` and labels them `Z` whatever the zone (`uncurryEventLog`, `uncurryEventInvocationLog` in
+    `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`), `run_sql` gives them without a zone, and the
+    webhook body's `created_at` is a `LocalTime` (`epCreatedAt`, `server/src-lib/Hasura/RQL/Types/EventTrigger.hs`).
+    So a UTC label or none means wall time in `server_timezone`; another offset is taken as written. None when
+    absent, unreadable, or the zone is unknown to this machine."""
+    if not text:
+        return None
+    if server_timezone is None or server_timezone.upper() in ("UTC", "ETC/UTC", "Z", "GMT"):
+        return timestamp_seconds(text)
+    try:
+        value = parse_timestamp(text)
+        zone = ZoneInfo(server_timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
+    offset = value.utcoffset()
+    if offset is None or not offset:
+        value = value.replace(tzinfo=zone)
+    return value.timestamp()
+
+
+def valid_timezone(name: str) -> str:
+    """`name` when this machine knows the IANA time zone (`Asia/Kolkata`, `UTC`), else `ValueError`."""
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Kolkata or UTC)") from exc
+    return name
+
+
 def derive_status(
     delivered: bool, error: bool, archived: bool, locked: str | None, next_retry_at: str | None, tries: int
 ) -> EventStatus:
@@ -189,12 +224,14 @@ class EventRecord:
     locked: str | None
     next_retry_at: str | None
     archived: bool
+    server_timezone: str | None = field(default=None, compare=False)
+    """The database's time zone, which `created_at` and `next_retry_at` are wall times in (None: UTC)."""
 
     @classmethod
-    def from_hasura(cls, value: Mapping[str, Any]) -> EventRecord:
+    def from_hasura(cls, value: Mapping[str, Any], server_timezone: str | None = None) -> EventRecord:
         """From `pg_get_event_logs` / `pg_get_event_by_id` (Hasura's docs
         `docs/docs/api-reference/metadata-api/event-triggers.mdx`) or a `run_sql` row dict (Hasura's docs
-        `docs/docs/api-reference/schema-api/run-sql.mdx`)."""
+        `docs/docs/api-reference/schema-api/run-sql.mdx`); `server_timezone` is the database's zone."""
         payload = value.get("payload")
         if isinstance(payload, str):  # run_sql returns JSON columns as text
             payload = json.loads(payload)
@@ -211,7 +248,13 @@ class EventRecord:
             locked=_null(value.get("locked")),
             next_retry_at=_null(value.get("next_retry_at")),
             archived=_bool(value.get("archived")),
+            server_timezone=server_timezone,
         )
+
+    @property
+    def created_seconds(self) -> float | None:
+        """When the event was created, as epoch seconds (the true instant: `server_time_seconds`)."""
+        return server_time_seconds(self.created_at, self.server_timezone)
 
     @property
     def op(self) -> str:
@@ -263,10 +306,13 @@ class InvocationRecord:
     request: Any
     response: Any
     created_at: str
+    server_timezone: str | None = field(default=None, compare=False)
+    """The database's time zone, which `created_at` is a wall time in (None: UTC)."""
 
     @classmethod
-    def from_hasura(cls, value: Mapping[str, Any]) -> InvocationRecord:
-        """From `pg_get_event_invocation_logs` (`http_status`) or a `run_sql` row (`status`, JSON as text)."""
+    def from_hasura(cls, value: Mapping[str, Any], server_timezone: str | None = None) -> InvocationRecord:
+        """From `pg_get_event_invocation_logs` (`http_status`) or a `run_sql` row (`status`, JSON as text);
+        `server_timezone` is the database's zone."""
         status = value.get("http_status", value.get("status"))
         status = _null(status)
         request, response = _null(value.get("request")), _null(value.get("response"))
@@ -282,7 +328,13 @@ class InvocationRecord:
             request=request,
             response=response,
             created_at=str(_null(value.get("created_at")) or ""),
+            server_timezone=server_timezone,
         )
+
+    @property
+    def created_seconds(self) -> float | None:
+        """When Hasura logged the attempt, as epoch seconds (the true instant: `server_time_seconds`)."""
+        return server_time_seconds(self.created_at, self.server_timezone)
 
     @property
     def http_status(self) -> int | None:

@@ -123,6 +123,10 @@ class Database:
         self.version = 0
         """Bumped after every commit that wrote something."""
         self.conn.create_function("gen_random_uuid", 0, lambda: str(uuid.uuid4()))
+        # Postgres' `current_setting('TimeZone')`, so that `run_sql` tells a client the database's zone.
+        self.conn.create_function(
+            "current_setting", 1, lambda name: timezone if str(name).lower() == "timezone" else None
+        )
         self.conn.create_function("hasura_session", 0, lambda: self._session_json)
         self.conn.create_function("hasura_trace_context", 0, lambda: self._trace_json)
         self.conn.create_function("hasura_now", 0, self.now_timestamp)

@@ -455,6 +455,9 @@ class BackendOptions:
     """`--subprotocol`; None keeps the profile's (or `auto`)."""
     insecure: bool = False
     """`--insecure`: do not verify TLS certificates."""
+    server_timezone: str | None = None
+    """`--server-timezone ZONE`: the database's time zone; None keeps the profile's (else it is asked through
+    `run_sql`, else UTC)."""
 
 
 @dataclass(frozen=True)
@@ -525,6 +528,7 @@ def backend_from_options(
             subprotocol=options.subprotocol or (base.subprotocol if base is not None else "auto"),
             verify_tls=(base.verify_tls if base is not None else True) and not options.insecure,
             has_secret=base.has_secret if base is not None and not options.admin_secret_env else False,
+            server_timezone=options.server_timezone or (base.server_timezone if base is not None else None),
         )
     except ValueError as exc:
         raise ProfileError(f"--endpoint: {exc}") from exc

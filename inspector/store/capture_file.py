@@ -65,7 +65,7 @@ from typing import Any
 import sqlite_utils
 
 from inspector import __version__
-from inspector.core.events import EventRecord, InvocationRecord, timestamp_seconds
+from inspector.core.events import EventRecord, InvocationRecord
 from inspector.core.redaction import redact_logged_request, redact_logged_response, redact_trigger_config
 from inspector.store.filter_sql import register_functions
 from inspector.store.reader import CaptureReader, LiveDiffs, message_diffs
@@ -345,7 +345,7 @@ class CaptureWriter:
                     "table_name": record.table_name,
                     "op": record.op,
                     "created_at": record.created_at,
-                    "created_ts": timestamp_seconds(record.created_at),
+                    "created_ts": record.created_seconds,  # the true instant, in the server's time zone
                     "payload": dumps(record.payload),
                     "row_key": record.row_key,
                     "trace_id": record.trace_id,
@@ -423,7 +423,7 @@ class CaptureWriter:
                 "request": None if record.request is None else dumps(redact_logged_request(record.request)),
                 "response": None if record.response is None else dumps(redact_logged_response(record.response)),
                 "created_at": record.created_at,
-                "created_ts": timestamp_seconds(record.created_at),
+                "created_ts": record.created_seconds,  # the true instant, in the server's time zone
                 "duration_ms": duration_ms,
                 "source": source,
                 "captured_at": now,
