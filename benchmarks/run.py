@@ -763,6 +763,7 @@ STANDALONE = {
     "replay": ("replay.py", ["--quick"]),
     "relay": ("relay.py", ["--quick"]),
     "analysis": ("analysis.py", ["--rows", "50000"]),
+    "soak": ("soak.py", ["--quick"]),
 }
 """Benchmarks that print their own figures and ratios (each with its goal); run as child processes, output relayed."""
 
@@ -841,7 +842,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         choices=tuple(ONLY),
         help="run one benchmark (sandbox: orders and ws; capture: benchmarks/capture.py; window: benchmarks/window.py;"
-        " pictures, replay, relay, analysis: the standalone scripts of those names)",
+        " pictures, replay, relay, analysis, soak: the standalone scripts of those names)",
     )
     parser.add_argument("--profile", metavar="DIR", help="child servers write cProfile stats into DIR")
     parser.add_argument("--serve", choices=("sandbox", "raw-ws"), help=argparse.SUPPRESS)
