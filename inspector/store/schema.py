@@ -121,7 +121,7 @@ def check_format(path: Path) -> None:
             if has_info is None
             else probe.execute("SELECT value FROM capture_info WHERE key = 'schema_version'").fetchone()
         )
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # a bit flip in a table name decodes as neither
         raise CaptureFormatError(f"{path} is not a capture file or is damaged: {exc}") from exc
     finally:
         probe.close()

@@ -33,7 +33,7 @@ def test_an_unknown_command_is_a_usage_error_with_a_suggestion(tmp_path: Path) -
     result = inspector("captuer")
     assert result.returncode == ExitCode.USAGE
     assert result.stderr.strip() == "inspector: unknown command 'captuer' (did you mean 'capture'?)"
-    result = inspector("relay", "--help")  # not the main help with exit 0
+    result = inspector("replya", "--help")  # not the main help with exit 0
     assert result.returncode == ExitCode.USAGE and "did you mean 'replay'" in result.stderr and not result.stdout
     assert "commands: sandbox, capture" in unknown_command("zzz")
 
