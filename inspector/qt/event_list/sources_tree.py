@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
+from inspector.qt.subscriptions.subscriptions_console import subscription_name
 from inspector.store.reader import SLICE, CaptureReader, SourceCounts, StoreError
 
 FILTER_ROLE = int(Qt.ItemDataRole.UserRole) + 50
@@ -50,9 +51,17 @@ class SourcesTree(QTreeWidget):
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             item.setExpanded(True)
         self.itemClicked.connect(self._on_item_clicked)
-        self.setColumnWidth(0, 160)
+        # The names take the room the counts leave (the counts as wide as their numbers), so "restaurant-approval"
+        # is not cut to "restaurant-appro…" in the default layout.
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in (1, 2, 3):
-            self.setColumnWidth(column, 52)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.setHeaderLabels(["Source", "Pending", "Delivered", "Failed"])
+        self.headerItem().setToolTip(3, "Events that failed for good: Hasura gave up retrying (status failed)")
+        self.headerItem().setToolTip(2, "Events delivered (a 2xx answer)")
+        self.headerItem().setToolTip(1, "Events not delivered yet: pending, retrying or in flight")
         self.setToolTip("Click a trigger, table or subscription to narrow the list")
         self._counts = SourceCounts()
         self._more = QTimer(self)
@@ -69,7 +78,7 @@ class SourcesTree(QTreeWidget):
         try:
             configured = reader.configured_triggers()
             self._counts.update(reader)
-            operations = [(op.id, op.name or op.kind, op.kind, op.state) for op in reader.operations()]
+            operations = [(op.id, op.name, op.kind, op.state) for op in reader.operations()]
         except StoreError:
             return
         if not self._counts.caught_up:
@@ -113,20 +122,21 @@ class SourcesTree(QTreeWidget):
                 if column:
                     item.setTextAlignment(column, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setData(0, FILTER_ROLE, expression)
-            item.setToolTip(0, f"Show only {expression}")
+            item.setToolTip(0, f"{label}: show only {expression}")
         _truncate(parent, len(rows))
 
     def _fill_operations(self, operations: list[tuple[int, str | None, str | None, str | None, int]]) -> None:
         parent = self._subscriptions
         for i, (op_id, name, kind, state, messages) in enumerate(operations):
             item = _child(parent, i)
-            item.setText(0, f"{name} ({kind})")
+            item.setText(0, subscription_name(op_id, name))
             item.setText(1, "")
             item.setText(2, str(messages))
             item.setText(3, "")
             item.setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setData(0, OPERATION_ROLE, op_id)
-            item.setToolTip(0, f"{kind} subscription, {state}: {messages} results; click to see them")
+            title = subscription_name(op_id, name)
+            item.setToolTip(0, f"{title}: {kind} subscription, {state}: {messages} results; click to see them")
         _truncate(parent, len(operations))
 
     def _on_item_clicked(self, item: QTreeWidgetItem, _column: int) -> None:

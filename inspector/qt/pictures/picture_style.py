@@ -32,8 +32,11 @@ class MarkStyle:
     """One sentence for tooltips: what happened."""
 
 
-FAILED = MarkStyle("failed", "Failed", "#C62828", "The handler answered with a non-2xx status, or not at all.")
-"""The mark of a failed attempt (not an anomaly kind: drawn first, priority 0)."""
+FAILED = MarkStyle(
+    "unsuccessful", "Unsuccessful attempt", "#C62828", "The handler answered with a non-2xx status, or not at all."
+)
+"""The mark of an unsuccessful attempt (the mark's key stays `failed`; the word "failed" is kept for an event that
+failed for good: docs/window.md, Glossary) (not an anomaly kind: drawn first, priority 0)."""
 
 
 def _mark_of(found: Detector) -> MarkStyle:
@@ -76,9 +79,9 @@ SEVERITY_COLOURS: dict[str, str] = {"error": "#C62828", "warning": "#B86E00", "i
 SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 
 ERROR_RATE_BANDS: tuple[tuple[float, str, str], ...] = (
-    (0.0, "#5C6B7A", "no failures"),
-    (0.05, "#C98300", "under 5 % failed"),
-    (float("inf"), "#C62828", "5 % or more failed"),
+    (0.0, "#5C6B7A", "every attempt 2xx"),
+    (0.05, "#C98300", "under 5 % unsuccessful"),
+    (float("inf"), "#C62828", "5 % or more unsuccessful"),
 )
 """(upper bound inclusive, edge colour, legend text) of the service map's error-rate bands; 0.0 means exactly zero."""
 

@@ -434,7 +434,7 @@ def _handler_subtitle(edges: Sequence[ServiceEdge]) -> str:
     if not invocations:
         return "no invocations yet"
     text = _count(invocations, "invocation")
-    return f"{text} · {format_percent(failures / invocations)} failed" if invocations and failures else text
+    return f"{text} · {format_percent(failures / invocations)} unsuccessful" if invocations and failures else text
 
 
 def _edge_label(edge: ServiceEdge) -> tuple[str, ...]:
@@ -442,7 +442,7 @@ def _edge_label(edge: ServiceEdge) -> tuple[str, ...]:
         return (f"{_count(edge.events, 'event')} · no invocations yet",)
     return (
         f"{_count(edge.events, 'event')} · {_count(edge.invocations, 'invocation')}",
-        f"{format_percent(edge.error_rate)} failed · p50 {format_ms(edge.p50_ms)} · p95 {format_ms(edge.p95_ms)}",
+        f"{format_percent(edge.error_rate)} unsuccessful · p50 {format_ms(edge.p50_ms)} · p95 {format_ms(edge.p95_ms)}",
     )
 
 
@@ -454,7 +454,8 @@ def _edge_tooltip(edge: ServiceEdge) -> str:
         )
     return (
         f"<b>{edge.trigger} → {edge.handler}</b><br>"
-        f"{edge.events:,} events, {edge.invocations:,} invocations, {edge.failures:,} without a 2xx answer "
+        f"{edge.events:,} events, {edge.invocations:,} invocations, {edge.failures:,} "
+        "unsuccessful (no 2xx answer; retried unless the event failed) "
         f"({format_percent(edge.error_rate)})<br>"
         f"delivery latency (created → delivered): p50 {format_ms(edge.p50_ms)}, p95 {format_ms(edge.p95_ms)}<br>"
         "<i>Click to show this trigger's events</i>"

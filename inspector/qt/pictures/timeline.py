@@ -223,10 +223,12 @@ class TimelinePlots(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.events_curve = Curve("events/s", EVENTS_COLOUR, area=True, fill_alpha=0.35)
-        self.failures_curve = Curve("failures/s", FAILURES_COLOUR, area=True, fill_alpha=0.55)
+        self.failures_curve = Curve("unsuccessful attempts/s", FAILURES_COLOUR, area=True, fill_alpha=0.55)
         self.p50_curve = Curve("p50 (median)", P50_COLOUR, area=False, width=2.0)
         self.p95_curve = Curve("p95", P95_COLOUR, area=False, width=2.0)
-        self.rates = Plot("Events and failures per second", "per second", [self.events_curve, self.failures_curve])
+        self.rates = Plot(
+            "Events and unsuccessful attempts per second", "per second", [self.events_curve, self.failures_curve]
+        )
         self.latency = Plot("Delivery latency (created → delivered)", "latency (ms)", [self.p50_curve, self.p95_curve])
         self.plots = (self.rates, self.latency)
         self.origin = 0.0
@@ -783,7 +785,7 @@ class TimelineView(QWidget):
         total = sum(b.events for b in self.buckets)
         failures = sum(b.failures for b in self.buckets)
         self.readout.setText(
-            f"{total:,} events, {failures:,} failed invocations in {_bucket_text(self.bucket_seconds)} buckets · "
+            f"{total:,} events, {failures:,} unsuccessful attempts in {_bucket_text(self.bucket_seconds)} buckets · "
             "<i>hover to read a bucket, click it to show its events, drag or wheel to pan and zoom</i>"
         )
 
@@ -801,7 +803,7 @@ class TimelineView(QWidget):
         return (
             f"<b>{format_clock(start)}</b> + {_bucket_text(self.bucket_seconds)}: "
             f"<span style='color:{EVENTS_COLOUR}'>{data.events_per_s[index]:.3g} events/s</span> · "
-            f"<span style='color:{FAILURES_COLOUR}'>{data.failures_per_s[index]:.3g} failures/s</span> · "
+            f"<span style='color:{FAILURES_COLOUR}'>{data.failures_per_s[index]:.3g} unsuccessful attempts/s</span> · "
             f"latency p50 {format_ms(None if math.isnan(p50) else p50)}, "
             f"p95 {format_ms(None if math.isnan(p95) else p95)}"
         )

@@ -99,6 +99,12 @@ class GraphQLEditor(QPlainTextEdit):
             popup.hide()
 
 
+def subscription_name(op_id: int, name: str | None) -> str:
+    """The one name a recorded subscription goes by everywhere in the window (sources tree, console): its operation
+    name, or `subscription N` for an anonymous one."""
+    return name if name else f"subscription {op_id}"
+
+
 class SubscriptionsConsole(QWidget):
     """Write, run and read subscriptions."""
 
@@ -205,10 +211,13 @@ class SubscriptionsConsole(QWidget):
             self.operations.blockSignals(True)
             self.operations.clear()
             for op_id, name, kind, state in rows:
-                self.operations.addItem(f"#{op_id} {name or '(unnamed)'} · {kind} · {state}", op_id)
+                self.operations.addItem(f"{subscription_name(op_id, name)} · {kind} · {state}", op_id)
             index = self.operations.findData(current) if current is not None else len(rows) - 1
             self.operations.setCurrentIndex(max(index, 0))
             self.operations.blockSignals(False)
+        else:  # the states change (running, completed, error) while the list stays
+            for i, (op_id, name, kind, state) in enumerate(rows):
+                self.operations.setItemText(i, f"{subscription_name(op_id, name)} · {kind} · {state}")
         self._load_messages()
 
     def select_operation(self, operation_id: int) -> None:

@@ -400,7 +400,8 @@ class MainWindow(QMainWindow):
         left = available.left() + max(0, (available.width() - width - frame_w) // 2)
         top = available.top() + max(0, (available.height() - height - frame_h) // 2)
         self.move(left, top)
-        self.main_splitter.setSizes([min(300, width // 5), width - min(300, width // 5)])
+        sources = min(340, max(240, width // 4))
+        self.main_splitter.setSizes([sources, width - sources])
         # The detail pane gets a little more than the list: a request and its response must be readable there.
         list_height = max(160, int(height * 0.36))
         self.list_detail_splitter.setSizes([list_height, max(200, height - list_height)])

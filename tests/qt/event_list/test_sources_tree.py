@@ -56,10 +56,11 @@ def full_count(path: Path) -> tuple[dict[str, tuple[str, str, str]], dict[str, t
             )
         }
         operations = [
-            f"{name} ({kind})|{n}"
-            for name, kind, n in conn.execute(
-                "SELECT coalesce(o.name, o.kind), o.kind, (SELECT count(*) FROM messages m WHERE m.operation_id = o.id "
-                "AND m.type IN ('next', 'data')) FROM operations o ORDER BY o.id"
+            f"{name}|{n}"  # one name per subscription: its operation name, or `subscription N`
+            for name, n in conn.execute(
+                "SELECT coalesce(o.name, 'subscription ' || o.id), "
+                "(SELECT count(*) FROM messages m WHERE m.operation_id = o.id AND m.type IN ('next', 'data')) "
+                "FROM operations o ORDER BY o.id"
             )
         ]
     finally:

@@ -225,7 +225,7 @@ def test_marks_give_colours_badges_and_legend_entries() -> None:
     # A 500 is failed even without a mark; failed outranks the cold start for the colour; both get badges.
     assert arrows[2].marks == ("failed", "cold-start")
     assert arrows[2].colour == MARKS["failed"].colour
-    assert [b.text for b in arrows[2].badges] == ["failed", "cold start"]
+    assert [b.text for b in arrows[2].badges] == ["unsuccessful", "cold start"]  # an attempt is not "failed"
     assert arrows[3].marks == ("retry",) and arrows[3].colour == MARKS["retry"].colour
     assert arrows[6].marks == ("out-of-order",) and arrows[6].colour == MARKS["out-of-order"].colour
     assert arrows[8].marks == ("duplicate",) and [b.text for b in arrows[8].badges] == ["duplicate"]
@@ -234,9 +234,16 @@ def test_marks_give_colours_badges_and_legend_entries() -> None:
     badges = arrows[2].badges
     assert badges[0].x >= arrows[2].label_right and badges[1].x >= badges[0].x + badges[0].width
     legend = {entry.text: entry for entry in layout.legend}
-    for title in ("Failed", "Retried", "Duplicate delivery", "Out of order", "Cold start", "Subscription update"):
+    for title in (
+        "Unsuccessful attempt",
+        "Retried",
+        "Duplicate delivery",
+        "Out of order",
+        "Cold start",
+        "Subscription update",
+    ):
         assert title in legend
-    assert legend["Failed"].sample == "badge" and legend["Subscription update"].sample == "dashed"
+    assert legend["Unsuccessful attempt"].sample == "badge" and legend["Subscription update"].sample == "dashed"
     assert "Dead letter" not in legend  # only marks that occur
 
 
@@ -406,7 +413,7 @@ def test_service_map_columns_edges_and_filters() -> None:
     validate = delivers[("trigger:validate-order", "handler:/validate-order")]
     assert validate.label_lines == (
         "1,000 events · 1,100 invocations",
-        f"9.1 % failed · p50 {format_ms(90.0)} · p95 {format_ms(1800.0)}",
+        f"9.1 % unsuccessful · p50 {format_ms(90.0)} · p95 {format_ms(1800.0)}",
     )
     assert validate.colour == error_rate_colour(100 / 1100) == "#C62828"
     assert delivers[("trigger:process-payment", "handler:/process-payment")].colour == "#C98300"
@@ -437,7 +444,7 @@ def test_service_map_places_handlers_level_with_their_busiest_trigger() -> None:
 def test_service_map_without_tables_or_stats() -> None:
     layout = layout_service_map(EDGES[:1])
     assert [n.kind for n in layout.nodes] == ["trigger", "handler"]
-    assert [n.subtitle for n in layout.nodes] == ["1,000 events", "1,100 invocations · 9.1 % failed"]
+    assert [n.subtitle for n in layout.nodes] == ["1,000 events", "1,100 invocations · 9.1 % unsuccessful"]
     assert [e.kind for e in layout.edges] == ["delivers"]
 
 
