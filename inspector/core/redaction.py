@@ -69,7 +69,7 @@ CLEAR_HEADERS = frozenset(
         "etag",
         "last-modified",
         "retry-after",
-        # Trace and correlation ids: Hasura adds W3C `traceparent` (and B3 with that propagator) to webhook calls.
+        # Trace and correlation ids: Hasura adds B3 (its default propagator) and, when configured, W3C `traceparent`.
         "traceparent",
         "tracestate",
         "b3",

@@ -26,8 +26,11 @@ and the foreign keys pointing at it: the root is the table whose `<singular>_id`
 example: `orders`, key `order_id`, so `payments.order_id`, `items.order_id` and `assignment.order_id` join its flows);
 other tables use their own row key (`row_key` in `core.events`). Per table configurable:
 `CorrelationConfig({"orders": "order_id", "payments": "order_id"})`. The value is `data.new.<k>`, else `data.old.<k>`.
-Events sharing a `trace_id` with a flow's events join it too (the sandbox and Hasura propagate `traceparent` through
-handlers), except those whose own correlation value names another flow.
+Events sharing a `trace_id` (their payload's `trace_context`) with a flow's events join it too, except those whose own
+correlation value names another flow: Hasura sends the trace to each handler in B3 headers (`X-B3-TraceId`,
+`X-B3-SpanId`, `X-B3-ParentSpanId`; its default propagator) and also as W3C `traceparent` when configured with
+`traces_propagators: ["tracecontext"]`, and continues it from either in the GraphQL requests a handler makes with the
+headers it received, so whichever the server sends, the events a handler's writes raise carry its event's trace.
 
 Causal order: an event is created by a write; its invocations follow; an event E' is attributed to the invocation I
 of an earlier event of the flow whose time window contains E'.created_at (from the previous attempt, or I's event's

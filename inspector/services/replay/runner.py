@@ -12,8 +12,10 @@ What a direct delivery sends, as a redelivery by Hasura would: the body of
 as aeson does, `delivery_info` = `{"max_retries": <the trigger's num_retries>, "current_retry": 0}`
 (`pg_redeliver_event` resets `tries` to 0, and each duplicate is a delivery of that state), `Content-Type`, `User-Agent:
 hasura-graphql-engine/<the captured server's version>`, the trigger's configured headers (values from the user or the
-environment, never from the capture) and `traceparent` from the event's `trace_context`, as the sandbox's delivery sends
-it. The timeout is the trigger's `retry_conf.timeout_sec` unless the plan overrides it.
+environment, never from the capture) and the trace headers of the event's `trace_context`: B3 (`X-B3-TraceId`,
+`X-B3-SpanId`, `X-B3-Sampled`; Hasura's default propagator) and W3C `traceparent` (what Hasura adds with
+`traces_propagators: ["tracecontext"]`).
+The timeout is the trigger's `retry_conf.timeout_sec` unless the plan overrides it.
 
 Every attempt becomes an `invocations` row (`source = 'replay'`, `duration_ms`, Hasura's request and response
 records) linked to the replayed event, written in batches by `store.replay_records.ReplayRecorder`; through the
@@ -701,7 +703,11 @@ class ReplayRunner:
         send, logged_text = self._headers_for(item)
         trace = event.payload.get("trace_context")
         if (type(trace) is dict or isinstance(trace, Mapping)) and trace.get("trace_id") and trace.get("span_id"):
-            send = {**send, "traceparent": f"00-{trace['trace_id']}-{trace['span_id']}-01"}
+            # B3, Hasura's default propagator, and W3C `traceparent` (added with `traces_propagators:
+            # ["tracecontext"]`): a handler that forwards either kind continues the event's trace.
+            trace_id, span_id = trace["trace_id"], trace["span_id"]
+            b3 = {"X-B3-TraceId": trace_id, "X-B3-SpanId": span_id, "X-B3-Sampled": "1"}
+            send = {**send, **b3, "traceparent": f"00-{trace_id}-{span_id}-01"}
         body = body_text(event, item.max_retries)
         # `invocation_request(body, logged)` as the capture stores it (compact JSON, keys in order), composed from the
         # text being sent rather than serialised a second time: replay speed is bounded by work per attempt.
