@@ -19,7 +19,9 @@ operands become a `CASE` here (a chain of n is an expression n deep, and SQLite 
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,15 +59,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OUTCOME_SQL",
+    "PG_OUTCOME_SQL",
+    "POSTGRES",
     "SQLITE",
     "CompiledFilter",
     "CompiledRules",
     "Dialect",
     "FilterError",
+    "PostgresDialect",
     "SQLiteDialect",
     "compile_filter",
     "compile_rules",
     "register_functions",
+    "search_words",
+    "to_psycopg",
 ]
 
 Sql = tuple[str, list[Any]]
@@ -78,6 +85,14 @@ _SQL_OP = {"==": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 class Dialect(ABC):
     """What the SQL of a filter needs from one database. Fragments are predicates or values over the events table
     aliased `e` (and, inside `per_attempt`, the attempts table aliased `i`); values always go in as parameters."""
+
+    TRUE = "1"
+    """A predicate true for every event (the empty filter), and the values a long chain's CASE gives."""
+    FALSE = "0"
+
+    def negate(self, sql: str) -> str:
+        """True when the predicate is false or NULL (see `_Compiler.node`)."""
+        return f"({sql} IS NOT {self.TRUE})"
 
     @abstractmethod
     def column(self, name: str) -> str:
@@ -210,6 +225,132 @@ class SQLiteDialect(Dialect):
 SQLITE = SQLiteDialect()
 
 
+# --- PostgreSQL ----------------------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def search_words(text: str | None) -> str | None:
+    """The words of a text as free-text search sees them, space-separated with a space at each end: what SQLite's
+    FTS5 `unicode61` tokenizer makes of it (runs of letters and digits; case folded; diacritics removed, so `café`
+    is `cafe`). The PostgreSQL store keeps this for every payload (`events.words`) and `PostgresDialect.text_search`
+    looks for the filter's words in it."""
+    if text is None:
+        return None
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " " + " ".join(_WORD.findall(plain.casefold())) + " "
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# The outcome of an attempt on PostgreSQL: `OUTCOME_SQL` step for step, with `inspector_try_jsonb` (the store's
+# schema) where SQLite has json_valid: text that is not JSON is NULL instead of an error.
+_PG_MESSAGE = "(inspector_try_jsonb(i.response) #>> '{data,message}')"
+_PG_MESSAGE_JSON = f"inspector_try_jsonb({_PG_MESSAGE})"
+PG_OUTCOME_SQL = (
+    "(CASE WHEN i.http_status BETWEEN 200 AND 299 THEN 'ok' "
+    f"WHEN ((CASE WHEN {_PG_MESSAGE_JSON} IS NOT NULL THEN (CASE WHEN jsonb_typeof({_PG_MESSAGE_JSON}) = 'string' "
+    f"THEN {_PG_MESSAGE_JSON} #>> '{{}}' END) ELSE {_PG_MESSAGE} END) "
+    """LIKE 'Event Trigger "%" timed out while processing.') THEN 'timeout' """
+    "WHEN i.http_status IS NOT NULL THEN 'handler_error' "
+    f"WHEN (CASE WHEN jsonb_typeof({_PG_MESSAGE_JSON}) = 'object' "
+    f"THEN ({_PG_MESSAGE_JSON} ->> 'type' = 'http_exception' "
+    f"AND {_PG_MESSAGE_JSON} ->> 'message' = 'Response timeout') "
+    "END) THEN 'timeout' "
+    "ELSE 'connection_failure' END)"
+)
+"""The `outcome` of the attempt `i` on PostgreSQL (the same answers as `OUTCOME_SQL`)."""
+
+_PG_JSON_TEXT = '((e.doc #>> ?) COLLATE "C")'
+_PG_JSON_NUMBER = "((e.doc #>> ?)::numeric)"
+_PG_JSON_AS_TEXT = '(inspector_json_text(e.doc #> ?) COLLATE "C")'
+
+
+class PostgresDialect(Dialect):
+    """The PostgreSQL capture store (`inspector.store.postgres`): the same columns as the file's `events`, payload
+    paths on its `jsonb` copy `e.doc` (`#>` with the path as a `text[]` parameter), `~` for `matches`, the payload's
+    words (`e.words`, `search_words`) for free text, `invocations` of the same capture for attempts. Text compares
+    in the "C" collation, as SQLite's BINARY. Its SQL has `?` placeholders like SQLite's; `to_psycopg` turns them
+    into psycopg's. One difference: `matches` uses PostgreSQL's regular expressions (ARE), which agree with Python's
+    on the common syntax (classes, anchors, `{m,n}`, a leading `(?i)`) but not everywhere."""
+
+    TRUE = "TRUE"
+    FALSE = "FALSE"
+
+    COLUMNS: Mapping[str, str] = {
+        **SQLiteDialect.COLUMNS,
+        "duplicate": "(e.successes > 1)::integer",
+        "outcome": PG_OUTCOME_SQL,
+    }
+
+    def column(self, name: str) -> str:
+        return self.COLUMNS[name]
+
+    @staticmethod
+    def json_path(ref: FieldRef) -> list[str]:
+        """The payload field's path as PostgreSQL's `text[]` path (array items by their index as text)."""
+        return [*JSON_ROOTS[ref.name], *(str(part) for part in ref.path)]
+
+    def json_value(self, ref: FieldRef) -> Sql:
+        return _PG_JSON_TEXT, [self.json_path(ref)]
+
+    def json_is(self, ref: FieldRef, value: bool) -> Sql:
+        return "(jsonb_typeof(e.doc #> ?) = 'boolean' AND (e.doc #>> ?) = ?)", [
+            self.json_path(ref),
+            self.json_path(ref),
+            "true" if value else "false",
+        ]
+
+    def json_typed(self, ref: FieldRef, sample: Scalar, predicate: Sql) -> Sql:
+        # A CASE, so the cast to numeric only ever sees numbers (an AND may be evaluated in any order).
+        if isinstance(sample, str):
+            return f"(CASE WHEN jsonb_typeof(e.doc #> ?) = 'string' THEN {predicate[0]} END)", [
+                self.json_path(ref),
+                *predicate[1],
+            ]
+        numeric = predicate[0].replace(_PG_JSON_TEXT, _PG_JSON_NUMBER)
+        return f"(CASE WHEN jsonb_typeof(e.doc #> ?) = 'number' THEN {numeric} END)", [
+            self.json_path(ref),
+            *predicate[1],
+        ]
+
+    @staticmethod
+    def _as_text(lhs: str) -> str:
+        # a payload value as SQLite's json_extract gives it to instr and REGEXP (true is 1; the schema's function)
+        return lhs.replace(_PG_JSON_TEXT, _PG_JSON_AS_TEXT)
+
+    def contains(self, lhs: str) -> str:
+        return f"(strpos(({self._as_text(lhs)})::text, ?) > 0)"
+
+    def regexp(self, lhs: str) -> str:
+        return f"(({self._as_text(lhs)})::text ~ ?)"
+
+    def text_search(self, test: FreeText) -> Sql:
+        words = (search_words(test.words) or " ").strip()
+        if not words:
+            return "FALSE", []
+        pattern = "% " + _like_escape(words) + ("%" if test.prefix else " %")
+        return "(e.words LIKE ?)", [pattern]
+
+    def per_attempt(self, predicate: Sql) -> Sql:
+        return (
+            "(EXISTS (SELECT 1 FROM invocations i WHERE i.capture_id = e.capture_id AND i.event_id = e.id "
+            f"AND {predicate[0]}))",
+            predicate[1],
+        )
+
+
+POSTGRES = PostgresDialect()
+
+
+def to_psycopg(sql: str) -> str:
+    """SQL with `?` placeholders (this module's) in psycopg's style (`%s`, a literal `%` doubled). Safe because the
+    SQL text here holds no `?` of its own: every value is a parameter."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
 @dataclass(frozen=True)
 class CompiledFilter:
     """An SQL predicate over `events e` and its parameters: `SELECT ... FROM events e WHERE {where}`. `where` holds
@@ -235,7 +376,7 @@ def compile_filter(
     return CompiledFilter(where, params, compiler.needs_regexp, checked.expr)
 
 
-def _chain(parts: list[Sql], op: Literal["AND", "OR"]) -> Sql:
+def _chain(parts: list[Sql], op: Literal["AND", "OR"], dialect: Dialect = SQLITE) -> Sql:
     """Operands (each parenthesised) joined by `op`. Up to `_CHAIN` of them: a plain chain, which SQLite's optimiser
     understands (indexes, the OR optimisation). More: a CASE, whose WHENs are a list to SQLite, where a chain of n is
     a tree n deep (SQLite refuses expressions deeper than 1000, and its parser stack is short: no balanced trees)."""
@@ -244,9 +385,13 @@ def _chain(parts: list[Sql], op: Literal["AND", "OR"]) -> Sql:
     params = [p for _, group in parts for p in group]
     if len(parts) <= _CHAIN:
         return "(" + f" {op} ".join(sql for sql, _ in parts) + ")", params
+    true, false = dialect.TRUE, dialect.FALSE
     if op == "OR":
-        return "(CASE" + "".join(f" WHEN {sql} THEN 1" for sql, _ in parts) + " ELSE 0 END)", params
-    return "(CASE" + "".join(f" WHEN {sql} IS NOT 1 THEN 0" for sql, _ in parts) + " ELSE 1 END)", params
+        return "(CASE" + "".join(f" WHEN {sql} THEN {true}" for sql, _ in parts) + f" ELSE {false} END)", params
+    return (
+        "(CASE" + "".join(f" WHEN {sql} IS NOT {true} THEN {false}" for sql, _ in parts) + f" ELSE {true} END)",
+        params,
+    )
 
 
 class _Compiler:
@@ -258,16 +403,20 @@ class _Compiler:
 
     def root(self, tree: CheckedNode) -> Sql:
         if isinstance(tree, Everything):
-            return "1", []
+            return self.dialect.TRUE, []
         return self.node(tree)
 
     def node(self, node: Node) -> Sql:
         """A group, or a test; a negated test is `(test) IS NOT 1`: true when the test is false or NULL, so `not` is
         a complement (SQL's `NOT NULL` is NULL, which would drop the event from both `x` and `not x`)."""
         if isinstance(node, AllOf | AnyOf):
-            return _chain([self.node(operand) for operand in node.operands], "AND" if isinstance(node, AllOf) else "OR")
+            return _chain(
+                [self.node(operand) for operand in node.operands],
+                "AND" if isinstance(node, AllOf) else "OR",
+                self.dialect,
+            )
         sql, params = self.test(node)
-        return (f"({sql} IS NOT 1)" if node.negated else sql), params
+        return (self.dialect.negate(sql) if node.negated else sql), params
 
     def test(self, test: Test) -> Sql:
         if isinstance(test, FreeText):
@@ -323,7 +472,7 @@ class _Compiler:
         for low, high in test.ranges:
             between: Sql = (f"({lhs} BETWEEN ? AND ?)", [*lhs_params, low, high])
             parts.append(self.dialect.json_typed(test.field, low, between) if json else between)
-        return _chain(parts, "OR")
+        return _chain(parts, "OR", self.dialect)
 
 
 # --- SQLite functions ----------------------------------------------------------------------------------------------

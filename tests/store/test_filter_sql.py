@@ -1,5 +1,7 @@
 """Display filters compiled to SQLite: every example against a real capture file, parameters only (never user text
-in SQL), what SQLite's limits allow, the `regexp` function, and the colouring rules as one CASE expression."""
+in SQL), what SQLite's limits allow, the `regexp` function, and the colouring rules as one CASE expression. The tests
+that run filters run against both stores (`store`): the capture file, and the same capture pushed into a real
+PostgreSQL (`PostgresDialect`), which must select the same events."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -28,6 +31,7 @@ from inspector.core.filter import (
 from inspector.store.capture_file import _DDL, CaptureFile
 from inspector.store.filter_sql import SQLITE, CompiledFilter, compile_filter, compile_rules, register_functions
 from tests.helpers.filter_events import EXAMPLES, NOW, build_filter_capture
+from tests.helpers.postgres import capture_in_postgres, select_ids
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,17 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CaptureFile]:
     capture.close()
 
 
-def run(capture: CaptureFile, text: str) -> set[str]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, capture: CaptureFile) -> Any:
+    """The capture file, or the same capture in PostgreSQL (its `PostgresCapture`)."""
+    if request.param == "sqlite":
+        return capture
+    return capture_in_postgres(request.getfixturevalue("postgres_server"), capture.path)
+
+
+def run(capture: Any, text: str) -> set[str]:
+    if not isinstance(capture, CaptureFile):
+        return select_ids(capture, text, NOW)
     compiled = compile_filter(text, now=NOW)
     return {row["id"] for row in capture.rows(f"SELECT e.id FROM events e WHERE {compiled.where}", compiled.params)}
 
@@ -60,18 +74,18 @@ def test_the_capture_is_what_the_tests_assume(capture: CaptureFile) -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), EXAMPLES, ids=[t or "<empty>" for t, _ in EXAMPLES])
-def test_examples_select_exactly_the_expected_events(capture: CaptureFile, text: str, expected: set[str]) -> None:
+def test_examples_select_exactly_the_expected_events(store: Any, text: str, expected: set[str]) -> None:
     if text.startswith("STATUS"):
         with pytest.raises(FilterError, match="unknown field 'STATUS' — did you mean 'status'"):
             compile_filter(text)
         return
-    assert run(capture, text) == expected
+    assert run(store, text) == expected
 
 
 @pytest.mark.parametrize("text", [t for t, _ in EXAMPLES if t.strip() and not t.startswith("STATUS")])
-def test_not_is_the_complement(capture: CaptureFile, text: str) -> None:
+def test_not_is_the_complement(store: Any, text: str) -> None:
     """Missing fields and SQL's NULL never make an event fall out of both `x` and `not x`."""
-    assert run(capture, f"not ({text})") == {"e1", "e2", "e3", "e4", "e5"} - run(capture, text)
+    assert run(store, f"not ({text})") == {"e1", "e2", "e3", "e4", "e5"} - run(store, text)
 
 
 def test_where_combines_safely_with_more_sql(capture: CaptureFile) -> None:
@@ -211,7 +225,7 @@ INJECTIONS = [
 
 
 @pytest.mark.parametrize("payload", INJECTIONS)
-def test_user_values_only_ever_reach_params(capture: CaptureFile, payload: str) -> None:
+def test_user_values_only_ever_reach_params(store: Any, capture: CaptureFile, payload: str) -> None:
     quoted = '"' + payload.replace("\\", "\\\\").replace('"', '\\"') + '"'
     for text in (
         f"trigger == {quoted}",
@@ -229,8 +243,10 @@ def test_user_values_only_ever_reach_params(capture: CaptureFile, payload: str) 
     ):
         compiled = compile_filter(text)
         assert_only_fixed_sql(compiled, payload, payload.strip())
-        assert run(capture, text) <= {"e1", "e2", "e3", "e4", "e5"}
+        assert run(store, text) <= {"e1", "e2", "e3", "e4", "e5"}
     assert capture.count("events") == 5
+    if not isinstance(store, CaptureFile):
+        assert store.count("events") == 5
 
 
 def test_json_paths_and_session_names_are_params_too() -> None:
@@ -246,14 +262,14 @@ def test_every_example_compiles_to_fixed_sql() -> None:
             assert_only_fixed_sql(compile_filter(text, now=NOW))
 
 
-def test_deep_nesting_is_a_filter_error_not_a_recursion_error(capture: CaptureFile) -> None:
+def test_deep_nesting_is_a_filter_error_not_a_recursion_error(store: Any) -> None:
     deepest = "(" * MAX_DEPTH + "delivered" + ")" * MAX_DEPTH
-    assert run(capture, deepest) == {"e1", "e3"}
-    assert run(capture, "not " * MAX_DEPTH + "delivered") == {"e1", "e3"}  # an even number of nots
+    assert run(store, deepest) == {"e1", "e3"}
+    assert run(store, "not " * MAX_DEPTH + "delivered") == {"e1", "e3"}  # an even number of nots
     mixed = "!(" * (MAX_DEPTH // 2) + "delivered" + ")" * (MAX_DEPTH // 2)
-    assert run(capture, mixed) == {"e1", "e3"}
+    assert run(store, mixed) == {"e1", "e3"}
     nested_or = "(error or " * (MAX_DEPTH - 1) + "(delivered)" + ")" * (MAX_DEPTH - 1)
-    assert run(capture, nested_or) == {"e1", "e3", "e5"}
+    assert run(store, nested_or) == {"e1", "e3", "e5"}
     for text in (
         "(" * (MAX_DEPTH + 1) + "delivered" + ")" * (MAX_DEPTH + 1),
         "!" * (MAX_DEPTH + 1) + "delivered",
@@ -304,36 +320,36 @@ def test_the_deepest_filter_accepted_runs_inside_a_larger_query(capture: Capture
     assert (error.start, error.end) == (0, len(_alternating(deepest + 1, leaf)))  # the outermost group
 
 
-def test_redundant_nesting_costs_nothing(capture: CaptureFile) -> None:
+def test_redundant_nesting_costs_nothing(store: Any) -> None:
     """Parentheses, `not`s and groups of one operator inside another of the same are flattened."""
     same = "(error or " * (MAX_DEPTH - 1) + "(delivered)" + ")" * (MAX_DEPTH - 1)
-    assert run(capture, same) == {"e1", "e3", "e5"}
+    assert run(store, same) == {"e1", "e3", "e5"}
     de_morgan = "not (error and not (" * 50 + "delivered" + "))" * 50  # = not error or (not error or ...)
-    assert run(capture, de_morgan) == {"e1", "e2", "e3", "e4"}
+    assert run(store, de_morgan) == {"e1", "e2", "e3", "e4"}
 
 
-def test_long_chains_compile_to_sql_sqlite_accepts(capture: CaptureFile) -> None:
+def test_long_chains_compile_to_sql_sqlite_accepts(store: Any) -> None:
     """SQLite refuses expressions more than 1000 deep: long `or` chains become balanced trees."""
     ors = " or ".join(f"tries == {n}" for n in range(3000))
-    assert len(ors) < MAX_LENGTH and run(capture, ors) == {"e1", "e2", "e3", "e4", "e5"}
+    assert len(ors) < MAX_LENGTH and run(store, ors) == {"e1", "e2", "e3", "e4", "e5"}
     ands = " && ".join(["delivered"] * 3000)
-    assert run(capture, ands) == {"e1", "e3"}
+    assert run(store, ands) == {"e1", "e3"}
     ids = "id in {" + " ".join(f"id{n}" for n in range(MAX_SET - 1)) + " e2}"
-    assert run(capture, ids) == {"e2"}
+    assert run(store, ids) == {"e2"}
     with pytest.raises(FilterError, match="too many values"):
         compile_filter("id in {" + " ".join(f"id{n}" for n in range(MAX_SET + 1)) + "}")
     long_literal = "x" * 60000
-    assert run(capture, f'trigger == "{long_literal}"') == set()
+    assert run(store, f'trigger == "{long_literal}"') == set()
 
 
-def test_control_characters_and_unicode_in_values(capture: CaptureFile) -> None:
-    assert run(capture, 'trigger == "a\x00b\x1b[31m"') == set()
+def test_control_characters_and_unicode_in_values(store: Any) -> None:
+    assert run(store, 'trigger == "a\x00b\x1b[31m"') == set()
     assert compile_filter('trigger == "a\x00b"').params == ["a\x00b"]
-    assert run(capture, "trigger\n==\t'validate-order'\r\nand\u00a0tries > 1") == {"e1"}
-    assert run(capture, 'role == "заказ ✓ 🍕" or "заказ"') == set()
+    assert run(store, "trigger\n==\t'validate-order'\r\nand\u00a0tries > 1") == {"e1"}
+    assert run(store, 'role == "заказ ✓ 🍕" or "заказ"') == set()
     with pytest.raises(FilterError, match="nothing to search for"):
         compile_filter('"🍕"')  # the full-text index keeps words only
-    assert run(capture, 'data.new.note contains "é"') == {"e3"}
+    assert run(store, 'data.new.note contains "é"') == {"e3"}
 
 
 def test_the_deepest_filters_need_few_python_frames() -> None:

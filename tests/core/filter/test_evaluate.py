@@ -13,6 +13,7 @@ from inspector.core.filter import check, evaluate
 from inspector.store.capture_file import CaptureFile
 from inspector.store.filter_sql import compile_filter, register_functions
 from tests.helpers.filter_events import ALL, EXAMPLES, NOW, build_filter_capture, event_rows
+from tests.helpers.postgres import capture_in_postgres, select_ids
 
 RUNNABLE = [(text, expected) for text, expected in EXAMPLES if not text.startswith("STATUS")]
 EXTRA = [
@@ -87,21 +88,31 @@ def in_memory(events: dict[str, dict[str, Any]], text: str) -> set[str]:
     return {event_id for event_id, event in events.items() if evaluate(checked, event)}
 
 
-def in_sql(capture: CaptureFile, text: str) -> set[str]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, capture: CaptureFile) -> Any:
+    """The SQL side on both stores: the capture file, and the same capture in PostgreSQL (its `PostgresCapture`)."""
+    if request.param == "sqlite":
+        return capture
+    return capture_in_postgres(request.getfixturevalue("postgres_server"), capture.path)
+
+
+def in_sql(capture: Any, text: str) -> set[str]:
+    if not isinstance(capture, CaptureFile):
+        return select_ids(capture, check(text, now=NOW), NOW)
     compiled = compile_filter(check(text, now=NOW))
     return {row["id"] for row in capture.rows(f"SELECT e.id FROM events e WHERE {compiled.where}", compiled.params)}
 
 
 @pytest.mark.parametrize(("text", "expected"), RUNNABLE, ids=[t or "<empty>" for t, _ in RUNNABLE])
 def test_every_example_selects_the_same_events_in_memory_and_in_sql(
-    capture: CaptureFile, events: dict[str, dict[str, Any]], text: str, expected: set[str]
+    store: Any, events: dict[str, dict[str, Any]], text: str, expected: set[str]
 ) -> None:
-    assert in_memory(events, text) == in_sql(capture, text) == expected
+    assert in_memory(events, text) == in_sql(store, text) == expected
 
 
 @pytest.mark.parametrize(("text", "expected"), EXTRA, ids=[t for t, _ in EXTRA])
 def test_more_filters_agree(
-    capture: CaptureFile, events: dict[str, dict[str, Any]], text: str, expected: set[str] | None
+    store: Any, events: dict[str, dict[str, Any]], text: str, expected: set[str] | None
 ) -> None:
     try:
         check(text)
@@ -109,7 +120,7 @@ def test_more_filters_agree(
         assert expected is None
         return
     memory = in_memory(events, text)
-    assert memory == in_sql(capture, text)
+    assert memory == in_sql(store, text)
     if expected is not None:
         assert memory == expected
 

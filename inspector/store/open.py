@@ -1,0 +1,60 @@
+"""Where a capture is: a capture file's path, or a capture in a PostgreSQL store (`postgresql://...?capture=NAME`).
+
+Owns telling the two apart (`is_store_url`) and giving a command a capture file to work on whichever it is
+(`local_capture`: the file itself, or a consistent copy of the store's capture pulled into a temporary file, removed
+afterwards). The commands that accept either (`inspector export`, `inspector stats`, ...) call these and nothing else
+of the PostgreSQL store; psycopg is imported only when a URL is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["is_store_url", "local_capture", "shown"]
+
+
+def is_store_url(location: str | Path) -> bool:
+    """Whether `location` names a capture in a PostgreSQL store (`postgresql://` or `postgres://`)."""
+    if isinstance(location, Path):
+        return False
+    scheme, sep, _ = location.partition("://")
+    return bool(sep) and scheme.lower() in ("postgresql", "postgres")
+
+
+def shown(location: str | Path) -> str:
+    """The location as messages name it (a URL without password or parameters other than the capture)."""
+    if not is_store_url(location):
+        return str(location)
+    from inspector.store.postgres.connection import StoreError, StoreUrl
+
+    try:
+        return str(StoreUrl.parse(str(location)).with_capture(StoreUrl.parse(str(location)).capture))
+    except StoreError:
+        return "postgresql://..."
+
+
+@contextlib.contextmanager
+def local_capture(location: str | Path) -> Iterator[Path]:
+    """A capture file holding the capture at `location`: the path itself, or for a store URL a copy pulled now (the
+    capture as of this moment) into a temporary directory that is removed on exit. Raises
+    `store.postgres.connection.StoreError` (one line) when the store cannot be read."""
+    if not is_store_url(location):
+        yield Path(location)
+        return
+    from inspector.store.postgres.connection import StoreError, StoreUrl
+    from inspector.store.postgres.store import pull_to_file
+
+    url = StoreUrl.parse(str(location))
+    if not url.capture:
+        raise StoreError("the store URL names no capture: add ?capture=NAME (`inspector captures URL` lists them)")
+    directory = Path(tempfile.mkdtemp(prefix="inspector-pulled-"))
+    try:
+        path = directory / f"{url.capture}.inspector"
+        pull_to_file(url, path)
+        yield path
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
