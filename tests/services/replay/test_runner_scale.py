@@ -6,6 +6,7 @@ off the run's objects) in play at the volume they were made for.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import sqlite3
@@ -21,7 +22,7 @@ from inspector.cli import build_parser
 from inspector.cli.replay import run as run_replay
 from inspector.core.events import EventRecord, InvocationRecord
 from inspector.core.hasura import event_payload, invocation_request, request_headers, webhook_body, webhook_response
-from inspector.store.capture_file import CaptureFile, CaptureWriter
+from inspector.store.capture_file import CaptureFile, CaptureWriter, dumps
 from inspector.store.replay_records import run_notes
 
 EVENTS = 10_000
@@ -201,3 +202,30 @@ def test_duplicate_3_over_10000_events_records_and_reports_every_attempt(tmp_pat
     assert f"checks: {2 * EVENTS} passed, 0 failed, 0 error(s), 0 skipped" in out + err
     root = ET.parse(junit_path).getroot()
     assert int(root.get("tests", "-1")) == 2 * EVENTS and int(root.get("failures", "-1")) == 0
+
+
+def test_the_collector_is_as_it_was_after_runs_even_overlapping_ones() -> None:
+    from inspector.services.replay.runner import YOUNG_COLLECTION_THRESHOLD, _collector
+
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    _collector.start_run()
+    assert gc.get_threshold()[0] == max(before[0], YOUNG_COLLECTION_THRESHOLD) and gc.get_freeze_count() > frozen
+    _collector.start_run()  # a second replay in the same process (the window's, beside another)
+    _collector.end_run()
+    assert gc.get_threshold()[0] == max(before[0], YOUNG_COLLECTION_THRESHOLD)  # the first still runs
+    _collector.end_run()
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_shared_answer_records_equal_hasuras_shapes() -> None:
+    from inspector.core.events import decode_twice
+    from inspector.services.replay.runner import _AnswerRecords
+
+    records = _AnswerRecords()
+    headers = (("Content-Type", "application/json"), ("Date", "Sun, 06 Dec 2026 17:00:00 GMT"))
+    for text in ('{"ok":true,"note":"café ☕\\u2028"}', "plain text", ["Base64", "AAEC"], "x" * 5000):
+        for _ in range(2):  # composed, then found again
+            assert records.record(201, text, headers) == dumps(webhook_response(text, list(headers), 201))
+            assert records.decoded(text) == decode_twice(text)
+    assert records.record(200, "{}", headers) != records.record(200, "{}", headers[:1])
