@@ -36,6 +36,9 @@ COMMANDS: dict[str, str] = {
     "import": "inspector.cli.import_jsonl",
     "replay": "inspector.cli.replay",
     "relay": "inspector.cli.relay",
+    "captures": "inspector.cli.captures",
+    "push": "inspector.cli.push_pull",
+    "pull": "inspector.cli.push_pull",
     "demo": "inspector.cli.demo",
     "self-test": "inspector.cli.self_test",
 }

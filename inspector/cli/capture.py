@@ -76,7 +76,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="how often to read the event log (default 1)",
     )
-    capture.add_argument("--out", required=True, metavar="FILE", help="the capture file to write")
+    capture.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="the capture file to write, or postgresql://USER@HOST/DB?capture=NAME",
+    )
     capture.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 
@@ -138,20 +143,25 @@ def progress_line(progress: CaptureProgress) -> str:
 def run(args: argparse.Namespace, env: dict[str, str] | None = None, stderr: TextIO | None = None) -> int:
     from inspector.backends.errors import BackendError
     from inspector.services.capture_session import CaptureSession
-    from inspector.store.capture_file import CaptureFile
+    from inspector.store.open import create_capture
 
     env = dict(os.environ if env is None else env)
     err = stderr or sys.stderr
     try:
         backend = resolve_backend(NAME, args, env, err)
         options = build_options(args)
-        capture = CaptureFile.create(args.out, overwrite=args.force)
+        capture = create_capture(args.out, overwrite=args.force)  # a file, or a capture in a PostgreSQL store
     except (UsageError, FileExistsError) as exc:
         print(f"inspector capture: {exc}", file=err)
         return ExitCode.USAGE
     except OSError as exc:
         print(f"inspector capture: cannot write {args.out}: {exc.strerror or exc}", file=err)
         return ExitCode.USAGE
+    except Exception as exc:  # the store's one-line StoreError (psycopg is imported only for a store URL)
+        if type(exc).__name__ != "StoreError":
+            raise
+        print(f"inspector capture: {exc}", file=err)
+        return ExitCode.CONNECTION if "exists" not in str(exc) else ExitCode.USAGE
     live = err.isatty()
 
     def show(progress: CaptureProgress) -> None:

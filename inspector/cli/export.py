@@ -44,7 +44,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "texts and the session log (docs/security.md). Exit codes: 0 done, 1 the output could not be written, "
         "2 usage error (including a missing or damaged capture).",
     )
-    export.add_argument("file", metavar="FILE", help="the capture file to export")
+    export.add_argument("file", metavar="FILE", help="the capture file to export (or a postgresql://...?capture= URL)")
     export.add_argument(
         "--format", choices=("jsonl", "har"), help="jsonl (default) or har (the default when --out ends in .har)"
     )
@@ -75,6 +75,12 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     from inspector.store.filter_sql import compile_filter
 
     err = stderr or sys.stderr
+    from inspector.store.open import is_store_url
+
+    if is_store_url(str(args.file)):  # a capture in a PostgreSQL store: exported from a copy pulled now
+        from inspector.cli.captures import on_pulled_copy
+
+        return on_pulled_copy(NAME, args, lambda copied: run(copied, stdout, stderr), err)
     source = Path(args.file)
     fmt = _format(args)
     if args.out and same_file(source, Path(args.out)):

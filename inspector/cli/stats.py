@@ -48,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--mark writes what was found into the capture (events.flags). Exit codes: 0 done, 1 the flags could not "
         "be written, 2 usage error (a bad filter, a missing or damaged capture).",
     )
-    stats.add_argument("file", metavar="FILE", help="the capture file to analyse")
+    stats.add_argument("file", metavar="FILE", help="the capture file to analyse (or a postgresql://...?capture= URL)")
     stats.add_argument(
         "--filter",
         metavar="EXPR",
@@ -92,6 +92,15 @@ def _thresholds(pairs: list[str]) -> Thresholds:
 def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out = stdout or sys.stdout
     err = stderr or sys.stderr
+    from inspector.store.open import is_store_url
+
+    if is_store_url(str(args.file)):  # a capture in a PostgreSQL store: analysed on a copy pulled now
+        if args.mark:
+            print("inspector stats: --mark writes into a capture file; pull the capture first", file=err)
+            return ExitCode.USAGE
+        from inspector.cli.captures import on_pulled_copy
+
+        return on_pulled_copy(NAME, args, lambda copied: run(copied, stdout, stderr), err)
     try:
         thresholds = _thresholds(list(args.threshold or []))
     except ValueError as exc:

@@ -1,9 +1,10 @@
 """Where a capture is: a capture file's path, or a capture in a PostgreSQL store (`postgresql://...?capture=NAME`).
 
-Owns telling the two apart (`is_store_url`) and giving a command a capture file to work on whichever it is
+Owns telling the two apart (`is_store_url`), giving a command a capture file to work on whichever it is
 (`local_capture`: the file itself, or a consistent copy of the store's capture pulled into a temporary file, removed
-afterwards). The commands that accept either (`inspector export`, `inspector stats`, ...) call these and nothing else
-of the PostgreSQL store; psycopg is imported only when a URL is given.
+afterwards) and a new capture to record into (`create_capture`). The commands that accept either (`inspector
+capture`, `export`, `stats`, ...) call these and nothing else of the PostgreSQL store; psycopg is imported only when
+a URL is given.
 """
 
 from __future__ import annotations
@@ -13,8 +14,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["is_store_url", "local_capture", "shown"]
+if TYPE_CHECKING:
+    from inspector.store.capture_file import CaptureFile
+
+__all__ = ["create_capture", "is_store_url", "local_capture", "shown"]
 
 
 def is_store_url(location: str | Path) -> bool:
@@ -58,3 +63,17 @@ def local_capture(location: str | Path) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def create_capture(location: str | Path, overwrite: bool = False) -> CaptureFile:
+    """A new capture to record into: a capture file at the path, or for a store URL a capture in the store, written
+    as it is recorded (see `store.postgres.store.MirroredCapture`; `close` finishes it). `FileExistsError` for a file
+    that exists, `StoreError` for a store capture name taken (unless `overwrite`) or a store that cannot be used."""
+    if not is_store_url(location):
+        from inspector.store.capture_file import CaptureFile
+
+        return CaptureFile.create(location, overwrite=overwrite)
+    from inspector.store.postgres.connection import StoreUrl
+    from inspector.store.postgres.store import create_mirrored
+
+    return create_mirrored(StoreUrl.parse(str(location)), overwrite=overwrite)

@@ -22,8 +22,10 @@ import contextlib
 import getpass
 import json
 import os
+import shutil
 import socket
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -41,7 +43,16 @@ from inspector.store.filter_sql import POSTGRES, compile_filter, search_words, t
 from inspector.store.postgres.connection import StoreError, StoreUrl, connect
 from inspector.store.postgres.schema import COLUMNS, check_schema, ensure_schema
 
-__all__ = ["CaptureSummary", "FileMirror", "PostgresCapture", "PostgresStore", "pull_to_file"]
+__all__ = [
+    "CaptureSummary",
+    "FileMirror",
+    "MirroredCapture",
+    "PostgresCapture",
+    "PostgresStore",
+    "create_mirrored",
+    "pull_to_file",
+    "push_file",
+]
 
 APPEND_ONLY = ("event_states", "invocations", "messages", "session_log")
 """Tables whose rows never change once written: copied by `seq`."""
@@ -568,3 +579,38 @@ def _insert_all(conn: sqlite3.Connection, table: str, columns: Sequence[str], ro
         conn.executemany(sql, batch)
         n += len(batch)
     return n
+
+
+class MirroredCapture(CaptureFile):
+    """A capture being recorded into a store: a capture file in a temporary directory, copied into the store every
+    half second by a `FileMirror`; `close` writes what is left, runs the last round and removes the file."""
+
+    mirror: FileMirror
+    directory: Path
+
+    def close(self) -> None:
+        try:
+            super().close()
+            self.mirror.stop()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def create_mirrored(url: StoreUrl, overwrite: bool = False, interval: float = 0.5) -> MirroredCapture:
+    """A new capture `url.capture` in the store (`StoreError` if the name is taken and not `overwrite`), recorded
+    through a local capture file that a `FileMirror` copies into it as it grows."""
+    if not url.capture:
+        raise StoreError("the store URL names no capture: add ?capture=NAME")
+    with PostgresStore.open(url, write=True) as store:
+        target = store.create(url.capture, overwrite=overwrite)
+    directory = Path(tempfile.mkdtemp(prefix="inspector-recording-"))
+    try:
+        capture = MirroredCapture.create(directory / "capture.inspector")
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    assert isinstance(capture, MirroredCapture)
+    capture.directory = directory
+    capture.mirror = FileMirror(capture.path, url, target.id, interval=interval)
+    capture.mirror.start()
+    return capture
