@@ -58,6 +58,7 @@ class SoakReport:
     orders_per_second: float
     faults: str
     kills: dict[str, int]
+    capture_exits: int
     captures: int
     events: int
     invocations: int
@@ -101,6 +102,8 @@ class Soak:
         self.capture: subprocess.Popen[bytes] | None = None
         self.captures: list[Path] = []
         self.kills: Counter[str] = Counter()
+        self.exits = 0
+        """Captures that ended by themselves (the sandbox was down when they started) and were started again."""
         self.env = {**os.environ, "HASURA_GRAPHQL_ADMIN_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
 
     @property
@@ -152,6 +155,16 @@ class Soak:
             env=self.env,
         )
 
+    def wait(self, seconds: float) -> None:
+        """Sleep, restarting the capture if it ended by itself: `inspector capture` exits 3 when the backend cannot be
+        reached at its start (the sandbox may be down at that moment), as a supervisor would restart it."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.capture is not None and self.capture.poll() is not None:
+                self.exits += 1
+                self.start_capture()
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
     def kill(self, which: str) -> None:
         proc = self.sandbox if which == "sandbox" else self.capture
         if proc is not None and proc.poll() is None:
@@ -182,16 +195,32 @@ def _open_events(db: Path) -> int:
         conn.close()
 
 
-def _polls_done(capture: Path) -> int:
-    """How many state rows the capture has: grows while it polls (a cheap sign of life, read as another process)."""
+def _counts(path: Path, sql: str) -> tuple[int, ...] | None:
+    """One row of counts, read as another process would (None while the file has no tables yet)."""
     try:
-        conn = sqlite3.connect(f"file:{capture}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            return int(conn.execute("SELECT count(*) FROM event_states").fetchone()[0])
+            return tuple(conn.execute(sql).fetchone())
         finally:
             conn.close()
     except sqlite3.Error:
-        return -1
+        return None
+
+
+def _caught_up(capture: Path, db: Path) -> bool:
+    """Whether the capture holds as many events, invocations and final events as the sandbox."""
+    final = "(delivered = 1 OR error = 1 OR archived = 1)"
+    mine = _counts(
+        capture,
+        f"SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM invocations), "
+        f"(SELECT count(*) FROM events WHERE {final})",
+    )
+    theirs = _counts(
+        db,
+        f"SELECT (SELECT count(*) FROM hdb_event_log), (SELECT count(*) FROM hdb_event_invocation_logs), "
+        f"(SELECT count(*) FROM hdb_event_log WHERE {final})",
+    )
+    return mine is not None and mine == theirs
 
 
 def run_soak(
@@ -215,7 +244,7 @@ def run_soak(
         soak.start_sandbox()
         soak.start_capture()
         while time.monotonic() - started < seconds:
-            time.sleep(rng.uniform(2.0, 5.0))
+            soak.wait(rng.uniform(2.0, 5.0))
             if time.monotonic() - started >= seconds:
                 break
             which = rng.choice(("sandbox", "capture"))
@@ -232,13 +261,12 @@ def run_soak(
         deadline = time.monotonic() + 120
         while _open_events(soak.db) and time.monotonic() < deadline:
             time.sleep(0.5)
-        # let the last capture finish a poll that started after the sandbox settled, then stop it
-        time.sleep(poll_interval * 3 + 2.0)
-        last = soak.captures[-1]
-        before = _polls_done(last)
-        time.sleep(poll_interval * 2)
-        if _polls_done(last) < before:
-            raise RuntimeError("the last capture stopped recording")
+        # The last capture may be waiting out its reconnect backoff (up to 30 s after repeated sandbox kills): give
+        # it until its counts reach the sandbox's, at most 45 s. What it still lacks then is counted as lost.
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and not _caught_up(soak.captures[-1], soak.db):
+            soak.wait(0.5)
+        time.sleep(poll_interval * 2)  # and one more poll, for the states
     finally:
         soak.stop()
     report = compare(soak.db, soak.captures)
@@ -246,6 +274,7 @@ def run_soak(
     report.orders_per_second = rate
     report.faults = " ".join(faults)
     report.kills = dict(soak.kills)
+    report.capture_exits = soak.exits
     report.load_before, report.load_after = load_before, load_average()
     return report
 
@@ -264,7 +293,7 @@ def compare(db: Path, captures: list[Path]) -> SoakReport:
         r[0]: (r[1], r[2]) for r in server.execute("SELECT id, event_id, status FROM hdb_event_invocation_logs")
     }
     server.close()
-    report = SoakReport(0, 0, "", {}, len(captures), len(events), len(invocations), 0)
+    report = SoakReport(0, 0, "", {}, 0, len(captures), len(events), len(invocations), 0)
     problems = report.problems
 
     def problem(text: str) -> None:
@@ -287,6 +316,8 @@ def compare(db: Path, captures: list[Path]) -> SoakReport:
         except sqlite3.Error as exc:  # a capture killed before it created its tables
             problem(f"{path.name}: unreadable ({exc}); skipped")
             conn.close()
+            if last:  # the record that must hold everything holds nothing
+                report.lost_events, report.lost_invocations = len(events), len(invocations)
             continue
         conn.close()
         report.states += sum(len(s) for s in states.values())
@@ -363,7 +394,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Capture soak: {args.seconds:g} s at {args.rate:g} orders/s, faults {report.faults}; revision {revision()}"
         )
         log(f"  load average before: {report.load_before}; after: {report.load_after}")
-        log(f"  kills: {report.kills}; capture files: {report.captures}")
+        log(
+            f"  kills: {report.kills}; captures that exited at start (sandbox down) and were restarted: "
+            f"{report.capture_exits}; capture files: {report.captures}"
+        )
         log(f"  sandbox: {report.events} events {report.events_per_trigger}, {report.invocations} invocations")
         log(f"  captured states: {report.states}")
         log(
