@@ -433,7 +433,10 @@ class FileMirror:
         if touched:
             changing = [c for c in columns if c not in ("seq", "id", "payload")]
             temp = f"COPY inspector_changed_events (id, {', '.join(changing)}) FROM STDIN"
-            pg.execute("CREATE TEMP TABLE IF NOT EXISTS inspector_changed_events (LIKE events) ON COMMIT DELETE ROWS")
+            pg.execute(  # the columns of events without their constraints (only the changing ones are filled)
+                "CREATE TEMP TABLE IF NOT EXISTS inspector_changed_events ON COMMIT DELETE ROWS AS "
+                "SELECT * FROM events WITH NO DATA"
+            )
             for start in range(0, len(touched), 500):
                 chunk = touched[start : start + 500]
                 marks = ",".join("?" * len(chunk))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from inspector.cli import main
-from inspector.cli.export import run as export_run
 from inspector.cli.exit_codes import ExitCode
+from inspector.cli.export import run as export_run
 from tests.helpers.captures import build_sample
 
 
@@ -62,8 +62,14 @@ def test_push_list_export_stats_pull(
 def test_store_failures_are_one_line(postgres_server: object, postgres_db: str) -> None:
     err = io.StringIO()
     args = type("Args", (), {})()
-    for name, value in {"file": f"{postgres_db}?capture=missing", "format": None, "redact": False, "out": None,
-                        "filter": None, "filter_timeout": 10.0}.items():
+    for name, value in {
+        "file": f"{postgres_db}?capture=missing",
+        "format": None,
+        "redact": False,
+        "out": None,
+        "filter": None,
+        "filter_timeout": 10.0,
+    }.items():
         setattr(args, name, value)
     assert export_run(args, io.StringIO(), err) == ExitCode.CONNECTION  # type: ignore[arg-type]
     assert err.getvalue().count("\n") == 1 and "holds no Inspector store" in err.getvalue()
