@@ -1,8 +1,10 @@
-"""Write screenshots of the main views of `inspector demo` (for the README and for reviewing the UI).
+"""Write screenshots of every view of `inspector demo` at 1366x768 and 1920x1080 (for the README and for reviewing).
 
-Runs the demo (sandbox + live capture) for a while, then selects an interesting event and saves PNGs of the window:
-the live list with the detail pane, an event's invocations, a filter applied, and the subscriptions console. Works
-offscreen (`QT_QPA_PLATFORM=offscreen`, via QWidget.grab) or on a real or virtual X display:
+Runs the demo (sandbox + live capture) for a while, then, for each screen size, fits the window to that screen and
+saves PNGs: the window as it opens (`window-<size>.png`; `window.png` is the 1366x768 one, the README's picture), an
+event's invocations, a filter applied, the subscriptions view, the flows view's sequence diagram, service map,
+timeline and anomalies. Works offscreen (`QT_QPA_PLATFORM=offscreen`, via QWidget.grab) or on a real or virtual X
+display:
 
     python scripts/screenshots.py --out docs/screenshots
     ../shared/tools/screenshot.sh /tmp/shot 20 python scripts/screenshots.py --out /tmp/shots
@@ -12,93 +14,136 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QRect, QSettings
 from PySide6.QtWidgets import QApplication
 
+from inspector.qt.detail.detail_pane import INVOCATIONS_TAB
 from inspector.qt.roles import EVENT_ID_ROLE
 from inspector.qt.window.app import DemoSettings, start_demo
-from inspector.qt.window.main_window import MainWindow
+from inspector.qt.window.main_window import EVENTS_VIEW, FLOWS_VIEW, SUBSCRIPTIONS_VIEW, MainWindow
+
+SIZES = ((1366, 768), (1920, 1080))
+VIEWS = (
+    "window",
+    "invocations",
+    "filter",
+    "subscriptions",
+    "flow",
+    "service-map",
+    "timeline",
+    "anomalies",
+)
 
 
-async def shoot(out: Path, warmup: float) -> None:
+async def settle(seconds: float = 0.4) -> None:
+    await asyncio.sleep(seconds)
+
+
+async def shoot_size(window: MainWindow, out: Path, width: int, height: int, first: bool) -> list[Path]:
+    size = f"{width}x{height}"
+    written: list[Path] = []
+
+    def save(name: str) -> None:
+        path = out / f"{name}-{size}.png"
+        window.grab().save(str(path))
+        written.append(path)
+
+    window.fit_to_screen(QRect(0, 0, width, height + 40))  # +40: offscreen there is no title bar to leave room for
+    window.show_view(EVENTS_VIEW)
+    await settle(0.8)
+    if first:
+        window.banner.show()
+    save("window")  # as it opens: the demo's banner, the list following
+    window.banner.hide()
+    model = window.model
+    assert model is not None
+    window.apply_filter("")
+    await settle()
+    row = next((r for r in range(model.rowCount()) if (model.row_dict(r) or {}).get("attempts", 0) > 1), 0)
+    window.table.selectRow(row)
+    await settle()
+    window.detail.tabs.setCurrentIndex(INVOCATIONS_TAB)
+    window.detail.invocations.select_attempt(0)
+    await settle()
+    save("invocations")
+    window.apply_filter('status == "failed" || attempts > 1')
+    await settle(0.8)
+    if model.rowCount():
+        window.select_event(str(model.index(0, 0).data(EVENT_ID_ROLE)))
+    await settle()
+    save("filter")
+    window.apply_filter("")
+    window.show_view(SUBSCRIPTIONS_VIEW)
+    window.console.select_operation(1)
+    await settle(0.6)
+    window.console.messages.selectRow(max(0, window.console.messages.rowCount() - 1))
+    window.console.message_tabs.setCurrentIndex(1)
+    await settle()
+    save("subscriptions")
+    window.show_view(EVENTS_VIEW)
+    window.table.selectRow(row)
+    await settle()
+    window.show_view(FLOWS_VIEW)
+    window.refresh_analysis()
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if not window.tasks.running("analysis"):
+            break
+    for name, tab in (
+        ("flow", "sequence"),
+        ("service-map", "map"),
+        ("timeline", "timeline"),
+        ("anomalies", "anomalies"),
+    ):
+        window.flows.show_tab(tab)
+        await settle(0.5)
+        if tab == "map":
+            window.flows.zoom("fit")
+        if tab == "timeline":
+            timeline = window.flows.timeline
+            rates = timeline.data.events_per_s
+            if rates:
+                busiest = max(range(len(rates)), key=rates.__getitem__)
+                timeline.show_crosshair_at(timeline.data.starts[busiest] + timeline.bucket_seconds / 2)
+            await settle(0.3)
+        save(name)
+    return written
+
+
+async def shoot(out: Path, warmup: float) -> list[Path]:
     settings = QSettings(str(out / "screenshots-settings.ini"), QSettings.Format.IniFormat)
     settings.clear()
-    window = MainWindow(settings=settings)
-    window.resize(1440, 900)
+    window = MainWindow(settings=settings, capture_directory=out)
+    window.fit_to_screen(QRect(0, 0, *SIZES[0]))
     window.show()
     sandbox = await start_demo(window, DemoSettings(orders_per_second=2.0, seed=4))
+    written: list[Path] = []
     try:
         await asyncio.sleep(warmup)
-        window.banner.hide()
-        # 1. the live list with a retried event selected and its payload
-        window.apply_filter("")
-        await asyncio.sleep(0.5)
-        model = window.model
-        assert model is not None
-        row = next((r for r in range(model.rowCount()) if (model.row_dict(r) or {}).get("attempts", 0) > 1), 0)
-        window.table.selectRow(row)
-        await asyncio.sleep(0.5)
-        window.grab().save(str(out / "window.png"))
-        # 2. its invocations
-        tabs = window.detail.tabs
-        for i in range(tabs.count()):
-            if tabs.tabText(i).startswith("Invocations"):
-                tabs.setCurrentIndex(i)
-        await asyncio.sleep(0.3)
-        window.grab().save(str(out / "invocations.png"))
-        # 3. a filter
-        window.apply_filter('status == "failed" || attempts > 1')
-        await asyncio.sleep(0.8)
-        if model.rowCount():
-            window.table.selectRow(0)
-            event_id = model.index(0, 0).data(EVENT_ID_ROLE)
-            window.select_event(str(event_id))
-        await asyncio.sleep(0.3)
-        window.grab().save(str(out / "filter.png"))
-        # 4. the subscriptions console on the live query
-        window.apply_filter("")
-        window.console_dock.raise_()
-        window.console.select_operation(1)
-        await asyncio.sleep(0.6)
-        window.console.messages.selectRow(max(0, window.console.messages.rowCount() - 1))
-        window.console.message_tabs.setCurrentIndex(1)
-        await asyncio.sleep(0.3)
-        window.grab().save(str(out / "subscriptions.png"))
-        # 5. the flows dock: the selected event's sequence diagram, then the service map
-        window.flows_dock.show()
-        window.flows_dock.raise_()
-        window.resizeDocks([window.flows_dock], [430], Qt.Orientation.Vertical)
-        window.table.selectRow(row)
-        window.refresh_analysis()
-        for _ in range(100):
-            await asyncio.sleep(0.1)
-            if not window.tasks.running("analysis"):
-                break
-        window.flows.show_tab("sequence")
-        await asyncio.sleep(0.5)
-        window.grab().save(str(out / "flow.png"))
-        window.flows.show_tab("map")
-        await asyncio.sleep(0.5)
-        window.grab().save(str(out / "service-map.png"))
-        # 6. the timeline, read out at its busiest bucket
-        window.flows.show_tab("timeline")
-        await asyncio.sleep(0.5)
-        timeline = window.flows.timeline
-        rates = timeline.data.events_per_s
-        if rates:
-            busiest = max(range(len(rates)), key=rates.__getitem__)
-            timeline.show_crosshair_at(timeline.data.starts[busiest] + timeline.bucket_seconds / 2)
-        await asyncio.sleep(0.3)
-        window.grab().save(str(out / "timeline.png"))
+        for i, (width, height) in enumerate(SIZES):
+            written += await shoot_size(window, out, width, height, first=i == 0)
+        shutil.copyfile(out / f"window-{SIZES[0][0]}x{SIZES[0][1]}.png", out / "window.png")
+        written.append(out / "window.png")
     finally:
         if window.session is not None:
             window.session.stop()
         await window.tasks.cancel_all()
         await sandbox.stop()
+        window.quitting = True
         window.close()
+        window.close_files()
+    return written
+
+
+def clean_up(out: Path) -> None:
+    """The demo's capture and the settings the shots used are not screenshots."""
+    for capture in out.glob("demo-*.inspector*"):
+        capture.unlink()
+    (out / "screenshots-settings.ini").unlink(missing_ok=True)
 
 
 def main() -> int:
@@ -110,10 +155,11 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     import qasync
 
-    qasync.run(shoot(args.out, args.warmup))
+    written = qasync.run(shoot(args.out, args.warmup))
+    clean_up(args.out)
     del app
-    for name in ("window", "invocations", "filter", "subscriptions", "flow", "service-map", "timeline"):
-        print(args.out / f"{name}.png")
+    for path in written:
+        print(path)
     return 0
 
 

@@ -201,10 +201,10 @@ def outcome(http_status: int | None, status: int | None, response: Any) -> tuple
     if http_status is not None and 200 <= http_status < 300:
         return "delivered", "success"
     if http_status is not None:
-        return f"failed: HTTP {http_status}", "error"
+        return f"unsuccessful: HTTP {http_status}", "error"
     if status in LEGACY_NO_RESPONSE:
         reason = "client exception" if status == 1000 else "parse error"
-        return f"failed: no response (legacy {status}, {reason})", "error"
+        return f"unsuccessful: no response (legacy {status}, {reason})", "error"
     body = response_parts(response).body
     detail = ""
     if isinstance(body, Mapping) and isinstance(body.get("message"), str):
@@ -212,7 +212,7 @@ def outcome(http_status: int | None, status: int | None, response: Any) -> tuple
     elif isinstance(body, str):
         detail = body
     detail = detail if len(detail) <= 80 else detail[:79] + "…"
-    return ("failed: no response" + (f" ({detail})" if detail else "")), "error"
+    return ("unsuccessful: no response" + (f" ({detail})" if detail else "")), "error"
 
 
 def shorten_strings(value: Any, limit: int = RAW_STRING_LIMIT) -> Any:
@@ -274,16 +274,19 @@ def attempt_durations(
     found: list[float | None] = []
     previous: float | None = None
     for invocation in invocations:
-        at = invocation.get("created_ts")
+        value = invocation.get("created_ts")
+        if not isinstance(value, int | float):
+            found.append(None)
+            continue
+        at = float(value)
         start: float | None = None
-        if isinstance(at, int | float):
-            if previous is None:
-                start = created if isinstance(created, int | float) else None
-            else:
-                scheduled = [t for t in retries if previous <= t <= at]
-                start = scheduled[-1] if scheduled else None
-            previous = float(at)
-        found.append(None if start is None or at < start else float(at) - start)
+        if previous is None:
+            start = float(created) if isinstance(created, int | float) else None
+        else:
+            scheduled = [t for t in retries if previous <= t <= at]
+            start = scheduled[-1] if scheduled else None
+        previous = at
+        found.append(None if start is None or at < start else at - start)
     return found
 
 

@@ -58,9 +58,10 @@ class SourcesTree(QTreeWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in (1, 2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.setHeaderLabels(["Source", "Pending", "Delivered", "Failed"])
+        self.setHeaderLabels(["Source", "Pending", "Done", "Failed"])
+        self.setIndentation(14)
         self.headerItem().setToolTip(3, "Events that failed for good: Hasura gave up retrying (status failed)")
-        self.headerItem().setToolTip(2, "Events delivered (a 2xx answer)")
+        self.headerItem().setToolTip(2, "Events delivered: an attempt answered 2xx")
         self.headerItem().setToolTip(1, "Events not delivered yet: pending, retrying or in flight")
         self.setToolTip("Click a trigger, table or subscription to narrow the list")
         self._counts = SourceCounts()

@@ -349,7 +349,7 @@ def test_invocations_tab_lists_the_attempts(update_pane: DetailPane) -> None:
     table = view.table
     assert table.rowCount() == 2
     rows = [[table.item(r, c).text() for c in range(5)] for r in range(2)]  # type: ignore[union-attr]
-    assert rows[0][0] == "1" and rows[0][2] == "500" and rows[0][4] == "failed: HTTP 500"
+    assert rows[0][0] == "1" and rows[0][2] == "500" and rows[0][4] == "unsuccessful: HTTP 500"
     # Hasura records no duration: estimated from its log (the event's creation to the attempt's row), and said so
     assert rows[0][3] == "≈ 1.00 s"
     assert "estimated" in table.item(0, 3).toolTip()  # type: ignore[union-attr]
