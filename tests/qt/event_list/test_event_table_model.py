@@ -445,6 +445,7 @@ def test_live_tail_follows_until_the_user_scrolls_up_and_again_at_the_bottom(
 
 # --- a big capture ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_a_200k_capture_opens_and_scrolls_with_a_bounded_cache(tmp_path: Path, models: list[EventTableModel]) -> None:
     path = build_big_capture(tmp_path / "big.inspector", 200_000)
