@@ -3,7 +3,8 @@ per mutation, live queries and streaming subscriptions.
 
 Owns authentication (`authenticate`), parsing and validation (`prepare`) and execution (`Operation.execute` for queries
 and mutations, `Operation.results` for subscriptions). Transport-free: the HTTP endpoint (`server`) and the WebSocket
-protocols (`graphql_ws`) both call it.
+protocols (`graphql_ws`) both call it. Queries and mutations run through graphql-core; a subscription is compiled once
+(`graphql_compiler`) and runs through graphql-core only for what the compiler leaves to it.
 
 Assumptions where Hasura's behaviour is not in the reference:
 - Any role is served with admin permissions (the sandbox models no permissions); the role and every `x-hasura-*`
@@ -41,12 +42,15 @@ from graphql import (
 )
 
 from inspector.sandbox.database import Database
+from inspector.sandbox.graphql_compiler import CompiledOperation, NotCompiled, compile_subscription
 from inspector.sandbox.graphql_schema import ConstraintViolation, ResolveContext, SchemaError, build_schema
 from inspector.sandbox.tables import TABLES, Table
 from inspector.sandbox.tracing import TracePropagation
 
 MISSING_SECRET = "x-hasura-admin-secret/x-hasura-access-key required, but not found"
 INVALID_SECRET = "invalid x-hasura-admin-secret/x-hasura-access-key"
+STREAM_BURST_SECONDS = 0.002
+"""How long a stream with rows waiting runs full batches back to back before it lets other tasks run."""
 
 
 class AccessDenied(Exception):
@@ -148,15 +152,17 @@ class Operation:
         stream's batches (only non-empty ones)."""
         engine = self.engine
         context = ResolveContext(engine.db)
+        plan = engine.compile_subscription(self)
         wake = asyncio.Event()
         remove = engine.db.on_commit(wake.set)
         last: dict[str, Any] | None = None
+        burst_started = time.monotonic()
         try:
             while True:
                 wake.clear()
                 started = time.monotonic()
                 context.stream_full = False
-                result = engine._run(self, session, context)
+                result = self._run_once(plan, session, context)
                 if self.is_stream:
                     data = result.get("data") or {}
                     if "errors" in result or any(data.values()):
@@ -164,7 +170,13 @@ class Operation:
                     if "errors" in result:
                         return
                     if context.stream_full:
-                        await asyncio.sleep(0)
+                        # The next batch at once. Other tasks (other subscriptions, requests) get the loop after a
+                        # burst of batches rather than after each one: the sends of a burst then reach the socket
+                        # back to back, as a plain WebSocket server's do, instead of waking the reader once per frame.
+                        # A peer that reads slowly still pauses us in the send (aiohttp's drain).
+                        if time.monotonic() - burst_started >= STREAM_BURST_SECONDS:
+                            await asyncio.sleep(0)
+                            burst_started = time.monotonic()
                         continue
                 elif result != last:  # structural comparison: cheap even for large results
                     last = result
@@ -174,8 +186,21 @@ class Operation:
                 pause = engine.refetch_interval - (time.monotonic() - started)
                 if pause > 0:
                     await asyncio.sleep(pause)
+                burst_started = time.monotonic()
         finally:
             remove()
+
+    def _run_once(self, plan: CompiledOperation | None, session: Session, context: ResolveContext) -> dict[str, Any]:
+        """One run of the subscription: compiled when it could be, else (or when the compiled run falls back)
+        through graphql-core."""
+        if plan is not None:
+            cursors = dict(context.stream_cursors)
+            try:
+                return plan.run(context)
+            except Exception:  # Fallback, or an error graphql-core reports in its own words
+                context.stream_cursors = cursors
+                context.stream_full = False
+        return self.engine._run(self, session, context)
 
 
 class GraphQLEngine:
@@ -198,6 +223,23 @@ class GraphQLEngine:
         self.idle_refetch_seconds = 5.0
         """Run a subscription again after this long even when nothing was committed (writes from outside)."""
         self._documents: dict[str, DocumentNode] = {}
+        self.tables = tables
+        self.compile_subscriptions = True
+        """Run subscriptions through `graphql_compiler` (falling back to graphql-core for what it does not handle);
+        False runs them all through graphql-core, the reference renderer the compiled path is tested against."""
+
+    def compile_subscription(self, op: Operation) -> CompiledOperation | None:
+        """`op` compiled for its variables, or None when it is not a subscription, compiling is off, or the compiler
+        leaves it to graphql-core."""
+        if op.kind != "subscription" or not self.compile_subscriptions:
+            return None
+        operation = get_operation_ast(op.document, op.operation_name)
+        if operation is None:
+            return None
+        try:
+            return compile_subscription(self.schema, self.tables, operation, op.variables, self.db.conn)
+        except NotCompiled:
+            return None
 
     def authenticate(self, headers: Mapping[str, str]) -> Session:
         """Check the admin secret and derive the session from the request headers (case-insensitive)."""

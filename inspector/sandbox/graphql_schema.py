@@ -142,11 +142,7 @@ def _to_sql_value(column: Column, value: Any) -> Any:
 
 def row_to_json(table: Table, row: sqlite3.Row | Mapping[str, Any]) -> Row:
     """A stored row as GraphQL serves it (booleans as booleans)."""
-    out: Row = {}
-    for c in table.columns:
-        value = row[c.name]
-        out[c.name] = bool(value) if c.type == "boolean" and value is not None else value
-    return out
+    return {c.name: json_value(c, row[c.name]) for c in table.columns}
 
 
 def compile_where(table: Table, where: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
@@ -222,13 +218,88 @@ def _db(info: Info) -> Database:
     return context.db
 
 
+def column_list(table: Table) -> str:
+    """The table's columns, quoted, in `table.columns` order: what the reads select (so a row's position `i` is
+    `table.columns[i]`, whatever order an older file's DDL put them in)."""
+    return ", ".join(f'"{c.name}"' for c in table.columns)
+
+
+def select_query(table: Table, args: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """The SQL of `<t>` / `<t>_aggregate` for coerced arguments (`where`, `order_by`, `limit`, `offset`)."""
+    sql, params = compile_where(table, args.get("where"))
+    order = compile_order_by(table, args.get("order_by"))
+    query = f'SELECT {column_list(table)} FROM "{table.name}" WHERE {sql}{order}'
+    if args.get("limit") is not None or args.get("offset") is not None:
+        query += " LIMIT ? OFFSET ?"
+        params += [args["limit"] if args.get("limit") is not None else -1, args.get("offset") or 0]
+    return query, params
+
+
+def by_pk_query(table: Table, args: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """The SQL of `<t>_by_pk` for coerced arguments (the primary key's columns)."""
+    where = " AND ".join(f'"{k}" = ?' for k in table.primary_key)
+    params = [_to_sql_value(table.column(k), args[k]) for k in table.primary_key]
+    return f'SELECT {column_list(table)} FROM "{table.name}" WHERE {where}', params
+
+
+@dataclass(frozen=True)
+class StreamQuery:
+    """One `<t>_stream` field's SQL for coerced arguments; each batch binds `parameters(last cursor value)`."""
+
+    column: Column
+    """The cursor column."""
+    index: int
+    """The cursor column's position in a selected row."""
+    initial: Any
+    """The cursor's initial value, as stored."""
+    batch_size: int
+    sql: str
+    where_params: tuple[Any, ...]
+
+    def parameters(self, last: Any) -> list[Any]:
+        return [*self.where_params, last, self.batch_size]
+
+    def next_cursor(self, stored: Any) -> Any:
+        """The cursor after a row whose cursor column holds `stored` (as the row is served, then as stored)."""
+        return _to_sql_value(self.column, json_value(self.column, stored))
+
+
+def stream_query(table: Table, args: Mapping[str, Any]) -> StreamQuery:
+    """The SQL of `<t>_stream(batch_size, cursor, where)`; raises `SchemaError` for a cursor Hasura refuses."""
+    cursors = args["cursor"]
+    if len(cursors) != 1:
+        raise SchemaError("one cursor is required")
+    cursor = cursors[0] or {}
+    initial = cursor.get("initial_value") or {}
+    if len(initial) != 1:
+        raise SchemaError("exactly one cursor column is required in initial_value")
+    ((column_name, initial_value),) = initial.items()
+    column = table.column(column_name)
+    descending = cursor.get("ordering") == "DESC"
+    sql, params = compile_where(table, args.get("where"))
+    query = (
+        f'SELECT {column_list(table)} FROM "{table.name}" WHERE ({sql})'
+        f' AND "{column_name}" {"<" if descending else ">"} ?'
+        f' ORDER BY "{column_name}" {"DESC" if descending else "ASC"} LIMIT ?'
+    )
+    return StreamQuery(
+        column,
+        table.columns.index(column),
+        _to_sql_value(column, initial_value),
+        args["batch_size"],
+        query,
+        tuple(params),
+    )
+
+
+def json_value(column: Column, stored: Any) -> Any:
+    """A stored value as GraphQL serves it (booleans as booleans), as `row_to_json` does."""
+    return bool(stored) if column.type == "boolean" and stored is not None else stored
+
+
 def _select(table: Table) -> Callable[..., list[Row]]:
     def resolve(_root: Any, info: Info, **args: Any) -> list[Row]:
-        sql, params = compile_where(table, args.get("where"))
-        query = f'SELECT * FROM "{table.name}" WHERE {sql}{compile_order_by(table, args.get("order_by"))}'
-        if args.get("limit") is not None or args.get("offset") is not None:
-            query += " LIMIT ? OFFSET ?"
-            params += [args["limit"] if args.get("limit") is not None else -1, args.get("offset") or 0]
+        query, params = select_query(table, args)
         return [row_to_json(table, r) for r in _db(info).conn.execute(query, params)]
 
     return resolve
@@ -244,38 +315,28 @@ def _aggregate(table: Table) -> Callable[..., Row]:
 
 def _by_pk(table: Table) -> Callable[..., Row | None]:
     def resolve(_root: Any, info: Info, **args: Any) -> Row | None:
-        where = " AND ".join(f'"{k}" = ?' for k in table.primary_key)
-        params = [_to_sql_value(table.column(k), args[k]) for k in table.primary_key]
-        row = _db(info).conn.execute(f'SELECT * FROM "{table.name}" WHERE {where}', params).fetchone()
+        query, params = by_pk_query(table, args)
+        row = _db(info).conn.execute(query, params).fetchone()
         return None if row is None else row_to_json(table, row)
 
     return resolve
 
 
+def stream_key(path: list[str | int]) -> str:
+    """The key of a stream field's cursor in `ResolveContext.stream_cursors`: its response path, dotted."""
+    return ".".join(str(p) for p in path)
+
+
 def _stream(table: Table) -> Callable[..., list[Row]]:
     def resolve(_root: Any, info: Info, **args: Any) -> list[Row]:
-        cursors = args["cursor"]
-        if len(cursors) != 1:
-            raise SchemaError("one cursor is required")
-        cursor = cursors[0] or {}
-        initial = cursor.get("initial_value") or {}
-        if len(initial) != 1:
-            raise SchemaError("exactly one cursor column is required in initial_value")
-        ((column_name, initial_value),) = initial.items()
-        column = table.column(column_name)
-        descending = cursor.get("ordering") == "DESC"
+        stream = stream_query(table, args)
         context: ResolveContext = info.context
-        key = ".".join(str(p) for p in info.path.as_list())
-        last = context.stream_cursors.get(key, _to_sql_value(column, initial_value))
-        sql, params = compile_where(table, args.get("where"))
-        query = (
-            f'SELECT * FROM "{table.name}" WHERE ({sql}) AND "{column_name}" {"<" if descending else ">"} ? '
-            f'ORDER BY "{column_name}" {"DESC" if descending else "ASC"} LIMIT ?'
-        )
-        rows = [row_to_json(table, r) for r in context.db.conn.execute(query, [*params, last, args["batch_size"]])]
+        key = stream_key(info.path.as_list())
+        last = context.stream_cursors.get(key, stream.initial)
+        rows = [row_to_json(table, r) for r in context.db.conn.execute(stream.sql, stream.parameters(last))]
         if rows:
-            context.stream_cursors[key] = _to_sql_value(column, rows[-1][column_name])
-            if len(rows) >= args["batch_size"]:
+            context.stream_cursors[key] = _to_sql_value(stream.column, rows[-1][stream.column.name])
+            if len(rows) >= stream.batch_size:
                 context.stream_full = True
         return rows
 

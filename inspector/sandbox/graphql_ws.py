@@ -323,8 +323,12 @@ class _Close(Exception):
         self.reason = reason
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""Built once: `json.dumps` with non-default options builds an encoder for every frame."""
+
+
 def _encode(message: Mapping[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(message)
 
 
 _JSON_CLOSE_CODES = frozenset({1002, 4400, 4401, 4403, 4408, 4409, 4429})
