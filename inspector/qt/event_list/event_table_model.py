@@ -31,6 +31,7 @@ from PySide6.QtWidgets import QTableView
 
 from inspector.core.colouring import DEFAULT_RULES, ColourRule
 from inspector.core.filter import FilterError
+from inspector.core.time_format import TimeFormat, format_instant
 from inspector.qt.roles import EVENT_ID_ROLE, MARKED_ROLE, ROW_ROLE, RULE_ROLE, SEQ_ROLE
 from inspector.store.event_index import (
     FIRST_STEP_BUDGET,
@@ -58,6 +59,10 @@ class RenderContext:
     origin: float | None = None
     """Epoch seconds relative times count from: the time reference, else the first event of the capture."""
     row: int = 0
+    time_format: TimeFormat = TimeFormat.LOCAL
+    """How the Time column shows the creation time (View ▸ Time display format)."""
+    previous: float | None = None
+    """Creation time of the row above (for `TimeFormat.SINCE_PREVIOUS`)."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +90,12 @@ def _local_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _time(row: _Row, _ctx: RenderContext) -> str:
+def _time(row: _Row, ctx: RenderContext) -> str:
     # Time of day keeps the column narrow; the tooltip (and the detail pane) give the date.
     ts = row.created_ts
-    return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3] if ts is not None else str(row.created_at or "")
+    if ts is None:
+        return str(row.created_at or "")
+    return format_instant(ts, ctx.time_format, ctx.origin, ctx.previous)
 
 
 def _relative(row: _Row, ctx: RenderContext) -> str:
@@ -291,7 +298,7 @@ class EventTableModel(QAbstractTableModel):
             return None
         column = COLUMNS[self._columns[section]]
         if role == Qt.ItemDataRole.DisplayRole:
-            return column.header
+            return self._ctx.time_format.header if column.key == "time" else column.header
         if role == Qt.ItemDataRole.ToolTipRole:
             return column.description
         if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -318,7 +325,11 @@ class EventTableModel(QAbstractTableModel):
             ctx = self._ctx
             ctx.row = r
             ctx.origin = self._reference if self._reference is not None else self._index.first_ts
-            return COLUMNS[self._columns[c]].render(row, ctx)
+            key = self._columns[c]
+            if key == "time" and ctx.time_format is TimeFormat.SINCE_PREVIOUS:
+                above = self._index.row(r - 1) if r > 0 else None
+                ctx.previous = None if above is None else above.created_ts
+            return COLUMNS[key].render(row, ctx)
         if role in (_BACKGROUND, _FOREGROUND):
             if row.marked:
                 colours = self._marked_colours
@@ -458,6 +469,22 @@ class EventTableModel(QAbstractTableModel):
     @property
     def reference_time(self) -> float | None:
         return self._reference
+
+    @property
+    def time_format(self) -> TimeFormat:
+        return self._ctx.time_format
+
+    def set_time_format(self, fmt: TimeFormat) -> None:
+        """Show the Time column in `fmt` (View ▸ Time display format)."""
+        if fmt is self._ctx.time_format:
+            return
+        self._ctx.time_format = fmt
+        if "time" in self._columns:
+            c = self._columns.index("time")
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, c, c)
+            rows = len(self._index.seqs)
+            if rows:
+                self.dataChanged.emit(self.index(0, c), self.index(rows - 1, c), [Qt.ItemDataRole.DisplayRole])
 
     # --- lookups -----------------------------------------------------------------------------------------------------
 

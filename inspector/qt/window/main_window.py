@@ -48,10 +48,12 @@ from inspector.core.colouring import DEFAULT_RULES, ColouringError, ColourRule, 
 from inspector.core.connection_profile import ConnectionProfile
 from inspector.core.filter import FilterError
 from inspector.core.graphql_ops import analyse
+from inspector.core.time_format import TimeFormat
 from inspector.qt.bridge import TaskRunner
 from inspector.qt.detail.detail_pane import DetailPane
 from inspector.qt.dialogs.colouring_dialog import ColouringDialog
 from inspector.qt.dialogs.connection_dialog import ConnectionDialog
+from inspector.qt.dialogs.goto_dialog import GoToDialog
 from inspector.qt.dialogs.replay_dialog import ReplayDialog
 from inspector.qt.event_list.event_table_model import COLUMNS, EventTableModel, LiveTail
 from inspector.qt.event_list.filter_bar import FilterBar
@@ -59,6 +61,8 @@ from inspector.qt.event_list.sources_tree import SourcesTree
 from inspector.qt.pictures.flows_dock import FlowsPanel
 from inspector.qt.roles import EVENT_ID_ROLE, MARKED_ROLE
 from inspector.qt.subscriptions.subscriptions_console import SubscriptionsConsole
+from inspector.qt.window.main_toolbar import MainToolbar
+from inspector.qt.window.time_menu import TimeFormatMenu
 from inspector.services import analysis
 from inspector.services.capture_session import CaptureOptions, CaptureProgress, CaptureSession
 from inspector.services.profiles import NoKeyringError, ProfileStore, SecretStore, resolve_secret
@@ -342,6 +346,9 @@ class MainWindow(QMainWindow):
         self.replay_action.setEnabled(False)
         view_menu = menu.addMenu("&View")
         self.columns_menu = view_menu.addMenu("&Columns")
+        self.time_menu = TimeFormatMenu(self.settings, self)
+        self.time_menu.formatChosen.connect(self.set_time_format)
+        view_menu.addMenu(self.time_menu)
         self.view_actions: list[QAction] = []
         for index in range(self.views.count()):
             action = self._action(
@@ -369,10 +376,22 @@ class MainWindow(QMainWindow):
         self._action(go_menu, "&Previous event", QKeySequence("Ctrl+Up"), lambda: self._move(-1))
         self._action(go_menu, "&First event", QKeySequence("Ctrl+Home"), lambda: self._move_to(0))
         self._action(go_menu, "&Last event", QKeySequence("Ctrl+End"), lambda: self._move_to(-1))
+        go_menu.addSeparator()
+        self.goto_action = self._action(go_menu, "&Go to event…", QKeySequence("Ctrl+G"), self.choose_event_number)
         help_menu = menu.addMenu("&Help")
         self._action(help_menu, "&About Inspector", None, self._about)
         self._rebuild_recent_menu()
         self._rebuild_columns_menu()
+        # Wireshark's main toolbar, left of the connection bar (which keeps Start / Stop capture and Follow).
+        self.main_toolbar = MainToolbar(
+            [
+                [("open", self.open_action, "Open"), ("save", self.save_action, "Save")],
+                [("replay", self.replay_action, "Edit and replay")],
+                [("go_to", self.goto_action, "Go to")],
+            ],
+            self,
+        )
+        self.insertToolBar(self.connection_bar, self.main_toolbar)
 
     def _action(self, menu: QMenu, text: str, shortcut: Any, slot: Any) -> QAction:
         action = QAction(text, self)
@@ -474,6 +493,7 @@ class MainWindow(QMainWindow):
         stored = self._stored_columns()
         if stored:
             self.model.set_columns(stored)
+        self.model.set_time_format(self.time_menu.current())
         self.table.setModel(self.model)
         self.tail = LiveTail(self.table, self.model, following=self.follow_action.isChecked())
         self.tail.followingChanged.connect(self.follow_action.setChecked)
@@ -1004,6 +1024,38 @@ class MainWindow(QMainWindow):
         self.table.selectRow(row)
         self.table.scrollTo(self.model.index(row, 0))
         return True
+
+    def choose_event_number(self) -> None:
+        """Go ▸ Go to event (Ctrl+G): ask for an event's number, as Wireshark's Go to Packet."""
+        if self.model is None or self.model.rowCount() == 0:
+            self.statusBar().showMessage("No events to go to", 4000)
+            return
+        current = self.model.seq_at(self.table.currentIndex().row()) if self.table.currentIndex().isValid() else None
+        last = self.model.seq_at(self.model.rowCount() - 1) or 1
+        dialog = GoToDialog(1, max(last, self._total_events), current, self)
+        if dialog.exec():
+            self.go_to_event(dialog.number())
+
+    def go_to_event(self, number: int) -> bool:
+        """Select the event numbered `number` (the No. column); says so in the status bar when the display filter
+        hides it or the capture has none."""
+        if self.model is None:
+            return False
+        row = self.model.row_for_seq(number)
+        if row is None:
+            message = f"Event {number:,} is not displayed (no such event, or the filter hides it)"
+            self.statusBar().showMessage(message, 6000)
+            return False
+        if hasattr(self, "tail"):
+            self.tail.set_following(False)  # going somewhere means looking at it, not at the newest event
+        self.table.selectRow(row)
+        self.table.scrollTo(self.model.index(row, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+        return True
+
+    def set_time_format(self, fmt: TimeFormat) -> None:
+        """View ▸ Time display format: the list's Time column (kept in settings by the menu)."""
+        if self.model is not None:
+            self.model.set_time_format(fmt)
 
     def edit_and_replay(self, event_id: str | None = None) -> ReplayDialog | None:
         """Open the editor on `event_id` (default: the selected event) to edit it and replay it to a handler."""
