@@ -205,11 +205,12 @@ def test_a_file_from_before_the_added_columns_gets_them(tmp_path: Path) -> None:
     CaptureFile.create(path).close()
     conn = sqlite3.connect(path)
     with conn:
-        for _, column, _ in schema.ADDED_COLUMNS:
-            conn.execute(f"ALTER TABLE events DROP COLUMN {column}")
+        for table, column, _ in schema.ADDED_COLUMNS:
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     conn.close()
     capture = CaptureFile.open(path)
-    assert {column for _, column, _ in schema.ADDED_COLUMNS} <= schema.table_columns(capture.conn, "events")
+    for table, column, _ in schema.ADDED_COLUMNS:
+        assert column in schema.table_columns(capture.conn, table)
     capture.close()
 
 
