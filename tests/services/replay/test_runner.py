@@ -697,7 +697,7 @@ async def test_failing_handler_is_named_and_a_bad_command_line_is_usage(tmp_path
         assert code == 2, (argv, out, err)
         assert message in err, (argv, err)
     code, _, err = await replay(str(tmp_path / "missing.inspector"))
-    assert code == 2 and "no capture file" in err
+    assert code == 2 and "no such file" in err and "missing.inspector" in err
     assert read(path, "SELECT count(*) FROM invocations WHERE source = 'replay'")[0][0] == 3
 
 
