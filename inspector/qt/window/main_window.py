@@ -60,6 +60,7 @@ from inspector.qt.event_list.filter_bar import FilterBar
 from inspector.qt.event_list.sources_tree import SourcesTree
 from inspector.qt.pictures.flows_dock import FlowsPanel
 from inspector.qt.roles import EVENT_ID_ROLE, MARKED_ROLE
+from inspector.qt.statistics.statistics_menu import StatisticsMenu
 from inspector.qt.subscriptions.subscriptions_console import SubscriptionsConsole
 from inspector.qt.window.main_toolbar import MainToolbar
 from inspector.qt.window.time_menu import TimeFormatMenu
@@ -378,20 +379,33 @@ class MainWindow(QMainWindow):
         self._action(go_menu, "&Last event", QKeySequence("Ctrl+End"), lambda: self._move_to(-1))
         go_menu.addSeparator()
         self.goto_action = self._action(go_menu, "&Go to event…", QKeySequence("Ctrl+G"), self.choose_event_number)
+        self.statistics_menu = StatisticsMenu(
+            self.tasks,
+            lambda: None if self.capture is None else self.capture.path,
+            lambda: "" if self.model is None else self.model.filter_text,
+            self,
+        )
+        self.statistics_menu.filterRequested.connect(self.apply_filter)
+        self.statistics_menu.flowsRequested.connect(lambda: self.show_view(FLOWS_VIEW))
+        menu.addMenu(self.statistics_menu)
         help_menu = menu.addMenu("&Help")
         self._action(help_menu, "&About Inspector", None, self._about)
         self._rebuild_recent_menu()
         self._rebuild_columns_menu()
-        # Wireshark's main toolbar, left of the connection bar (which keeps Start / Stop capture and Follow).
+        # Wireshark's main toolbar, right of the connection bar (which keeps Start / Stop capture and Follow): in a
+        # window too narrow for both, it is this one that folds into its » menu, never Start capture.
         self.main_toolbar = MainToolbar(
             [
                 [("open", self.open_action, "Open"), ("save", self.save_action, "Save")],
                 [("replay", self.replay_action, "Edit and replay")],
-                [("go_to", self.goto_action, "Go to")],
+                [
+                    ("go_to", self.goto_action, "Go to"),
+                    ("statistics", self.statistics_menu.figures_action, "Statistics"),
+                ],
             ],
             self,
         )
-        self.insertToolBar(self.connection_bar, self.main_toolbar)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.main_toolbar)
 
     def _action(self, menu: QMenu, text: str, shortcut: Any, slot: Any) -> QAction:
         action = QAction(text, self)

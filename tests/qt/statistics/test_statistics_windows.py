@@ -1,0 +1,88 @@
+"""Statistics ▸ Per-trigger figures and Latency histograms: windows of their own over the capture's events (issue 14,
+missing). Synchronous pytest-qt tests only (shared/reference/qt-stack.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from inspector.qt.statistics.latency_histogram import bins, duration_label
+from inspector.qt.window.main_window import FLOWS_VIEW, MainWindow
+from inspector.services.analysis.histograms import latency_histograms
+from tests.helpers.captures import build_sample
+
+
+def _open_sample(window: MainWindow, tmp_path: Path, qtbot: Any) -> Path:
+    path = tmp_path / "sample.inspector"
+    build_sample(path).close()
+    assert window.open_capture(path)
+    qtbot.waitUntil(lambda: window.model is not None and window.model.rowCount() == 3, timeout=5000)
+    return path
+
+
+def test_per_trigger_figures_window(window: MainWindow, tmp_path: Path, qtbot: Any) -> None:
+    _open_sample(window, tmp_path, qtbot)
+    figures = window.statistics_menu.show_figures()
+    assert figures is not None and figures.isWindow() and figures.isVisible()
+    qtbot.waitUntil(lambda: figures.table.rowCount() == 2, timeout=10000)
+    headers = [figures.table.horizontalHeaderItem(c).text() for c in range(figures.table.columnCount())]
+    rows = {
+        figures.table.item(r, 0).text(): {
+            headers[c]: figures.table.item(r, c).text() for c in range(figures.table.columnCount())
+        }
+        for r in range(figures.table.rowCount())
+    }
+    assert rows["validate-order"]["Events"] == "2"
+    assert rows["validate-order"]["Attempts"] == "4"
+    assert rows["validate-order"]["Retries"] == "2"  # both needed a second attempt
+    assert rows["restaurant-approval"]["Failed"] == "1"
+    assert rows["restaurant-approval"]["Attempts connection failure"] == "1"
+    assert "HTTP 500" in rows["validate-order"]["Failed attempts by cause"]
+    assert rows["validate-order"]["1st attempt p50 (ms)"]
+    assert "3 events" in figures.summary.text()
+    # a double-click filters the list by the trigger
+    row = next(r for r in range(2) if figures.table.item(r, 0).text() == "restaurant-approval")
+    figures.table.cellDoubleClicked.emit(row, 0)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=5000)
+    assert window.model.filter_text == 'trigger == "restaurant-approval"'
+    # opened again: the figures of the events displayed
+    window.statistics_menu.show_figures()
+    qtbot.waitUntil(lambda: figures.table.rowCount() == 1, timeout=10000)
+    assert "matching" in figures.summary.text()
+
+
+def test_latency_histograms_window(window: MainWindow, tmp_path: Path, qtbot: Any) -> None:
+    _open_sample(window, tmp_path, qtbot)
+    histograms = window.statistics_menu.show_histograms()
+    assert histograms is not None and histograms.isWindow()
+    qtbot.waitUntil(lambda: histograms.trigger.count() == 2, timeout=10000)
+    histograms.trigger.setCurrentText("validate-order")
+    assert histograms.picture.bins
+    assert sum(n for _, _, n in histograms.picture.bins) == 2  # two events delivered
+    assert "validate-order" in histograms.picture.caption and "2 events" in histograms.picture.caption
+    image = histograms.picture.grab()
+    assert not image.isNull()
+
+
+def test_statistics_flows_raises_the_flows_view(window: MainWindow) -> None:
+    window.statistics_menu.flows_action.trigger()
+    assert window.views.currentIndex() == FLOWS_VIEW
+
+
+def test_latency_bins_are_1_2_5_and_start_at_the_first_latency(tmp_path: Path) -> None:
+    assert bins([(876.0, 1), (1000.0, 1), (11000.0, 3)]) == [
+        (500.0, 1000.0, 1),
+        (1000.0, 2000.0, 1),
+        (2000.0, 5000.0, 0),
+        (5000.0, 10000.0, 0),
+        (10000.0, 20000.0, 3),
+    ]
+    assert bins([]) == []
+    assert duration_label(500) == "500 ms" and duration_label(2000) == "2 s" and duration_label(120_000) == "2 min"
+    capture = build_sample(tmp_path / "s.inspector")
+    try:
+        by_trigger = {t.trigger: t for t in latency_histograms(capture)}
+    finally:
+        capture.close()
+    assert sum(n for _, n in by_trigger["validate-order"].delivery) == 2
+    assert by_trigger["restaurant-approval"].delivery == ()
