@@ -11,7 +11,8 @@ Figures (goal: replay >= 0.8x raw at every concurrency):
   and headers, goes through the pause/cancel gate, is timed, judged and written to the capture as an invocation
   (batched commits). Attempts/s over the `run()` wall time (the plan is loaded before the clock starts).
 - raw: an `aiohttp.ClientSession` with a connector of the same size and C tasks posting the N bodies, serialised
-  once beforehand, with the same headers; nothing is recorded. Attempts/s over the wall time.
+  once beforehand, with the same headers (`Content-Type`, `User-Agent` and each event's trace headers, B3 and
+  `traceparent`, made beforehand too); nothing is recorded. Attempts/s over the wall time.
 Both are measured alternately, `--repeats` times each, at each concurrency; the median is reported with min/max,
 and the handler's CPU share (from /proc, Linux only) tells whether the handler or the client was the bottleneck. The
 client's CPU per attempt (this process, all threads: replay's includes its recorder's SQLite thread) is printed too:
@@ -46,7 +47,6 @@ from common import load_average  # noqa: E402
 
 from inspector.core.events import EventRecord, InvocationRecord  # noqa: E402
 from inspector.core.hasura import (  # noqa: E402
-    USER_AGENT,
     event_payload,
     invocation_request,
     request_headers,
@@ -96,8 +96,9 @@ def cpu_seconds(pid: int) -> float | None:
 # --- the capture ---------------------------------------------------------------------------------------------------
 
 
-def build_capture(path: Path, webhook: str, events: int) -> list[bytes]:
-    """N events of trigger `notify` with a recorded 200 each; returns the bodies a delivery sends, serialised."""
+def build_capture(path: Path, webhook: str, events: int) -> list[tuple[bytes, dict[str, str]]]:
+    """N events of trigger `notify` with a recorded 200 each; returns what a delivery of each sends: the body,
+    serialised, and the headers replay sends."""
     capture = CaptureFile.create(path, overwrite=True)
     capture.set_info(server_version="v2.48.0")
     writer = CaptureWriter(capture, batch_size=5000)
@@ -108,7 +109,7 @@ def build_capture(path: Path, webhook: str, events: int) -> list[bytes]:
         "webhook": webhook,
     }
     writer.snapshot_triggers([("default", {"schema": "public", "name": "orders"}, config)])
-    bodies = []
+    bodies: list[tuple[bytes, dict[str, str]]] = []
     for n in range(events):
         event_id = f"00000000-0000-4000-8000-{n:012d}"
         row = {
@@ -148,7 +149,16 @@ def build_capture(path: Path, webhook: str, events: int) -> list[bytes]:
                 created,
             )
         )
-        bodies.append(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+        trace_id, span_id = f"{n:032x}", f"{n:016x}"
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "hasura-graphql-engine/v2.48.0",
+            "X-B3-TraceId": trace_id,
+            "X-B3-SpanId": span_id,
+            "X-B3-Sampled": "1",
+            "traceparent": f"00-{trace_id}-{span_id}-01",
+        }
+        bodies.append((json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), headers))
     writer.flush()
     capture.close()
     return bodies
@@ -157,14 +167,13 @@ def build_capture(path: Path, webhook: str, events: int) -> list[bytes]:
 # --- the two clients -----------------------------------------------------------------------------------------------
 
 
-async def raw_run(url: str, bodies: Sequence[bytes], concurrency: int) -> float:
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+async def raw_run(url: str, bodies: Sequence[tuple[bytes, dict[str, str]]], concurrency: int) -> float:
     queue = iter(bodies)
     ok = 0
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal ok
-        for body in queue:
+        for body, headers in queue:
             async with session.post(url, data=body, headers=headers) as answer:
                 await answer.read()
                 ok += answer.status == 200
