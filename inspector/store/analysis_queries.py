@@ -25,6 +25,9 @@ from inspector.store.filter_sql import OUTCOME_SQL
 OPEN_STATUSES = ("pending", "retrying", "in-flight")
 """Event statuses that are neither delivered nor final."""
 STATUS_CODES = ("delivered", "failed", "pending", "retrying", "in-flight", "archived")
+DELIVERIES_SQL = "i.source <> 'replay'"
+"""The invocations that were deliveries of an event (Hasura's, and the relay's forwards): a replay is an attempt
+Inspector made afterwards (Edit and replay, `inspector replay`), kept beside the evidence, never counted in it."""
 EXACT_EVENTS = 200_000
 """Captures of up to this many events get exact latency histograms; bigger ones a pseudo-random sample of
 `SAMPLED_EVENTS`."""
@@ -299,13 +302,13 @@ def example_rows(
 
 
 def attempts_of(conn: sqlite3.Connection, event_id: str) -> list[InvocationRow]:
-    """An event's invocations in the order logged (the response only for failed attempts)."""
+    """An event's deliveries in the order logged (the response only for failed attempts); replays left out."""
     return [
         InvocationRow(*raw)
         for raw in conn.execute(
             "SELECT id, event_id, attempt, http_status, status, CASE WHEN http_status IS NULL THEN response END, "
             f"created_ts, duration_ms, source, {OUTCOME_SQL} FROM invocations i WHERE event_id = ? "
-            "ORDER BY created_ts, seq",
+            f"AND {DELIVERIES_SQL} ORDER BY created_ts, seq",
             (event_id,),
         )
     ]
@@ -397,9 +400,10 @@ def invocation_pass(
     conn: sqlite3.Connection, where: str = "1", params: tuple[Any, ...] = ()
 ) -> Iterator[InvocationPassRow]:
     """Every failed attempt, retry, and 2xx answer whose text contains "rror" or whose body does not start as a JSON
-    object or array, in capture order (with a filter, only those of the events matching it, collected first into a
-    temporary table). Materialised in one statement, so that SQLite does the whole scan without taking the GIL back
-    per row (this pass runs in a worker thread beside the events pass)."""
+    object or array (deliveries only: replays are not the event's attempts), in capture order (with a filter, only
+    those of the events matching it, collected first into a temporary table). Materialised in one statement, so
+    that SQLite does the whole scan without taking the GIL back per row (this pass runs in a worker thread beside the
+    events pass)."""
     conn.execute("DROP TABLE IF EXISTS temp.inspector_invocation_scan")
     chosen = ""
     if where != "1":
@@ -414,7 +418,7 @@ def invocation_pass(
         f"WHEN +i.http_status BETWEEN 200 AND 299 AND {_BODY_CANDIDATE} THEN i.response END AS text, "
         f"{OUTCOME_SQL} AS outcome FROM invocations i "
         f"WHERE (i.http_status IS NULL OR +i.http_status NOT BETWEEN 200 AND 299 OR i.attempt > 1 OR {_BODY_CANDIDATE})"
-        f"{chosen} ORDER BY i.seq"
+        f" AND {DELIVERIES_SQL}{chosen} ORDER BY i.seq"
     )
     for row in conn.execute("SELECT * FROM temp.inspector_invocation_scan ORDER BY rowid"):
         yield InvocationPassRow(*row)
@@ -530,7 +534,7 @@ def attempted_between(conn: sqlite3.Connection, trigger: str, created: float, st
     return (
         conn.execute(
             "SELECT 1 FROM events e JOIN invocations i ON i.event_id = e.id WHERE e.trigger_name = ? AND "
-            "e.created_ts = ? AND i.created_ts > ? AND i.created_ts < ? LIMIT 1",
+            f"e.created_ts = ? AND i.created_ts > ? AND i.created_ts < ? AND {DELIVERIES_SQL} LIMIT 1",
             (trigger, created, start, end),
         ).fetchone()
         is not None
@@ -552,10 +556,11 @@ def first_attempts_created_at(conn: sqlite3.Connection, trigger: str, created: f
 # --- the timeline ---------------------------------------------------------------------------------------------------
 
 _FAILED_INVOCATIONS = (
-    "SELECT event_id, created_ts FROM invocations WHERE http_status IS NULL "
-    "UNION ALL SELECT event_id, created_ts FROM invocations WHERE http_status < 200 "
-    "UNION ALL SELECT event_id, created_ts FROM invocations WHERE http_status > 299"
+    f"SELECT event_id, created_ts FROM invocations i WHERE http_status IS NULL AND {DELIVERIES_SQL} "
+    f"UNION ALL SELECT event_id, created_ts FROM invocations i WHERE http_status < 200 AND {DELIVERIES_SQL} "
+    f"UNION ALL SELECT event_id, created_ts FROM invocations i WHERE http_status > 299 AND {DELIVERIES_SQL}"
 )
+"""Unsuccessful deliveries (replays left out)."""
 
 
 def created_per_bucket(
@@ -579,7 +584,7 @@ def created_per_bucket(
 def failures_per_bucket(
     conn: sqlite3.Connection, where: str, params: tuple[Any, ...], bucket_seconds: float, first: int
 ) -> Iterator[tuple[int, int]]:
-    """(time bucket index from `first`, invocations without a 2xx answer logged in it) for the events matching the
+    """(time bucket index from `first`, deliveries without a 2xx answer logged in it) for the events matching the
     filter."""
     join = "" if where == "1" else f" JOIN events e ON e.id = i.event_id WHERE ({where})"
     for index, n in conn.execute(
@@ -681,7 +686,8 @@ def event_by_id(conn: sqlite3.Connection, event_id: str) -> EventRow:
 
 
 def invocations_of(conn: sqlite3.Connection, event_ids: Sequence[str]) -> list[InvocationRow]:
-    """The invocations of these events, each event's in the order logged."""
+    """The invocations of these events, each event's in the order logged, replays included (their `source` says
+    which: the flow shows them apart)."""
     found: list[InvocationRow] = []
     for start in range(0, len(event_ids), CHUNK):
         chunk = event_ids[start : start + CHUNK]

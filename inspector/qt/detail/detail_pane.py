@@ -290,6 +290,19 @@ def attempt_durations(
     return found
 
 
+REPLAY_NOTE = (
+    "A replay: an attempt Inspector made (Edit and replay, inspector replay), not one of the event's deliveries; "
+    "not counted in its attempts, retries or anomalies"
+)
+
+
+def split_replays(invocations: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the event's deliveries: Hasura's and the relay's, the replays Inspector made), each in the order given."""
+    deliveries = [i for i in invocations if (i.get("source") or "hasura") != "replay"]
+    replays = [i for i in invocations if (i.get("source") or "hasura") == "replay"]
+    return deliveries, replays
+
+
 def duration_text(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -723,9 +736,19 @@ class InvocationsView(QWidget):
         layout.addWidget(self.empty)
         layout.addWidget(self.body, 1)
         self.invocations: list[dict[str, Any]] = []
+        """The rows shown: deliveries, then replays."""
+        self.deliveries = 0
+        """How many of them are the event's deliveries."""
 
     def clear(self) -> None:
         self.set_invocations([])
+
+    def title(self) -> str:
+        """The tab's title: the deliveries (as the list's Attempts counts them), and the replays apart."""
+        replays = len(self.invocations) - self.deliveries
+        if not replays:
+            return f"Invocations ({self.deliveries})"
+        return f"Invocations ({self.deliveries} + {replays} replay{'' if replays == 1 else 's'})"
 
     def set_invocations(
         self,
@@ -733,10 +756,14 @@ class InvocationsView(QWidget):
         event: Mapping[str, Any] | None = None,
         states: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """Show `invocations`; with the `event` and its `states`, attempts without a recorded duration get one
-        estimated from Hasura's log (`attempt_durations`)."""
+        """Show `invocations`: the event's deliveries in the order made, then its replays apart (`#` says
+        `replay N`: attempts Inspector made, not the event's). With the `event` and its `states`, deliveries without a
+        recorded duration get one estimated from Hasura's log (`attempt_durations`)."""
+        deliveries, replays = split_replays(invocations)
+        invocations = deliveries + replays
         self.invocations = invocations
-        estimated = attempt_durations(invocations, event, states)
+        self.deliveries = len(deliveries)
+        estimated = attempt_durations(deliveries, event, states) + [None] * len(replays)
         self.empty.setVisible(not invocations)
         self.body.setVisible(bool(invocations))
         colours = syntax_colours(self.palette())
@@ -749,8 +776,11 @@ class InvocationsView(QWidget):
             http = invocation.get("http_status")
             duration = invocation.get("duration_ms")
             guess = estimated[row] if duration is None else None
+            replay = row >= len(deliveries)
             cells = [
-                _item(str(invocation.get("attempt") or row + 1)),
+                _item(f"replay {row - len(deliveries) + 1}", REPLAY_NOTE)
+                if replay
+                else _item(str(invocation.get("attempt") or row + 1)),
                 _item(hasura_time(invocation.get("created_at")), str(invocation.get("created_at") or "")),
                 _item("—" if http is None else str(http)),
                 _item(
@@ -771,6 +801,11 @@ class InvocationsView(QWidget):
                 _item(str(invocation.get("source") or "hasura")),
             ]
             cells[4].setForeground(QBrush(colours.success if tone == "success" else colours.error))
+            if replay:
+                for cell in cells:
+                    font = cell.font()
+                    font.setItalic(True)
+                    cell.setFont(font)
             cells[2].setTextAlignment(Qt.AlignmentFlag.AlignCenter)
             for column, cell in enumerate(cells):
                 self.table.setItem(row, column, cell)
@@ -788,7 +823,8 @@ class InvocationsView(QWidget):
             height += self.table.horizontalScrollBar().sizeHint().height() // 2
         self.table.setFixedHeight(height)
         if invocations:
-            self.table.selectRow(len(invocations) - 1)  # the latest attempt is the one that decided the outcome
+            # the latest delivery is the one that decided the outcome (a variant has replays only)
+            self.table.selectRow((len(deliveries) or len(invocations)) - 1)
         else:
             self._show_invocation(None)
 
@@ -1060,7 +1096,7 @@ class DetailPane(QWidget):
         self.tabs.setTabText(CHANGES_TAB, changes_title)
 
         self.invocations.set_invocations(invocations, event, states)
-        self.tabs.setTabText(INVOCATIONS_TAB, f"Invocations ({len(invocations)})")
+        self.tabs.setTabText(INVOCATIONS_TAB, self.invocations.title())
         self.states.set_states(states)
         self.tabs.setTabText(STATES_TAB, f"States ({len(states)})")
         self.pages.setCurrentIndex(self.EVENT_PAGE)

@@ -22,6 +22,11 @@ from inspector.services.analysis.thresholds import Thresholds
 from inspector.store import analysis_queries as queries
 from inspector.store.analysis_queries import EventRow, InvocationRow
 
+REPLAY_SOURCE = "replay"
+"""`invocations.source` of an attempt Inspector made (`inspector.store.replay_records`)."""
+REPLAY_MARK = "replay"
+"""The badge of a replay's step: told apart from the event's own attempts, which carry the anomaly marks."""
+
 
 def flow_for_event(
     source: Source,
@@ -77,8 +82,11 @@ def _build_flow(
     infos = trigger_info(conn)
     events = sorted(members.values(), key=lambda e: (e.created, e.seq))
     invocations: dict[str, list[InvocationRow]] = defaultdict(list)
+    replays: dict[str, list[InvocationRow]] = defaultdict(list)
     for invocation in queries.invocations_of(conn, [e.id for e in events]):
-        invocations[invocation.event_id].append(invocation)
+        # A replay (Inspector's own attempt, not the event's delivery) is drawn apart and never judged as a retry,
+        # dead letter or any other anomaly of the delivery; the relay's forwards are deliveries.
+        (replays if invocation.source == REPLAY_SOURCE else invocations)[invocation.event_id].append(invocation)
 
     anomalies = flow_anomalies(registry.FlowContext(conn, events, invocations, infos, thresholds, last_activity(conn)))
     marks_by_event: dict[str, set[str]] = defaultdict(set)
@@ -158,19 +166,15 @@ def _build_flow(
                 info,
                 thresholds,
             )
-            outcome = (
-                f"HTTP {invocation.http_status}"
-                if invocation.outcome in ("ok", "handler_error") and invocation.http_status is not None
-                else cause(invocation.http_status, invocation.status, invocation.response, invocation.outcome)
-            )
-            replay = " (replay)" if invocation.source != "hasura" else ""
+            outcome = _outcome_text(invocation)
+            relayed = " (relay)" if invocation.source != "hasura" else ""
             step = add(
                 FlowStep(
                     kind="invocation",
                     at=invocation.created,
                     source=f"trigger:{event.trigger}",
                     target=f"handler:{info.handler_name}",
-                    label=f"attempt {invocation.attempt}: {outcome} after {ms(took)}{replay}",
+                    label=f"attempt {n + 1}: {outcome} after {ms(took)}{relayed}",
                     event_id=event.id,
                     invocation_id=invocation.id,
                     http_status=invocation.http_status,
@@ -185,6 +189,25 @@ def _build_flow(
             seen_ok = seen_ok or ok
             failed_before = failed_before or not ok
             previous_at = invocation.created
+        for invocation in replays.get(event.id, []):
+            took_ms = invocation.duration_ms
+            add(
+                FlowStep(
+                    kind="invocation",
+                    at=invocation.created,
+                    source=f"trigger:{event.trigger}",
+                    target=f"handler:{info.handler_name}",
+                    label=f"replay: {_outcome_text(invocation)}"
+                    + ("" if took_ms is None else f" after {ms(took_ms / 1000)}"),
+                    event_id=event.id,
+                    invocation_id=invocation.id,
+                    http_status=invocation.http_status,
+                    duration_ms=took_ms,
+                    marks=(REPLAY_MARK,),
+                    outcome=invocation.outcome,
+                ),
+                event_step,
+            )
 
     # Subscription messages that mention the key, after the write they followed.
     first = min(s.at for s in steps)
@@ -310,6 +333,13 @@ def _write_label(event: EventRow, payload: Any) -> str:
     if event.op == "MANUAL":
         return f"manual invocation on {event.table}"
     return f"{event.op} {event.table}"
+
+
+def _outcome_text(invocation: InvocationRow) -> str:
+    """`HTTP 500`, or why there was no answer (a timeout, a connection failure)."""
+    if invocation.outcome in ("ok", "handler_error") and invocation.http_status is not None:
+        return f"HTTP {invocation.http_status}"
+    return cause(invocation.http_status, invocation.status, invocation.response, invocation.outcome)
 
 
 def _message_source(data: Any) -> str:

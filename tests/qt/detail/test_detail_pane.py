@@ -519,3 +519,22 @@ def test_colours_follow_the_palette_lightness() -> None:
     light.setColor(QPalette.ColorRole.Base, QColor("#ffffff"))
     assert syntax_colours(dark) is DARK and syntax_colours(light) is LIGHT
     assert DARK.string.lightness() > 128 > LIGHT.string.lightness()
+
+
+def test_replays_are_listed_apart_from_the_deliveries(pane: DetailPane, capture: CaptureFile) -> None:
+    """Issue 14.6: a replay (an attempt Inspector made) is not counted as one of the event's invocations."""
+    with capture.conn:
+        capture.conn.execute(
+            "INSERT INTO invocations (id, event_id, trigger_name, attempt, http_status, status, request, response, "
+            "created_at, created_ts, duration_ms, source) SELECT 'replay-1', event_id, trigger_name, 3, NULL, NULL, "
+            "request, ?, created_at, created_ts - 0.5, 40, 'replay' FROM invocations WHERE id = 'inv-2'",
+            (json.dumps(client_error("cannot connect")),),
+        )
+    pane.show_event(capture.reader(), UPDATE_ID)
+    view = pane.invocations
+    assert pane.tabs.tabText(INVOCATIONS_TAB) == "Invocations (2 + 1 replay)"
+    numbers = [view.table.item(row, 0).text() for row in range(view.table.rowCount())]
+    assert numbers == ["1", "2", "replay 1"]  # the deliveries first, in order; the replay after them
+    assert "not one of the event's deliveries" in view.table.item(2, 0).toolTip()
+    assert view.selected_row() == 1  # the delivery that decided the outcome
+    assert not view.table.isColumnHidden(view.COLUMNS.index("Source"))
