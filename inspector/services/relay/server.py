@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from inspector.core.connection_profile import is_loopback_host
 from inspector.core.hasura import RetryConf
@@ -49,7 +50,7 @@ from inspector.services.relay.rules import (
     apply_edit,
     delivery_view,
 )
-from inspector.store.relay_records import RelayDeliveryRecord, RelayRecorder
+from inspector.store.relay_records import RelayDeliveryRecord, RelayRecorder, fill_from_body
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ HOP_BY_HOP = frozenset(
 """Headers that belong to one connection (RFC 9110, section 7.6.1), never forwarded."""
 
 _SET_BY_CLIENT = frozenset({"host", "content-length"})
+_DROPPED = HOP_BY_HOP | _SET_BY_CLIENT
 _AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 """Headers aiohttp's client adds when absent: skipped unless the engine sent them, so the handler gets what the engine
 sent."""
@@ -77,6 +79,11 @@ sent."""
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """Largest delivery body the relay accepts (Hasura sets no limit on webhook bodies; the sandbox's handlers take
 64 MiB)."""
+
+
+_UNREAD: Any = object()
+"""The body of a delivery nothing needed to read (forwarded as bytes, parsed for the record off the event loop)."""
+_PASS = Pass()
 
 
 class RouteRefused(ValueError):
@@ -99,14 +106,10 @@ def check_routes(routes: Mapping[str, str], allow_remote: bool) -> None:
 def forwardable(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The request's headers minus hop-by-hop ones (and those `Connection` names), `Host` and `Content-Length`."""
     pairs = list(headers)
-    named = {
-        token.strip().lower()
-        for name, value in pairs
-        if name.lower() == "connection"
-        for token in value.split(",")
-        if token.strip()
-    }
-    dropped = HOP_BY_HOP | _SET_BY_CLIENT | named
+    dropped: frozenset[str] = _DROPPED
+    for name, value in pairs:
+        if name.lower() == "connection":  # rare from an engine: the names it lists are dropped too
+            dropped = dropped | {token.strip().lower() for token in value.split(",") if token.strip()}
     return [(name, value) for name, value in pairs if name.lower() not in dropped]
 
 
@@ -170,6 +173,11 @@ class Relay:
         """Requests received on a route (malformed ones included)."""
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._id_prefix = secrets.token_hex(8)
+        """Record ids are this run's random prefix and a counter (unique in the capture, cheaper than a uuid4)."""
+        self._ids = 0
+        self._urls = {url: URL(url) for url in self.routes.values()}
+        self._shown: dict[str, str] = {}
 
     # --- life cycle ----------------------------------------------------------------------------------------------
 
@@ -228,12 +236,27 @@ class Relay:
         return web.json_response({"relay": "inspector", "routes": sorted(self.routes)})
 
     def _choose(self, trigger: str, body: Any) -> tuple[Action, str | None]:
+        rules = [rule for rule in self.rules if rule.enabled and not rule.spent]
+        if not rules:
+            return _PASS, None
         view = delivery_view(trigger, body)
-        for rule in self.rules:
+        for rule in rules:
             if rule.matches(view):
                 rule.used += 1
                 return rule.action, rule.text
-        return Pass(), None
+        return _PASS, None
+
+    def _needs_body(self) -> bool:
+        """Whether anything on the relay's side reads this delivery's body: a live rule, a breakpoint a user can act
+        on, or a listener. Otherwise the body is forwarded as bytes and parsed, for the record, on the recorder's
+        thread."""
+        if self.on_delivery:
+            return True
+        for rule in self.rules:
+            if rule.enabled and not rule.spent:
+                return True
+        points = self.breakpoints
+        return points is not None and points.attached and any(p.enabled for p in points.breakpoints)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         trigger = request.match_info["trigger"]
@@ -249,29 +272,28 @@ class Relay:
         received = time.time()
         started = time.perf_counter()
         raw = await request.read()
-        try:
-            body: Any = json.loads(raw)
-        except ValueError:
-            body = None  # not JSON: forwarded unchanged all the same, no rule or breakpoint can read it
         headers = forwardable(request.headers.items())
+        self._ids += 1
         record = RelayDeliveryRecord(
-            id=uuid.uuid4().hex,
+            id=f"{self._id_prefix}{self._ids:016x}",
             trigger_name=trigger,
-            event_id=body.get("id") if isinstance(body, Mapping) and isinstance(body.get("id"), str) else None,
-            attempt=delivery_view(trigger, body).get("attempt") if isinstance(body, Mapping) else None,
+            event_id=None,
+            attempt=None,
             received_at=received,
             answered_at=received,
             action="pass",
             acted_by=None,
-            request_headers=dict(headers),
+            request_headers=headers,
             request_body=raw,
+            parsed=False,
         )
-        if isinstance(body, Mapping):
-            record.event = body.get("event")
-            table = body.get("table")
-            if isinstance(table, Mapping):
-                record.table = (str(table.get("schema", "public")), str(table.get("name", "")))
-            record.created_at = body.get("created_at") if isinstance(body.get("created_at"), str) else None
+        body: Any = _UNREAD
+        if self._needs_body():
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None  # not JSON: forwarded unchanged all the same, no rule or breakpoint can read it
+            fill_from_body(record, body)
         try:
             return await self._act(request, trigger, target, body, raw, headers, record)
         except asyncio.CancelledError:
@@ -279,20 +301,21 @@ class Relay:
             raise
         finally:
             record.answered_at = time.time()
-            outcome = Outcome(
-                trigger,
-                record.event_id,
-                record.attempt,
-                record.action,
-                record.acted_by,
-                record.http_status,
-                record.error,
-                (time.perf_counter() - started) * 1000.0,
-            )
             if self.recorder is not None:
                 self.recorder.add(record)
-            for listener in list(self.on_delivery):
-                listener(outcome)
+            if self.on_delivery:
+                outcome = Outcome(
+                    trigger,
+                    record.event_id,
+                    record.attempt,
+                    record.action,
+                    record.acted_by,
+                    record.http_status,
+                    record.error,
+                    (time.perf_counter() - started) * 1000.0,
+                )
+                for listener in list(self.on_delivery):
+                    listener(outcome)
 
     async def _act(
         self,
@@ -306,19 +329,22 @@ class Relay:
     ) -> web.StreamResponse:
         action: Action | None = None
         send = raw
-        point = self.breakpoints.match(trigger, body) if self.breakpoints is not None else None
-        if point is not None and self.breakpoints is not None:
-            decision = await self.breakpoints.hold(
-                trigger, body, redact_header_pairs(dict(headers)), point, self.config.retry.get(trigger)
-            )
-            record.acted_by = f"breakpoint: {point.text}"
-            action, send = _decided(decision, raw)
-            record.action = "held" if decision.kind == "continue" else decision.kind
-        if action is None:
-            action, acted_by = self._choose(trigger, body)
-            if acted_by is not None:
-                record.acted_by = acted_by if record.acted_by is None else f"{record.acted_by}; {acted_by}"
-                record.action = type(action).__name__.lower()
+        if body is not _UNREAD:  # a rule or a breakpoint may act
+            point = self.breakpoints.match(trigger, body) if self.breakpoints is not None else None
+            if point is not None and self.breakpoints is not None:
+                decision = await self.breakpoints.hold(
+                    trigger, body, redact_header_pairs(dict(headers)), point, self.config.retry.get(trigger)
+                )
+                record.acted_by = f"breakpoint: {point.text}"
+                action, send = _decided(decision, raw)
+                record.action = "held" if decision.kind == "continue" else decision.kind
+            if action is None:
+                action, acted_by = self._choose(trigger, body)
+                if acted_by is not None:
+                    record.acted_by = acted_by if record.acted_by is None else f"{record.acted_by}; {acted_by}"
+                    record.action = type(action).__name__.lower()
+        else:
+            action = _PASS
         if isinstance(action, Edit):
             try:
                 send = json.dumps(apply_edit(body, action), ensure_ascii=False).encode()
@@ -339,8 +365,9 @@ class Relay:
             return await _hang_up(request)
         if isinstance(action, Delay):
             await asyncio.sleep(action.seconds)
-        record.target = redact_url(target)
-        skip = {h for h in _AUTO_HEADERS if h.lower() not in {n.lower() for n, _ in headers}}
+        record.target = self._shown.get(target) or self._shown.setdefault(target, redact_url(target))
+        present = {name.lower() for name, _ in headers}
+        skip = {h for h in _AUTO_HEADERS if h.lower() not in present}
         try:
             status, answer_hdrs, answer, handler_ms = await self._forward(target, headers, send, skip)
         except _HandlerFailed as exc:
@@ -359,7 +386,11 @@ class Relay:
         started = time.perf_counter()
         try:
             async with self._session.post(
-                target, data=body, headers=CIMultiDict(headers), skip_auto_headers=skip, allow_redirects=False
+                self._urls.get(target) or URL(target),
+                data=body,
+                headers=CIMultiDict(headers),
+                skip_auto_headers=skip,
+                allow_redirects=False,
             ) as answer:
                 content = await answer.read()
                 return (
@@ -381,8 +412,9 @@ class Relay:
         first: RelayDeliveryRecord,
     ) -> None:
         """The second delivery of a `duplicate`: recorded as its own row (`copy` 1); its answer goes nowhere."""
+        self._ids += 1
         copy = RelayDeliveryRecord(
-            id=uuid.uuid4().hex,
+            id=f"{self._id_prefix}{self._ids:016x}",
             trigger_name=trigger,
             event_id=first.event_id,
             attempt=first.attempt,
@@ -398,6 +430,8 @@ class Relay:
             event=first.event,
             table=first.table,
             created_at=first.created_at,
+            parsed=first.parsed,
+            body_is_object=first.body_is_object,
         )
         try:
             copy.http_status, copy.response_headers, copy.response_body, copy.handler_ms = await self._forward(
