@@ -58,6 +58,8 @@ from inspector.qt.dialogs.replay_dialog import ReplayDialog
 from inspector.qt.event_list.event_table_model import COLUMNS, EventTableModel, LiveTail
 from inspector.qt.event_list.filter_bar import FilterBar
 from inspector.qt.event_list.sources_tree import SourcesTree
+from inspector.qt.help.help_windows import FilterReferenceWindow, ShortcutsWindow, shortcut_rows
+from inspector.qt.help.tour import TourPanel
 from inspector.qt.pictures.flows_dock import FlowsPanel
 from inspector.qt.roles import EVENT_ID_ROLE, MARKED_ROLE
 from inspector.qt.statistics.statistics_menu import StatisticsMenu
@@ -264,6 +266,8 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.filter_bar)
         layout.addWidget(self.banner)
+        self.tour = TourPanel(self.settings, self)  # shown on the first run only
+        layout.addWidget(self.tour)
         self.setCentralWidget(central)
 
         self.console = SubscriptionsConsole(self)
@@ -389,6 +393,12 @@ class MainWindow(QMainWindow):
         self.statistics_menu.flowsRequested.connect(lambda: self.show_view(FLOWS_VIEW))
         menu.addMenu(self.statistics_menu)
         help_menu = menu.addMenu("&Help")
+        self._action(
+            help_menu, "Display &filter reference", QKeySequence.StandardKey.HelpContents, self.show_filter_reference
+        )
+        self._action(help_menu, "&Keyboard shortcuts", None, self.show_shortcuts)
+        self._action(help_menu, "&Tour", None, self.tour.restart)
+        help_menu.addSeparator()
         self._action(help_menu, "&About Inspector", None, self._about)
         self._rebuild_recent_menu()
         self._rebuild_columns_menu()
@@ -1262,6 +1272,22 @@ class MainWindow(QMainWindow):
         else:
             self.empty_hint.hide()
             self.table.show()
+
+    def show_filter_reference(self) -> FilterReferenceWindow:
+        """Help ▸ Display filter reference (F1): every field, operator and an example to click."""
+        if getattr(self, "filter_reference", None) is None:
+            self.filter_reference = FilterReferenceWindow(self)
+            self.filter_reference.filterRequested.connect(self.apply_filter)
+        self.filter_reference.show()
+        self.filter_reference.raise_()
+        return self.filter_reference
+
+    def show_shortcuts(self) -> ShortcutsWindow:
+        """Help ▸ Keyboard shortcuts, listed from the menus' actions."""
+        window = ShortcutsWindow(shortcut_rows(self.findChildren(QAction)), self)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.show()
+        return window
 
     def _about(self) -> None:
         QMessageBox.about(

@@ -1,0 +1,1 @@
+"""Help ▸ …: the display filter reference, the keyboard shortcuts and the first-run tour."""
