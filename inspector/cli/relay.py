@@ -3,7 +3,8 @@ handlers, with fault rules, recording every delivery in a capture).
 
 Owns the command's flags (`--listen`, `--route TRIGGER=URL`, `--rule 'FILTER -> ACTION'` with `--times N` for the
 rule before it, `--out`, `--duration`, `--allow-remote`; rewiring through the shared backend options with `--rewire
-[TRIGGER,...]`, and `--restore CAPTURE` after a crash), turning them into a relay, printing exactly what it changed,
+[TRIGGER,...]`, and `--restore CAPTURE` after a crash; with `--out` and a backend named, its event log followed into
+the same capture by a `CaptureSession` in this process, unless `--no-follow`), turning them into a relay, printing exactly what it changed,
 and the exit codes (`ExitCode`): OK done, USAGE a command line that cannot work (a bad rule or route, a remote
 backend or route without `--allow-remote`), CONNECTION a backend that cannot be reached or refuses the credentials.
 """
@@ -88,6 +89,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "API, and restore them on exit; the originals are stored in --out first",
     )
     relay.add_argument(
+        "--no-follow",
+        action="store_true",
+        help="with --out and a backend (--endpoint, --profile, --project or --rewire): do not follow its event log "
+        "into the capture",
+    )
+    relay.add_argument(
         "--restore",
         metavar="CAPTURE",
         help="put back the webhooks a relay that did not exit cleanly left rewired (from its capture) and exit",
@@ -135,11 +142,16 @@ def run(args: argparse.Namespace, env: dict[str, str] | None = None, stderr: Tex
         return ExitCode.USAGE
 
 
-def _client(args: argparse.Namespace, env: dict[str, str], err: TextIO) -> Any:
+def _backend_named(args: argparse.Namespace) -> bool:
+    """Whether the command line names a backend (not only the environment's default endpoint)."""
+    return bool(args.rewire or args.endpoint or args.profile or args.project)
+
+
+def _client(args: argparse.Namespace, env: dict[str, str], err: TextIO, backend: Any = None) -> Any:
     from inspector.backends.hasura_metadata import HasuraMetadataClient
     from inspector.services.relay.rewire import RemoteBackendRefused, check_backend
 
-    backend = resolve_backend(NAME, args, env, err)
+    backend = backend or resolve_backend(NAME, args, env, err)
     profile = backend.profile
     try:
         check_backend(profile.metadata_url, args.allow_remote)
@@ -185,6 +197,7 @@ def _restore(args: argparse.Namespace, env: dict[str, str], err: TextIO) -> int:
 
 def _relay(args: argparse.Namespace, env: dict[str, str], err: TextIO) -> int:
     from inspector.backends.errors import BackendError
+    from inspector.services.capture_session import CaptureOptions, CaptureSession
     from inspector.services.relay import Relay, RelayConfig, RouteRefused
     from inspector.services.relay.rewire import RewireError, restore, retry_policies, rewire, triggers_named
     from inspector.store.capture_file import CaptureFile
@@ -193,7 +206,11 @@ def _relay(args: argparse.Namespace, env: dict[str, str], err: TextIO) -> int:
     host, port = parse_listen(args.listen)
     routes = parse_routes(args.route)
     rules = parse_rules(getattr(args, "rules", None))
-    client = _client(args, env, err) if args.rewire else None
+    # With --out and a backend named, its event log is followed into the same capture (a `CaptureSession` in this
+    # process), so each delivery joins the event's row and the backend's invocations by the event id.
+    follow = bool(args.out) and not args.no_follow and _backend_named(args)
+    backend = resolve_backend(NAME, args, env, err) if follow or args.rewire else None
+    client = _client(args, env, err, backend) if args.rewire else None
     if client is not None and not args.out:
         raise UsageError("--rewire needs --out: the original webhooks are stored there first, for --restore")
     if client is None and not routes:
@@ -211,6 +228,8 @@ def _relay(args: argparse.Namespace, env: dict[str, str], err: TextIO) -> int:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         refs: list[Any] = []
+        session: CaptureSession | None = None
+        following: asyncio.Task[Any] | None = None
         if client is not None:
             names = None if args.rewire == "*" else [n.strip() for n in args.rewire.split(",") if n.strip()]
             if names is None and routes:
@@ -245,14 +264,26 @@ def _relay(args: argparse.Namespace, env: dict[str, str], err: TextIO) -> int:
                 changes = await rewire(client, capture, refs, {ref.name: relay.url(ref.name) for ref in refs})
                 for change in changes:
                     print(f"inspector relay: {change.describe()}", file=err)
+            if follow and capture is not None and backend is not None:
+                session = CaptureSession(
+                    backend.profile, backend.secret, capture, CaptureOptions(triggers=tuple(sorted(routes)))
+                )
+                following = asyncio.create_task(session.run(), name="event log")
+                following.add_done_callback(lambda _task: stop.set())  # a backend that fails ends the relay
+                print(f"inspector relay: following {backend.profile.redacted_endpoint}'s event log", file=err)
             with contextlib.suppress(TimeoutError):  # --duration ran out
                 await asyncio.wait_for(stop.wait(), timeout=args.duration)
         finally:
+            if session is not None and following is not None:
+                session.stop()
+                await asyncio.gather(following, return_exceptions=True)
             if client is not None and capture is not None:
                 for change in await restore(client, capture):
                     print(f"inspector relay: {change.describe()}", file=err)
             await relay.stop()
         print(f"inspector relay: {relay.deliveries} deliveries" + (f" -> {args.out}" if args.out else ""), file=err)
+        if following is not None and following.exception() is not None:
+            raise following.exception()  # type: ignore[misc]  # a BackendError: reported as such
         return ExitCode.OK
 
     async def guarded() -> int:

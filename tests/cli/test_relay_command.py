@@ -153,6 +153,56 @@ async def test_restore_after_a_crash(tmp_path: Path) -> None:
         assert await metadata_ok(sandbox, "export_metadata") == before
 
 
+def _joined(out: Path) -> tuple[int, list[tuple[str, int, int, int]]]:
+    """(relay deliveries, [(event id, event rows, backend invocations, relay invocations)]) in the capture."""
+    capture = CaptureFile.open(out)
+    try:
+        rows = capture.conn.execute(
+            "SELECT d.event_id, (SELECT count(*) FROM events e WHERE e.id = d.event_id), "
+            "(SELECT count(*) FROM invocations i WHERE i.event_id = d.event_id AND i.source = 'hasura'), "
+            "(SELECT count(*) FROM invocations i WHERE i.event_id = d.event_id AND i.source = 'relay') "
+            "FROM relay_deliveries d ORDER BY d.seq"
+        ).fetchall()
+        return len(rows), rows
+    finally:
+        capture.close()
+
+
+async def test_out_with_a_backend_follows_its_event_log_into_the_same_capture(tmp_path: Path) -> None:
+    with sandbox_process("--admin-secret", SECRET, "--fetch-interval-ms", "50") as (_proc, base):
+        sandbox = Remote(base, SECRET)
+        out, log = tmp_path / "relay.inspector", tmp_path / "relay.log"
+        with relay_process(
+            log, "--endpoint", base, "--admin-secret-env", "RELAY_TEST_SECRET", "--rewire", "--out", str(out)
+        ) as relay:
+            text = await _wait_for_text(log, "event log")
+            assert "following http://127.0.0.1:" in text
+            await graphql_data(sandbox, INSERT_ORDER, {"id": "o-follow", "user": "u1"})
+            await wait_until(lambda: driver_assigned(sandbox, "o-follow"), timeout=20)
+
+            def all_joined() -> bool:
+                count, rows = _joined(out)
+                return count == 4 and all(
+                    events == 1 and hasura >= 1 and relayed >= 1 for _, events, hasura, relayed in rows
+                )
+
+            # Every delivery through the relay has its event's row and the backend's own invocation log entry
+            # (followed by the same process), joined by the event id.
+            await wait_until(all_joined, timeout=30, message="relay deliveries joined with the event log")
+            relay.send_signal(signal.SIGINT)
+            assert await asyncio.to_thread(relay.wait, 20) == ExitCode.OK
+        capture = CaptureFile.open(out)
+        try:
+            info = capture.info()
+            assert sorted(info["triggers_followed"]) == sorted(_hooks(await metadata_ok(sandbox, "export_metadata")))
+            statuses = capture.conn.execute(
+                "SELECT e.status FROM relay_deliveries d JOIN events e ON e.id = d.event_id"
+            ).fetchall()
+            assert statuses and all(status == "delivered" for (status,) in statuses)
+        finally:
+            capture.close()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
