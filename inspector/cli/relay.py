@@ -4,8 +4,9 @@ handlers, with fault rules, recording every delivery in a capture).
 Owns the command's flags (`--listen`, `--route TRIGGER=URL`, `--rule 'FILTER -> ACTION'` with `--times N` for the
 rule before it, `--out`, `--duration`, `--allow-remote`; rewiring through the shared backend options with `--rewire
 [TRIGGER,...]`, and `--restore CAPTURE` after a crash; with `--out` and a backend named, its event log followed into
-the same capture by a `CaptureSession` in this process, unless `--no-follow`), turning them into a relay, printing exactly what it changed,
-and the exit codes (`ExitCode`): OK done, USAGE a command line that cannot work (a bad rule or route, a remote
+the same capture by a `CaptureSession` in this process, unless `--no-follow`), turning them into a relay, printing
+exactly what it changed, and the exit codes (`ExitCode`): OK done, USAGE a command line that cannot work (a bad rule
+or route, a remote
 backend or route without `--allow-remote`), CONNECTION a backend that cannot be reached or refuses the credentials.
 """
 
