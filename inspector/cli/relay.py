@@ -6,8 +6,8 @@ rule before it, `--out`, `--duration`, `--allow-remote`; rewiring through the sh
 [TRIGGER,...]`, and `--restore CAPTURE` after a crash; with `--out` and a backend named, its event log followed into
 the same capture by a `CaptureSession` in this process, unless `--no-follow`), turning them into a relay, printing
 exactly what it changed, and the exit codes (`ExitCode`): OK done, USAGE a command line that cannot work (a bad rule
-or route, a remote
-backend or route without `--allow-remote`), CONNECTION a backend that cannot be reached or refuses the credentials.
+or route, a remote backend or route without `--allow-remote`), CONNECTION a backend that cannot be reached or refuses
+the credentials.
 """
 
 from __future__ import annotations
