@@ -51,6 +51,7 @@ from inspector.core.graphql_ops import analyse
 from inspector.core.time_format import TimeFormat
 from inspector.qt.bridge import TaskRunner
 from inspector.qt.detail.detail_pane import DetailPane
+from inspector.qt.dialogs.bulk_replay_dialog import FAILED_FILTER, BulkReplayDialog
 from inspector.qt.dialogs.colouring_dialog import ColouringDialog
 from inspector.qt.dialogs.connection_dialog import ConnectionDialog
 from inspector.qt.dialogs.goto_dialog import GoToDialog
@@ -69,6 +70,7 @@ from inspector.qt.window.time_menu import TimeFormatMenu
 from inspector.services import analysis
 from inspector.services.capture_session import CaptureOptions, CaptureProgress, CaptureSession
 from inspector.services.profiles import NoKeyringError, ProfileStore, SecretStore, resolve_secret
+from inspector.services.replay.loader import Selection
 from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_events, save_copy
 from inspector.store.event_index import export_selection
 from inspector.store.exchange import ExchangeError, export_har, export_jsonl
@@ -349,6 +351,10 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         self.replay_action = self._action(edit_menu, "Edit and &replay…", QKeySequence("Ctrl+R"), self.edit_and_replay)
         self.replay_action.setEnabled(False)
+        self.replay_now_action = self._action(
+            edit_menu, "Re&play selected events…", QKeySequence("Ctrl+Shift+R"), self.replay_selected
+        )
+        self.retry_failed_action = self._action(edit_menu, "Retry all &failed…", None, self.retry_all_failed)
         view_menu = menu.addMenu("&View")
         self.columns_menu = view_menu.addMenu("&Columns")
         self.time_menu = TimeFormatMenu(self.settings, self)
@@ -407,7 +413,10 @@ class MainWindow(QMainWindow):
         self.main_toolbar = MainToolbar(
             [
                 [("open", self.open_action, "Open"), ("save", self.save_action, "Save")],
-                [("replay", self.replay_action, "Edit and replay")],
+                [
+                    ("replay", self.replay_now_action, "Replay"),
+                    ("retry_failed", self.retry_failed_action, "Retry failed"),
+                ],
                 [
                     ("go_to", self.goto_action, "Go to"),
                     ("statistics", self.statistics_menu.figures_action, "Statistics"),
@@ -1100,6 +1109,38 @@ class MainWindow(QMainWindow):
         dialog.show()
         dialog.raise_()
         dialog.activateWindow()
+        return dialog
+
+    def replay_selected(self) -> BulkReplayDialog | None:
+        """Edit ▸ Replay selected events: the selected events, unchanged, each to its trigger's webhook (plan first)."""
+        if self.model is None:
+            return None
+        ids = [str(i.data(EVENT_ID_ROLE)) for i in self.table.selectionModel().selectedRows() if i.data(EVENT_ID_ROLE)]
+        if not ids:
+            self.statusBar().showMessage("Select the events to replay first", 4000)
+            return None
+        return self.replay_events(Selection(event_ids=tuple(ids)), f"Replay {len(ids)} event(s)")
+
+    def retry_all_failed(self) -> BulkReplayDialog | None:
+        """Edit ▸ Retry all failed: every event Hasura gave up on, as Hookdeck's bulk retry (plan, progress, cancel)."""
+        return self.replay_events(Selection(filter=FAILED_FILTER), "Retry all failed events")
+
+    def replay_events(
+        self, selection: Selection, title: str, targets: dict[str, str] | None = None
+    ) -> BulkReplayDialog | None:
+        """The plan for `selection` in a dialog that runs it; `targets` overrides webhooks (trigger or * → URL)."""
+        if self.capture is None:
+            return None
+        if self.session is not None:
+            self.session.writer.flush()
+        try:
+            dialog = BulkReplayDialog(self.capture.path, selection, title, self.tasks, self, targets=targets)
+        except (OSError, CaptureFormatError, StoreError, FilterError) as error:
+            self.banner.show_message(f"Cannot plan the replay: {error}", "error")
+            return None
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.replayed.connect(lambda: self._on_refresh_timer_timeout(force=True))
+        dialog.show()
         return dialog
 
     def _forget_replay_dialog(self, dialog: ReplayDialog) -> None:
