@@ -34,7 +34,8 @@ def test_the_main_toolbar_holds_the_everyday_actions(window: MainWindow) -> None
     assert toolbar.isVisible()
     assert window.open_action in toolbar.actions()
     assert window.save_action in toolbar.actions()
-    assert window.replay_action in toolbar.actions()
+    assert window.replay_now_action in toolbar.actions()
+    assert window.retry_failed_action in toolbar.actions()
     assert window.goto_action in toolbar.actions()
     # start / stop and follow stay on the connection bar, beside the profile they act on
     assert window.follow_action in window.connection_bar.actions()
