@@ -344,6 +344,8 @@ class MainWindow(QMainWindow):
         )
         self._action(capture_menu, "&New connection profile…", None, lambda: self.edit_profile(None))
         self._action(capture_menu, "&Edit this profile…", None, self.edit_current_profile)
+        relay_menu = menu.addMenu("&Relay")
+        self.start_relay_action = self._action(relay_menu, "&Start relay…", None, self.start_relay)
         edit_menu = menu.addMenu("&Edit")
         self.mark_action = self._action(edit_menu, "&Mark / unmark event", QKeySequence("Ctrl+M"), self.toggle_mark)
         self._action(edit_menu, "&Find (display filter)", QKeySequence("Ctrl+/"), self.filter_bar.focus_filter)
@@ -1339,6 +1341,22 @@ class MainWindow(QMainWindow):
         )
 
     # --- the relay (`inspector demo --relay`) ---------------------------------------------------------------------
+
+    def start_relay(self) -> None:
+        """Relay > Start relay…: ask where to listen and route (`inspector.qt.relay.start_dialog`), start the relay in
+        this process and dock its Breakpoints panel."""
+        from inspector.qt.relay.start_dialog import RelayStartDialog, start_relay
+
+        dialog = RelayStartDialog(self)
+        if dialog.exec() != RelayStartDialog.DialogCode.Accepted or dialog.settings is None:
+            return
+        settings = dialog.settings
+
+        def started(running: Any) -> None:
+            self.relay = running
+            self.statusBar().showMessage(f"Relay listening on {running.relay.base_url}", 10000)
+
+        self.tasks.start("relay", start_relay(self, settings), started)  # a failure: the window's taskFailed message
 
     def add_breakpoints_panel(self, breakpoints: Any, rules: list[Any]) -> Any:
         """Dock the relay's Breakpoints panel (`inspector.qt.relay.breakpoints_panel`); detached when the window
