@@ -18,6 +18,7 @@ range: with an index on the filtered column it would walk the whole index once p
 from __future__ import annotations
 
 import bisect
+import json
 import re
 import sqlite3
 import time
@@ -48,7 +49,16 @@ _MIN_SPAN, _FIRST_SPAN, _MAX_SPAN = 256, 4096, 1 << 20
 _FETCH = 4096
 """Seqs fetched at a time from a sorted or indexed query."""
 _PROBE_BUDGET = 0.010
-"""Seconds the first step gives a filter SQLite answers from an index before showing a first screenful by slices."""
+"""Seconds the first step gives a filter SQLite answers from an index (all its seqs in one statement) before showing a
+first screenful by slices instead."""
+_PROBE_ROWS = 16 * PAGE_SIZE
+"""A filter that matches this many events or more is not answered in the first step (it gets a screenful by slices
+first), so the probe of a big one stops at once."""
+_COLLECT_BUDGET = 0.080
+"""Seconds the next step gives the rest of such a filter in one statement before reading it in steps: 250,000 seqs
+take about 30 ms on a quiet machine; a pause once, when a filter is set."""
+_PROGRESS_OPS = 20_000
+"""SQLite virtual-machine instructions between two looks at the probe's deadline (about a millisecond)."""
 _INDEXED_PLAN = re.compile(
     r"SEARCH e USING (?:COVERING )?INDEX|SEARCH e USING INTEGER PRIMARY KEY \(rowid=\?\)|MULTI-INDEX OR"
 )
@@ -352,7 +362,7 @@ class EventIndex:
         found = result.found
         started = time.perf_counter()
         try:
-            if first and loader.indexed and self._probe_index(loader, found):
+            if first and loader.indexed and self._probe_index(loader, found, _PROBE_BUDGET, _PROBE_ROWS):
                 loader.done = True
             while not loader.done and time.perf_counter() - started < budget:
                 if loader.mode == "slices":
@@ -360,6 +370,12 @@ class EventIndex:
                     if first and len(found) >= PAGE_SIZE:
                         break
                     continue
+                if loader.mode == "collect" and loader.cursor is None:
+                    # The rest of an indexed filter in one statement if it can, else row by row in steps.
+                    if self._probe_index(loader, found, _COLLECT_BUDGET):
+                        loader.done = True
+                        break
+                    loader.cursor = self._indexed_cursor(loader.lo, loader.hi)
                 assert loader.cursor is not None
                 batch = loader.cursor.fetchmany(_FETCH)
                 (found if loader.mode == "stream" else loader.pending).extend(r[0] for r in batch)
@@ -368,7 +384,7 @@ class EventIndex:
                     loader.close()
                     found.extend(sorted(loader.pending))
             if first and loader.indexed and not loader.done:
-                loader.mode, loader.cursor = "collect", self._indexed_cursor(loader.lo, loader.hi)
+                loader.mode = "collect"  # from the next step, after the first screenful is painted
         except sqlite3.Error as exc:
             # A filter that compiled and prepared but fails as it runs: keep what matched so far, and say why.
             loader.done = True
@@ -377,33 +393,52 @@ class EventIndex:
         result.done = loader.done
         return result
 
-    def _probe_index(self, loader: _Loader, found: list[int]) -> bool:
-        """Try the index for a moment: a selective filter (an id, a trace id, failed events) is answered at once. When
-        it is not, the first screenful comes from slices instead, and the index query runs after it."""
-        cursor = self._indexed_cursor(loader.lo, loader.hi)
-        started = time.perf_counter()
-        seqs: list[int] = []
-        while time.perf_counter() - started < _PROBE_BUDGET:
-            batch = cursor.fetchmany(_FETCH)
-            seqs.extend(r[0] for r in batch)
-            if len(batch) < _FETCH:
-                cursor.close()
-                found.extend(sorted(seqs))
-                return True
-        cursor.close()
-        return False
+    def _probe_index(self, loader: _Loader, found: list[int], budget: float, limit: int = -1) -> bool:
+        """Answer a filter SQLite reads from an index (its seqs after `loader.lo`) in one statement, if it can within
+        `budget` seconds and (when `limit` is not -1) it matches fewer than `limit` events. Its seqs come back as one
+        JSON array (`json_group_array`), not as a Python row per seq: that row is most of the cost of reading
+        250,000 seqs. False when the statement ran over its budget (interrupted by SQLite's progress handler) or
+        reached `limit`: nothing was found then.
+
+        The first step tries it briefly (`_PROBE_BUDGET`, `_PROBE_ROWS`: a selective filter such as an id, a trace
+        id or the failed events is answered at once); when that fails, the first screenful comes from slices, and
+        the next step tries again for the rest with `_COLLECT_BUDGET` (one trigger's events, a quarter of the
+        capture, take one statement), then reads the index row by row in steps."""
+        where, params = self._where()
+        deadline = time.perf_counter() + budget
+        self._conn.set_progress_handler(lambda: 1 if time.perf_counter() > deadline else 0, _PROGRESS_OPS)
+        try:
+            (text,) = self._conn.execute(
+                "SELECT json_group_array(seq) FROM"
+                f" (SELECT e.seq FROM events e WHERE e.seq > ? AND e.seq <= ? AND ({where}) LIMIT ?)",
+                [loader.lo, loader.hi, *params, limit],
+            ).fetchone()
+        except sqlite3.OperationalError:
+            if time.perf_counter() <= deadline:
+                raise  # not the handler's interruption: the filter failed
+            return False
+        finally:
+            self._conn.set_progress_handler(None, 0)
+        seqs: list[int] = json.loads(text)
+        if limit != -1 and len(seqs) >= limit:
+            return False
+        seqs.sort()  # in the index's order, not capture order
+        found.extend(seqs)
+        return True
 
     def _load_slice(self, loader: _Loader, found: list[int]) -> None:
         upper = min(loader.lo + loader.span, loader.hi)
         where, params = self._where()
         t0 = time.perf_counter()
-        found.extend(
-            r[0]
-            for r in self._conn.execute(
-                f"SELECT e.seq FROM events e NOT INDEXED WHERE e.seq > ? AND e.seq <= ? AND ({where}) ORDER BY e.seq",
-                [loader.lo, upper, *params],
-            )
-        )
+        # One row per slice (its seqs as a JSON array) rather than one per matching event: a filter that matches
+        # most events then costs SQLite's scan, not a Python row per match.
+        (text,) = self._conn.execute(
+            f"SELECT json_group_array(e.seq) FROM events e NOT INDEXED WHERE e.seq > ? AND e.seq <= ? AND ({where})",
+            [loader.lo, upper, *params],
+        ).fetchone()
+        seqs: list[int] = json.loads(text)
+        seqs.sort()  # the rowid scan gives them in order already; sorting sorted seqs costs next to nothing
+        found.extend(seqs)
         elapsed = time.perf_counter() - t0
         loader.lo = upper
         loader.done = upper >= loader.hi

@@ -161,11 +161,27 @@ def test_a_large_filter_loads_in_steps_the_first_one_a_screenful(tmp_path: Path,
     assert index.seqs.tolist() == sorted(index.seqs)
 
 
-@pytest.mark.parametrize("probe", [0.0, 10.0], ids=["first-screen-then-index", "index-at-once"])
+@pytest.mark.parametrize(
+    ("probe", "rows", "collect"),
+    [(0.0, -1, 0.0), (0.0, -1, 10.0), (10.0, -1, 10.0), (10.0, 4096, 10.0)],
+    ids=[
+        "first-screen-then-index-in-steps",
+        "first-screen-then-index-at-once",
+        "index-at-once",
+        "too-many-for-the-probe-then-index-at-once",
+    ],
+)
 def test_a_filter_sqlite_answers_from_an_index_loads_in_capture_order(
-    tmp_path: Path, indexes: list[EventIndex], monkeypatch: pytest.MonkeyPatch, probe: float
+    tmp_path: Path,
+    indexes: list[EventIndex],
+    monkeypatch: pytest.MonkeyPatch,
+    probe: float,
+    rows: int,
+    collect: float,
 ) -> None:
     monkeypatch.setattr(event_index, "_PROBE_BUDGET", probe)
+    monkeypatch.setattr(event_index, "_PROBE_ROWS", rows)  # -1: the probe's budget alone decides
+    monkeypatch.setattr(event_index, "_COLLECT_BUDGET", collect)
     path = build_big_capture(tmp_path / "big.inspector", 60_000)
     index = open_index(indexes, path)
     index.filter = index.compile('trigger == "validate-order"')
@@ -173,7 +189,7 @@ def test_a_filter_sqlite_answers_from_an_index_loads_in_capture_order(
     first = index.step(event_index.FIRST_STEP_BUDGET, first=True)
     index.append(first.found)
     assert len(index.seqs) >= PAGE_SIZE  # a first screenful at once, either way
-    assert index.loading == (probe == 0.0)
+    assert index.loading == (probe == 0.0 or rows != -1)  # 15,000 matches: more than 4,096
     while index.loading:
         index.append(index.step(3600.0).found)
     assert index.seqs.tolist() == list(range(4, 60_001, 4))
