@@ -49,7 +49,7 @@ from inspector.backends.errors import (
     RedirectRefused,
 )
 from inspector.backends.http import WEBSOCKET_FRAME
-from inspector.core.graphql_ops import OperationInfo, analyse, resume_stream, with_cursor_column
+from inspector.core.graphql_ops import OperationInfo, analyse, frame_error, resume_stream, with_cursor_column
 from inspector.core.redaction import redact_url
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class _Operation:
     has_cursor: bool = False
     resynced: bool = True
     done: bool = False
+    error: str | None = None
+    """The GraphQL errors that ended the operation (its state is then `error`, not `completed`)."""
     query_ids: set[str] = field(default_factory=set)
 
     def query_now(self) -> str:
@@ -352,7 +354,11 @@ class SubscriptionRecorder:
             self.sink.add_message(op.operation_id, received_at, kind, raw)
             if kind in ("complete", "error"):
                 op.done = True
+            if kind == "error":
+                op.error = op.error or frame_error(message)
             return message
+        if op.error is None:
+            op.error = frame_error(message)  # a result of errors alone (Apollo protocol): the operation failed
         payload = message.get("payload") if isinstance(message, dict) else None
         data = payload.get("data") if isinstance(payload, dict) else None
         if op.info.kind == "stream" and isinstance(data, dict):
@@ -407,7 +413,7 @@ class SubscriptionRecorder:
             for op in self._ops:
                 self.sink.update_operation(
                     op.operation_id,
-                    state="completed" if op.done else "stopped",
+                    state="error" if op.error else ("completed" if op.done else "stopped"),
                     ended_at=time.time(),
                     cursor=op.cursor if op.has_cursor else None,
                 )
@@ -480,6 +486,8 @@ class SubscriptionRecorder:
         except TransportQueryError as exc:
             # the server refused or failed this operation (an `error` frame, already recorded): it is over
             op.done = True
-            self.sink.log("error", "subscriptions", f"{op.spec.name or 'subscription'} failed: {exc}")
+            op.error = op.error or str(exc)
+            self.sink.update_operation(op.operation_id, state="error")  # now, not when the connection ends
+            self.sink.log("error", "subscriptions", f"{op.spec.name or 'subscription'} failed: {op.error}")
             return
         op.done = True

@@ -252,3 +252,37 @@ def _list_key(*lists: list[Any]) -> str | None:
             else:
                 return str(candidate)
     return None
+
+
+def subscription_name(operation_id: int, name: str | None) -> str:
+    """The one name a recorded subscription goes by everywhere (sources tree, console, flows, `inspector stats`): its
+    operation name, or `subscription N` for an anonymous one."""
+    return name if name else f"subscription {operation_id}"
+
+
+def frame_error(frame: Any) -> str | None:
+    """The GraphQL errors a subscription frame carries, as one line, or None: an `error` frame (graphql-transport-ws
+    sends a list of errors, the Apollo `graphql-ws` protocol `{"errors": [...]}`), or a result (`next`/`data`) whose
+    `errors` came without data (Hasura's `mkPostExecErrMessageAction` in `server/src-lib/Hasura/GraphQL/Transport/
+    WebSocket.hs`, Apollo protocol). A result with data beside its errors is a partial result, not a failed one."""
+    if not isinstance(frame, Mapping):
+        return None
+    kind, payload = frame.get("type"), frame.get("payload")
+    if kind == "error":
+        errors: Any = payload.get("errors", payload) if isinstance(payload, Mapping) else payload
+    elif kind in ("next", "data") and isinstance(payload, Mapping) and payload.get("data") is None:
+        errors = payload.get("errors")
+    else:
+        return None
+    if not errors:
+        return None if kind != "error" else "the server refused the operation"
+    items = errors if isinstance(errors, list) else [errors]
+    texts = []
+    for item in items:
+        if isinstance(item, Mapping):
+            text = str(item.get("message") or item)
+            path = (item.get("extensions") or {}).get("path") if isinstance(item.get("extensions"), Mapping) else None
+            texts.append(f"{text} (at {path})" if path else text)
+        else:
+            texts.append(str(item))
+    return "; ".join(texts)

@@ -118,6 +118,9 @@ class Operation:
     kind: str | None
     """`live` or `stream`."""
     state: str | None
+    """running, completed, stopped, or error (GraphQL errors ended it: in its `error` message)."""
+    query: str | None = None
+    """The text recorded, as it was run."""
 
 
 @dataclass(frozen=True)
@@ -297,8 +300,8 @@ class CaptureReader:
     def operations(self) -> list[Operation]:
         """The subscriptions and queries the capture ran, in the order started."""
         return [
-            Operation(int(r[0]), r[1], r[2], r[3])
-            for r in self._conn.execute("SELECT id, name, kind, state FROM operations ORDER BY id")
+            Operation(int(r[0]), r[1], r[2], r[3], r[4])
+            for r in self._conn.execute("SELECT id, name, kind, state, query FROM operations ORDER BY id")
         ]
 
     def result_counts(self, after: int, upto: int) -> list[tuple[int | None, int]]:

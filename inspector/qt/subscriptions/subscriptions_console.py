@@ -8,12 +8,13 @@ operations and their messages (read from the capture, so a saved capture shows t
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from typing import Any
 
 from PySide6.QtCore import QStringListModel, Qt, Signal
-from PySide6.QtGui import QFont, QKeySequence, QShortcut, QTextCursor
+from PySide6.QtGui import QColor, QFont, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.core.graphql_ops import OperationError, analyse
+from inspector.core.graphql_ops import OperationError, analyse, frame_error, subscription_name
 from inspector.qt.widgets.highlighters import GraphQLHighlighter
 from inspector.qt.widgets.json_tree import JsonTreeWidget
 from inspector.store.reader import CaptureReader, StoreError
@@ -99,10 +100,14 @@ class GraphQLEditor(QPlainTextEdit):
             popup.hide()
 
 
-def subscription_name(op_id: int, name: str | None) -> str:
-    """The one name a recorded subscription goes by everywhere in the window (sources tree, console): its operation
-    name, or `subscription N` for an anonymous one."""
-    return name if name else f"subscription {op_id}"
+__all__ = ["GraphQLEditor", "SubscriptionsConsole", "operation_title", "subscription_name"]
+
+ERROR_COLOUR = "#c62828"
+
+
+def operation_title(op_id: int, name: str | None, kind: str | None, state: str | None) -> str:
+    """An operation as the console's list shows it: its one name (`subscription_name`), kind and state."""
+    return f"{subscription_name(op_id, name)} · {kind or 'query'} · {state or 'starting'}"
 
 
 class SubscriptionsConsole(QWidget):
@@ -124,8 +129,13 @@ class SubscriptionsConsole(QWidget):
         self.editor_status.setWordWrap(True)
 
         self.operations = QComboBox(self)
-        self.operations.setToolTip("Subscriptions recorded in this capture")
+        self.operations.setToolTip("Subscriptions recorded in this capture; choosing one shows its query in the editor")
         self.operations.currentIndexChanged.connect(self._on_operations_current_index_changed)
+        self.operation_status = QLabel(self)
+        """The selected operation's error (the GraphQL errors that ended it), hidden while it has none."""
+        self.operation_status.setWordWrap(True)
+        self.operation_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.operation_status.setVisible(False)
         self.messages = QTableWidget(0, 4, self)
         self.messages.setHorizontalHeaderLabels(["Received", "Type", "Rows", "Changes"])
         self.messages.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
@@ -157,6 +167,7 @@ class SubscriptionsConsole(QWidget):
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.operations)
+        right_layout.addWidget(self.operation_status)
         inner = QSplitter(Qt.Orientation.Vertical, right)
         inner.addWidget(self.messages)
         inner.addWidget(self.message_tabs)
@@ -170,6 +181,11 @@ class SubscriptionsConsole(QWidget):
         layout.addWidget(splitter)
         self._reader: CaptureReader | None = None
         self._shown: tuple[int, int] = (-1, -1)
+        self._queries: dict[int, str] = {}
+        self._states: dict[int, str] = {}
+        self._errors: dict[int, str] = {}
+        """Error text of operations in the `error` state, read once from their messages."""
+        self.editor.document().setModified(False)
         self.set_connected(False)
 
     def set_connected(self, connected: bool) -> None:
@@ -201,24 +217,35 @@ class SubscriptionsConsole(QWidget):
 
     def refresh(self, reader: CaptureReader) -> None:
         """Re-read the operations and, when it grew, the selected operation's messages."""
+        if reader is not self._reader:
+            self._errors.clear()
         self._reader = reader
         try:
-            rows = [(op.id, op.name or "", op.kind, op.state) for op in reader.operations()]
+            operations = reader.operations()
         except StoreError:
             return
+        self._queries = {op.id: op.query or "" for op in operations}
+        self._states = {op.id: op.state or "" for op in operations}
         current = self.operations.currentData()
-        if self.operations.count() != len(rows):
+        if self.operations.count() != len(operations):
             self.operations.blockSignals(True)
             self.operations.clear()
-            for op_id, name, kind, state in rows:
-                self.operations.addItem(f"{subscription_name(op_id, name)} · {kind} · {state}", op_id)
-            index = self.operations.findData(current) if current is not None else len(rows) - 1
+            for op in operations:
+                self.operations.addItem(operation_title(op.id, op.name, op.kind, op.state), op.id)
+            index = self.operations.findData(current) if current is not None else len(operations) - 1
             self.operations.setCurrentIndex(max(index, 0))
             self.operations.blockSignals(False)
+            if self.operations.currentData() != current:
+                self._show_query(user_chose=False)
         else:  # the states change (running, completed, error) while the list stays
-            for i, (op_id, name, kind, state) in enumerate(rows):
-                self.operations.setItemText(i, f"{subscription_name(op_id, name)} · {kind} · {state}")
+            for i, op in enumerate(operations):
+                self.operations.setItemText(i, operation_title(op.id, op.name, op.kind, op.state))
+        for i, op in enumerate(operations):
+            self.operations.setItemData(
+                i, QColor(ERROR_COLOUR) if op.state == "error" else None, Qt.ItemDataRole.ForegroundRole
+            )
         self._load_messages()
+        self._show_status()
 
     def select_operation(self, operation_id: int) -> None:
         index = self.operations.findData(operation_id)
@@ -228,7 +255,59 @@ class SubscriptionsConsole(QWidget):
     def _on_operations_current_index_changed(self, _index: int) -> None:
         self._shown = (-1, -1)
         self.messages.setRowCount(0)
+        self._show_query(user_chose=True)
         self._load_messages()
+        self._show_status()
+
+    def _show_query(self, user_chose: bool) -> None:
+        """Show the selected operation's query, as it was captured, in the editor: always when the user chose the
+        operation, else (a capture opened, a new operation) only over text the user has not edited."""
+        query = self._queries.get(self.operations.currentData())
+        if not query or query == self.editor.toPlainText():
+            return
+        if user_chose or not self.editor.document().isModified():
+            self.editor.setPlainText(query)
+            self.editor.document().setModified(False)
+
+    def _show_status(self) -> None:
+        """Say why the selected operation ended when GraphQL errors ended it."""
+        op_id = self.operations.currentData()
+        if op_id is None or self._states.get(op_id) != "error":
+            self.operation_status.setVisible(False)
+            self.operation_status.setText("")
+            return
+        text = self._errors.get(op_id)
+        if text is None:
+            text = self._read_error(op_id)
+            self._errors[op_id] = text
+        escaped = html.escape(text, quote=False)
+        self.operation_status.setText(f"<span style='color:{ERROR_COLOUR}'><b>Error:</b> {escaped}</span>")
+        self.operation_status.setToolTip(text)
+        self.operation_status.setVisible(True)
+
+    def _read_error(self, op_id: int) -> str:
+        """The GraphQL errors recorded for an operation that ended with them: its `error` frame, else a result made
+        of errors alone."""
+        if self._reader is None:
+            return "the server refused the operation"
+        try:
+            messages = self._reader.messages(op_id, -1, MESSAGE_PAGE)
+            candidates = [m for m in messages if m.type == "error"] or [
+                m for m in messages if m.type in ("next", "data")
+            ]
+            for message in reversed(candidates[-20:]):
+                found = self._reader.message(message.seq)
+                if found is None:
+                    continue
+                try:
+                    text = frame_error(json.loads(found.raw))
+                except ValueError:
+                    continue
+                if text:
+                    return text
+        except StoreError:
+            pass
+        return "the server refused the operation (see the session log)"
 
     def _load_messages(self) -> None:
         op_id = self.operations.currentData()
@@ -250,13 +329,16 @@ class SubscriptionsConsole(QWidget):
             first = QTableWidgetItem(stamp)
             first.setData(Qt.ItemDataRole.UserRole, seq)
             self.messages.setItem(row, 0, first)
-            self.messages.setItem(row, 1, QTableWidgetItem(kind))
+            type_item = QTableWidgetItem(kind)
+            if kind == "error":
+                type_item.setForeground(QColor(ERROR_COLOUR))
+            self.messages.setItem(row, 1, type_item)
             self.messages.setItem(row, 2, QTableWidgetItem("" if count is None else str(count)))
             summary = ""
             changes = message.diff
             if changes is not None:
                 changes = changes or []
-                summary = f"{len(changes)} change(s): " + ", ".join(c["path"] for c in changes[:3])
+                summary = f"{changes_text(len(changes))}: " + ", ".join(c["path"] for c in changes[:3])
             self.messages.setItem(row, 3, QTableWidgetItem(summary))
         self._shown = (op_id, messages[-1].seq)
         if follow:
@@ -283,6 +365,11 @@ class SubscriptionsConsole(QWidget):
             self.diff_table.setItem(row, 0, QTableWidgetItem(change["path"]))
             self.diff_table.setItem(row, 1, QTableWidgetItem(_short(change.get("old", "—"))))
             self.diff_table.setItem(row, 2, QTableWidgetItem(_short(change.get("new", "—"))))
+
+
+def changes_text(count: int) -> str:
+    """`1 change`, `2 changes`."""
+    return f"{count} change" if count == 1 else f"{count} changes"
 
 
 def _short(value: Any) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from inspector.core.flows import Anomaly, Flow, FlowStep
+from inspector.core.graphql_ops import subscription_name
 from inspector.services.analysis import detectors as registry
 from inspector.services.analysis.attempts import cause, is_ok, latency, ms, short
 from inspector.services.analysis.capture_reading import Source, connection, info_of, last_activity, loads, trigger_info
@@ -222,7 +223,7 @@ def _build_flow(
                 kind="message",
                 at=received,
                 source=_message_source(data),
-                target=f"subscription:{name or f'operation {operation}'}",
+                target=f"subscription:{subscription_name(operation, name)}",
                 label=_message_label(key, kind, data, diff, rows),
             ),
             after,
