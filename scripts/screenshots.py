@@ -3,8 +3,9 @@
 Runs the demo (sandbox + live capture) for a while, then, for each screen size, fits the window to that screen and
 saves PNGs: the window as it opens (`window-<size>.png`; `window.png` is the 1366x768 one, the README's picture), an
 event's invocations, a filter applied, the subscriptions view, the flows view's sequence diagram, service map,
-timeline and anomalies. Works offscreen (`QT_QPA_PLATFORM=offscreen`, via QWidget.grab) or on a real or virtual X
-display:
+timeline and anomalies, and the windows of their own: Statistics > Per-trigger figures and Latency histograms,
+Help > Display filter reference, Edit > Retry all failed's plan. Works offscreen (`QT_QPA_PLATFORM=offscreen`, via
+QWidget.grab) or on a real or virtual X display:
 
     python scripts/screenshots.py --out docs/screenshots
     ../shared/tools/screenshot.sh /tmp/shot 20 python scripts/screenshots.py --out /tmp/shots
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QRect, QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from inspector.qt.detail.detail_pane import INVOCATIONS_TAB
 from inspector.qt.roles import EVENT_ID_ROLE
@@ -36,6 +37,10 @@ VIEWS = (
     "service-map",
     "timeline",
     "anomalies",
+    "statistics",
+    "latency-histogram",
+    "filter-reference",
+    "retry-failed",
 )
 
 
@@ -47,9 +52,9 @@ async def shoot_size(window: MainWindow, out: Path, width: int, height: int, fir
     size = f"{width}x{height}"
     written: list[Path] = []
 
-    def save(name: str) -> None:
+    def save(name: str, widget: QWidget | None = None) -> None:
         path = out / f"{name}-{size}.png"
-        window.grab().save(str(path))
+        (widget or window).grab().save(str(path))
         written.append(path)
 
     window.fit_to_screen(QRect(0, 0, width, height + 40))  # +40: offscreen there is no title bar to leave room for
@@ -57,8 +62,9 @@ async def shoot_size(window: MainWindow, out: Path, width: int, height: int, fir
     await settle(0.8)
     if first:
         window.banner.show()
-    save("window")  # as it opens: the demo's banner, the list following
+    save("window")  # as it opens: the demo's banner, the first-run tour, the list following
     window.banner.hide()
+    window.tour.dismiss()
     model = window.model
     assert model is not None
     window.apply_filter("")
@@ -111,6 +117,34 @@ async def shoot_size(window: MainWindow, out: Path, width: int, height: int, fir
                 timeline.show_crosshair_at(timeline.data.starts[busiest] + timeline.bucket_seconds / 2)
             await settle(0.3)
         save(name)
+    # The windows of their own, sized for this screen.
+    figures = window.statistics_menu.show_figures()
+    histograms = window.statistics_menu.show_histograms()
+    for _ in range(100):
+        await asyncio.sleep(0.1)
+        if not window.tasks.running("statistics-figures") and not window.tasks.running("statistics-histograms"):
+            break
+    if figures is not None:
+        figures.resize(min(width - 40, 1400), 340)
+        await settle()
+        save("statistics", figures)
+        figures.close()
+    if histograms is not None:
+        histograms.trigger.setCurrentText("validate-order")
+        histograms.resize(min(width - 40, 900), 480)
+        await settle()
+        save("latency-histogram", histograms)
+        histograms.close()
+    reference = window.show_filter_reference()
+    reference.resize(720, min(height - 40, 760))
+    await settle()
+    save("filter-reference", reference)
+    reference.close()
+    retry = window.retry_all_failed()
+    if retry is not None:
+        await settle()
+        save("retry-failed", retry)
+        retry.close()
     return written
 
 
