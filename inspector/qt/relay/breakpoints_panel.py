@@ -10,7 +10,7 @@ countdown to the trigger's `timeout_sec`, after which the engine gives up on it.
 editor validated as typed (the replay dialog's editor is part of that dialog, not a widget of its own). "Continue to
 next in flow" continues and holds the next delivery of the same row (`row_key`), once.
 
-Docked into the main window by `MainWindow.add_breakpoints_panel` (`inspector demo --relay`).
+Docked into the main window by `MainWindow.add_breakpoints_panel` (Relay > Start relay…, `inspector demo --relay`).
 """
 
 from __future__ import annotations
