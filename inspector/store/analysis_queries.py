@@ -301,6 +301,19 @@ def example_rows(
         cursor.close()
 
 
+def row_keys(conn: sqlite3.Connection, event_ids: Sequence[str]) -> dict[str, str | None]:
+    """The row key of each of these events (by id, through the primary key's index)."""
+    found: dict[str, str | None] = {}
+    ids = list(dict.fromkeys(event_ids))
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            (str(r[0]), r[1]) for r in conn.execute(f"SELECT id, row_key FROM events WHERE id IN ({marks})", chunk)
+        )
+    return found
+
+
 def attempts_of(conn: sqlite3.Connection, event_id: str) -> list[InvocationRow]:
     """An event's deliveries in the order logged (the response only for failed attempts); replays left out."""
     return [

@@ -1,7 +1,8 @@
 """The anomalies panel: Wireshark's expert information for event triggers. What at-least-once, unordered delivery did
 in a capture (duplicates, out-of-order processing, retries, dead letters, long-pending events, cold starts, handler
 contract breaks), grouped by kind with a count, most severe kinds first, each with its severity, message, trigger,
-row key and time. Double-click or Enter on one selects its event in the event list. Kinds, their titles and
+row key and time; identical lines of a kind are gathered into one with a count (expand it to see each).
+Double-click or Enter on one selects its event in the event list. Kinds, their titles and
 severities come from the anomaly detectors' registry (`inspector.services.analysis.detectors`).
 
 Owns the items made from a sequence of `inspector.core.flows.Anomaly`; `show_anomalies` can be called on every
@@ -30,6 +31,8 @@ from inspector.services.analysis.detectors import detector, detectors
 
 GROUP_ROLE = int(Qt.ItemDataRole.UserRole) + 60
 """On group items: the anomaly kind."""
+LINE_ROLE = int(Qt.ItemDataRole.UserRole) + 61
+"""On the items that gather identical lines of a kind: (kind, message)."""
 MAX_PER_KIND = 2_000
 """Anomalies listed per kind; the group says how many more there are."""
 COLUMNS = ("Anomaly", "Trigger", "Row key", "Time")
@@ -80,6 +83,21 @@ def group_anomalies(anomalies: Sequence[Anomaly]) -> list[tuple[str, list[Anomal
     return [(kind, groups[kind]) for kind in sorted(groups, key=rank)]
 
 
+def line_head(message: str) -> str:
+    """What makes two anomaly lines the same: the message before its parenthesised figures, which differ from event
+    to event (`delivered 2 times (2 answers 2xx in 2 attempts, 400 ms apart): …` → `delivered 2 times`)."""
+    return message.split(" (", 1)[0].strip() or message
+
+
+def identical_lines(items: Sequence[Anomaly]) -> list[tuple[str, list[Anomaly]]]:
+    """A kind's anomalies gathered by `line_head` (e.g. 28 of "delivered 2 times"), in the order each head first
+    appears, each group in the order given; a group of one keeps its whole message."""
+    lines: dict[str, list[Anomaly]] = {}
+    for anomaly in items:
+        lines.setdefault(line_head(anomaly.message), []).append(anomaly)
+    return [(head if len(same) > 1 else same[0].message, same) for head, same in lines.items()]
+
+
 def kind_title(kind: str) -> str:
     """The group title of a kind: its detector's `title` (`inspector.services.analysis.detectors`), else its mark's."""
     found = detector(kind)
@@ -113,6 +131,8 @@ class AnomaliesPanel(QTreeWidget):
             self.setColumnWidth(column, width)
         self._icons = {severity: severity_icon(severity) for severity in SEVERITY_COLOURS}
         self._collapsed: set[str] = set()
+        self._expanded_lines: set[tuple[str, str]] = set()
+        """Groups of identical lines the user opened (they start closed)."""
         self._signature: tuple[Anomaly, ...] | None = None
         self._items: list[QTreeWidgetItem] = []
         self.itemActivated.connect(self._on_item_activated)
@@ -137,16 +157,24 @@ class AnomaliesPanel(QTreeWidget):
         restore: QTreeWidgetItem | None = None
         for kind, items in group_anomalies(anomalies):
             group = self._group_item(kind, items)
-            for anomaly in items[:MAX_PER_KIND]:
-                child = self._anomaly_item(group, anomaly)
-                if current_key is not None and _key(child) == current_key:
-                    restore = child
+            for message, same in identical_lines(items[:MAX_PER_KIND]):
+                parent = group if len(same) == 1 else self._lines_item(group, kind, message, same)
+                for anomaly in same:
+                    child = self._anomaly_item(parent, anomaly)
+                    if current_key is not None and _key(child) == current_key:
+                        restore = child
+                if parent is not group:
+                    parent.setExpanded((kind, message) in self._expanded_lines)
             if len(items) > MAX_PER_KIND:
                 more = QTreeWidgetItem(group, [f"… {len(items) - MAX_PER_KIND:,} more (filter the list by flags)"])
                 more.setFlags(Qt.ItemFlag.ItemIsEnabled)
             group.setExpanded(kind not in self._collapsed)
         if restore is not None:
-            self.setCurrentItem(restore)
+            lines = restore.parent()
+            if lines is not None and lines.data(0, LINE_ROLE) and not lines.isExpanded():
+                self.setCurrentItem(lines)
+            else:
+                self.setCurrentItem(restore)
 
     def _group_item(self, kind: str, items: Sequence[Anomaly]) -> QTreeWidgetItem:
         counts: dict[str, int] = defaultdict(int)
@@ -169,6 +197,28 @@ class AnomaliesPanel(QTreeWidget):
         group.setFlags(Qt.ItemFlag.ItemIsEnabled)
         return group
 
+    def _lines_item(self, group: QTreeWidgetItem, kind: str, message: str, same: Sequence[Anomaly]) -> QTreeWidgetItem:
+        """One line standing for `same`, anomalies of one kind with one message: the message with a count, the
+        trigger and row key when they share one (else how many), the first time; expand it to see each."""
+        triggers = sorted({a.trigger or "" for a in same})
+        keys = sorted({a.row_key or "" for a in same})
+        item = QTreeWidgetItem(
+            group,
+            [
+                f"{message} · {len(same):,} events",
+                triggers[0] if len(triggers) == 1 else f"{len(triggers)} triggers",
+                keys[0] if len(keys) == 1 else f"{len(keys):,} rows",
+                format_clock(min((a.at for a in same if a.at is not None), default=None)),
+            ],
+        )
+        worst = min((a.severity for a in same), key=lambda s: SEVERITY_ORDER.get(s, 9))
+        item.setIcon(0, self._icons.get(worst, QIcon()))
+        item.setData(0, LINE_ROLE, (kind, message))
+        item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        item.setToolTip(0, f"{len(same):,} anomalies with this message; expand to see each one and its event")
+        item.setToolTip(2, ", ".join(keys[:20]) + (" …" if len(keys) > 20 else ""))
+        return item
+
     def _anomaly_item(self, group: QTreeWidgetItem, anomaly: Anomaly) -> QTreeWidgetItem:
         item = QTreeWidgetItem(
             group, [anomaly.message, anomaly.trigger or "", anomaly.row_key or "", format_clock(anomaly.at)]
@@ -186,6 +236,11 @@ class AnomaliesPanel(QTreeWidget):
         return item
 
     def _remember(self, item: QTreeWidgetItem, *, collapsed: bool) -> None:
+        line = item.data(0, LINE_ROLE)
+        if line:
+            key = (str(line[0]), str(line[1]))
+            (self._expanded_lines.discard if collapsed else self._expanded_lines.add)(key)
+            return
         kind = item.data(0, GROUP_ROLE)
         if kind:
             (self._collapsed.add if collapsed else self._collapsed.discard)(str(kind))

@@ -11,6 +11,7 @@ statement, so they run without the GIL). Only what was found is held in Python."
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sqlite3
 import threading
@@ -312,9 +313,12 @@ def analyse(
                 p95_ms=t.delivery.percentile(0.95),
             )
         )
-    anomalies = sorted(
-        (a for kind in kinds for a in found.examples.get(kind, [])),
-        key=lambda a: (kinds.index(a.kind), a.at if a.at is not None else math.inf),
+    anomalies = _with_row_keys(
+        conn,
+        sorted(
+            (a for kind in kinds for a in found.examples.get(kind, [])),
+            key=lambda a: (kinds.index(a.kind), a.at if a.at is not None else math.inf),
+        ),
     )
     return AnalysisReport(
         triggers=stats,
@@ -332,6 +336,19 @@ def analyse(
         flagged={k: frozenset(v) for k, v in found.flagged.items()},
         connection=conn,
     )
+
+
+def _with_row_keys(conn: sqlite3.Connection, anomalies: list[Anomaly]) -> list[Anomaly]:
+    """The anomalies with their event's row key where the detector did not give one (those found from an example
+    row or an invocation, which carry no row key), so that every anomaly of an event names its row."""
+    missing = [a.event_id for a in anomalies if a.event_id and a.row_key is None]
+    if not missing:
+        return anomalies
+    keys = queries.row_keys(conn, missing)
+    return [
+        dataclasses.replace(a, row_key=keys.get(a.event_id)) if a.event_id and a.row_key is None else a
+        for a in anomalies
+    ]
 
 
 def _examples(

@@ -693,6 +693,50 @@ def test_an_anomaly_without_an_event_says_nothing(qtbot: QtBot) -> None:
     assert panel.topLevelItemCount() == 1 and "No anomalies" in _top(panel, 0).text(0)
 
 
+def test_identical_lines_are_gathered_with_a_count_and_expand(qtbot: QtBot) -> None:
+    """Issue 14.12: 28 "delivered 2 times" lines are one line with a count, expandable; every line names its row key."""
+    same = [
+        Anomaly(
+            "duplicate",
+            "warning",
+            f"delivered 2 times (2 answers 2xx in 2 attempts, {n + 100} ms apart): the handler must be idempotent",
+            f"d-{n}",
+            "validate-order",
+            f"o-{n}",
+            1_709_294_400.0 + n,
+        )
+        for n in range(28)
+    ]
+    other = Anomaly("duplicate", "warning", "delivered 3 times", "d-99", "validate-order", "o-99", 1_709_294_500.0)
+    panel = AnomaliesPanel()
+    qtbot.addWidget(panel)
+    panel.show_anomalies([*same, other])
+    group = _top(panel, 0)
+    assert group.text(0).endswith("· 29 warnings")
+    assert group.childCount() == 2
+    lines = _child(group, 0)
+    assert [lines.text(c) for c in range(3)] == ["delivered 2 times · 28 events", "validate-order", "28 rows"]
+    assert lines.childCount() == 28 and not lines.isExpanded()
+    assert [_child(lines, n).text(2) for n in range(3)] == ["o-0", "o-1", "o-2"]
+    assert _child(lines, 1).text(0).startswith("delivered 2 times (2 answers 2xx in 2 attempts, 101 ms apart)")
+    single = _child(group, 1)
+    assert [single.text(c) for c in range(3)] == ["delivered 3 times", "validate-order", "o-99"]
+    assert len(panel.anomaly_items()) == 29
+    # an opened group of lines stays open over a live refresh; activating one of its lines selects its event
+    lines.setExpanded(True)
+    panel.show_anomalies([*same, other, Anomaly("retry", "warning", "2 attempts", "r-1", "validate-order", "o-1")])
+    lines = next(
+        _child(_top(panel, i), 0)
+        for i in range(panel.topLevelItemCount())
+        if _child(_top(panel, i), 0).text(0).startswith("delivered 2 times")
+    )
+    assert lines.isExpanded()
+    events: list[str] = []
+    panel.eventSelected.connect(events.append)
+    panel.itemActivated.emit(_child(lines, 5), 0)
+    assert events == ["d-5"]
+
+
 # --- export ----------------------------------------------------------------------------------------------------------
 
 

@@ -656,3 +656,15 @@ def _run_cli(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "inspector", *argv], capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def test_every_anomaly_of_an_event_names_its_row_key(built: Builder) -> None:
+    """Issue 14.12: the anomalies found from example rows (retries, dead letters, duplicates) carry the row key too."""
+    built.trigger("t")
+    built.event("t", 0, [(0.1, 500), (10.2, 200)], key="a")
+    built.event("t", 1, [(1.1, 200), (1.5, 200)], key="b")
+    built.event("t", 2, [(2.1, 500)], key="c", status="failed")
+    report = analyse(built.close())
+    assert report.anomalies and all(a.row_key for a in report.anomalies if a.event_id)
+    found = {(a.kind, a.row_key) for a in report.anomalies}
+    assert {("retry", "a"), ("duplicate", "b"), ("dead-letter", "c")} <= found
