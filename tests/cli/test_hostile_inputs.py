@@ -90,7 +90,7 @@ def _not_captures(sample: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "another program's SQLite": (other, "is an SQLite database but not an Inspector capture"),
         "newer format": (newer, "was written by a newer Inspector (capture format 99)"),
         "directory": (directory, "is a directory, not a capture file"),
-        "schema bytes not UTF-8": (schema_flipped, "cannot open"),
+        "schema bytes not UTF-8": (schema_flipped, "is not a capture file or is damaged"),
     }
 
 

@@ -51,6 +51,9 @@ def _required(name: str) -> list[str]:
         "stats": ["f"],
         "import": ["f", "--out", "x"],
         "replay": ["f"],
+        "captures": ["postgresql://u@h/db"],
+        "push": ["f", "postgresql://u@h/db?capture=c"],
+        "pull": ["postgresql://u@h/db?capture=c", "f"],
     }.get(name, [])
 
 
