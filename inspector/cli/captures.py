@@ -126,3 +126,28 @@ def on_pulled_copy(
     except StoreError as exc:
         print(f"inspector {command}: {shown(location)}: {exc}", file=err)
         return ExitCode.CONNECTION
+
+
+def on_checked_out_copy(
+    command: str, args: argparse.Namespace, run_on_file: Callable[[argparse.Namespace], int], err: TextIO
+) -> int:
+    """Run a command that adds to a capture file (`inspector replay`) on a copy of the store capture `args.file`
+    names, pulled now under the capture's writer lock; what it added is written back into the store afterwards, where
+    every reader of the store sees it. One line and `ExitCode.CONNECTION` when the store cannot be used (USAGE when the
+    capture is not there or is being written by another Inspector)."""
+    from inspector.store.open import capture_to_add_to, shown
+
+    try:
+        from inspector.store.postgres.connection import StoreError
+    except ImportError as exc:
+        print(f"inspector {command}: PostgreSQL stores need psycopg 3 ({exc})", file=err)
+        return ExitCode.USAGE
+    location = args.file
+    try:
+        with capture_to_add_to(location) as path:
+            copied = argparse.Namespace(**{**vars(args), "file": str(path)})
+            return run_on_file(copied)
+    except StoreError as exc:
+        text = str(exc)
+        print(f"inspector {command}: {shown(location)}: {text}", file=err)
+        return ExitCode.USAGE if "no capture named" in text or "being written" in text else ExitCode.CONNECTION

@@ -43,7 +43,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "first; hosts other than this machine need --allow-remote. Every attempt is added to the capture. Exit "
         "codes: 0 everything passed, 1 a replay or check failed, 2 usage error, 3 connection failure.",
     )
-    replay.add_argument("file", metavar="FILE", help="the capture file to replay from (attempts are added to it)")
+    replay.add_argument(
+        "file",
+        metavar="FILE",
+        help="the capture file to replay from (attempts are added to it), or postgresql://USER@HOST/DB?capture=NAME",
+    )
     select = replay.add_argument_group("what to replay")
     select.add_argument(
         "--filter", metavar="EXPR", help="captured events matching this display filter (default: every event)"
@@ -243,6 +247,12 @@ def run(
     except UsageError as exc:
         print(f"inspector replay: {exc}", file=err)
         return ExitCode.USAGE
+    from inspector.store.open import is_store_url
+
+    if is_store_url(str(args.file)):  # a store capture: replayed on a copy; the attempts are written back into it
+        from inspector.cli.captures import on_checked_out_copy
+
+        return on_checked_out_copy(NAME, args, lambda copied: run(copied, env, out, err), err)
     capture = open_capture(NAME, Path(args.file), err)
     if capture is None:
         return ExitCode.USAGE

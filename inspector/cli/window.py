@@ -1,4 +1,4 @@
-"""`inspector` (no command) and `inspector FILE`: the window.
+"""`inspector` (no command), `inspector FILE` and `inspector 'postgresql://...?capture=NAME'`: the window.
 
 Owns starting the window (also for `inspector demo`) and which first arguments are capture files; the only path of the
 command line that imports Qt (`inspector.qt`). A missing system library gets a message naming what to install and
@@ -18,9 +18,11 @@ Open dialog lists them."""
 
 
 def is_capture_argument(argument: str) -> bool:
-    """Whether a first argument that is not a command names a capture to open: an existing file, or a name ending
-    in one of `CAPTURE_SUFFIXES`."""
-    return Path(argument).is_file() or argument.lower().endswith(CAPTURE_SUFFIXES)
+    """Whether a first argument that is not a command names a capture to open: an existing file, a name ending
+    in one of `CAPTURE_SUFFIXES`, or a capture in a PostgreSQL store (`postgresql://...?capture=NAME`)."""
+    from inspector.store.open import is_store_url
+
+    return is_store_url(argument) or Path(argument).is_file() or argument.lower().endswith(CAPTURE_SUFFIXES)
 
 
 def run_window(capture: str | None, demo: object = None, quit_after: float | None = None) -> int:

@@ -2,9 +2,11 @@
 
 Owns telling the two apart (`is_store_url`), giving a command a capture file to work on whichever it is
 (`local_capture`: the file itself, or a consistent copy of the store's capture pulled into a temporary file, removed
-afterwards) and a new capture to record into (`create_capture`). The commands that accept either (`inspector
-capture`, `export`, `stats`, ...) call these and nothing else of the PostgreSQL store; psycopg is imported only when
-a URL is given.
+afterwards; `capture_to_add_to`: the same, with what is added written back into the store, for `inspector replay`),
+a new capture to record into (`create_capture`) and a capture to watch grow (`follow_capture`: the window on a URL
+reads a local copy that follows the store). The commands that accept either (`inspector capture`, `export`, `stats`,
+`replay`, the window) call these and nothing else of the PostgreSQL store; psycopg is imported only when a URL is
+given.
 """
 
 from __future__ import annotations
@@ -18,8 +20,17 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from inspector.store.capture_file import CaptureFile
+    from inspector.store.postgres.follow import StoreFollower
 
-__all__ = ["create_capture", "is_store_url", "local_capture", "shown"]
+__all__ = [
+    "FollowedCapture",
+    "capture_to_add_to",
+    "create_capture",
+    "follow_capture",
+    "is_store_url",
+    "local_capture",
+    "shown",
+]
 
 
 def is_store_url(location: str | Path) -> bool:
@@ -77,3 +88,63 @@ def create_capture(location: str | Path, overwrite: bool = False) -> CaptureFile
     from inspector.store.postgres.store import create_mirrored
 
     return create_mirrored(StoreUrl.parse(str(location)), overwrite=overwrite)
+
+
+@contextlib.contextmanager
+def capture_to_add_to(location: str | Path) -> Iterator[Path]:
+    """A capture file to add rows to (a replay's attempts): the path itself, or for a store URL a copy pulled now
+    under the capture's writer lock, whose new rows are written back into the store on exit
+    (`store.postgres.store.checked_out`; `StoreError` while another Inspector writes the capture)."""
+    if not is_store_url(location):
+        yield Path(location)
+        return
+    from inspector.store.postgres.connection import StoreUrl
+    from inspector.store.postgres.store import checked_out
+
+    with checked_out(StoreUrl.parse(str(location))) as path:
+        yield path
+
+
+class FollowedCapture:
+    """A store capture followed into a local capture file (`path`) that readers open as any capture file; `close`
+    stops following and removes the file. `error` is the last round's failure (None when the last round worked)."""
+
+    def __init__(self, location: str, follower: StoreFollower, directory: Path) -> None:
+        self.location = location
+        self.follower = follower
+        self.directory = directory
+        self.path = follower.path
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.follower.error
+
+    def close(self) -> None:
+        try:
+            self.follower.stop()
+        finally:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def follow_capture(location: str, interval: float = 0.5) -> FollowedCapture:
+    """The store capture at `location` copied into a local file now, and followed there every `interval` seconds
+    while another process writes it (`store.postgres.follow.StoreFollower`). `StoreError` (one line) when it cannot
+    be read."""
+    from inspector.store.postgres.connection import StoreUrl
+    from inspector.store.postgres.follow import StoreFollower
+
+    url = StoreUrl.parse(location)
+    directory = Path(tempfile.mkdtemp(prefix="inspector-following-"))
+    try:
+        follower = StoreFollower(url, directory / "capture.inspector", interval=interval)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    try:
+        follower.sync()
+    except BaseException:
+        follower.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    follower.start()
+    return FollowedCapture(location, follower, directory)

@@ -197,7 +197,7 @@ def run_gui(capture: str | None = None, demo: DemoSettings | None = None, quit_a
         sandbox: Sandbox | None = None
         relays: list[Relay] = []
         if capture is not None:
-            window.open_capture(Path(capture))
+            window.open_capture(capture)  # a path, or a store URL (which Path would mangle)
         files.set_target(window.open_capture)
         if demo is not None:
             try:

@@ -66,6 +66,7 @@ from inspector.qt.roles import EVENT_ID_ROLE, MARKED_ROLE
 from inspector.qt.statistics.statistics_menu import StatisticsMenu
 from inspector.qt.subscriptions.subscriptions_console import SubscriptionsConsole
 from inspector.qt.window.main_toolbar import MainToolbar
+from inspector.qt.window.store_capture import close_followed, open_store_capture
 from inspector.qt.window.time_menu import TimeFormatMenu
 from inspector.services import analysis
 from inspector.services.capture_session import CaptureOptions, CaptureProgress, CaptureSession
@@ -74,6 +75,7 @@ from inspector.services.replay.loader import Selection
 from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_events, save_copy
 from inspector.store.event_index import export_selection
 from inspector.store.exchange import ExchangeError, export_har, export_jsonl
+from inspector.store.open import is_store_url
 from inspector.store.reader import CaptureReader, StoreError, StoreOperationalError
 
 CAPTURE_SUFFIX = ".inspector"
@@ -507,6 +509,8 @@ class MainWindow(QMainWindow):
 
     def open_capture(self, path: str | Path) -> bool:
         """Show a capture file; a clear message (and the previous capture kept) when it cannot be read."""
+        if is_store_url(path):  # postgresql://...?capture=NAME: a local copy that follows the store
+            return open_store_capture(self, str(path))
         path = Path(path)
         if self.session is not None and self.session.running:
             self.banner.show_message("Stop the running capture before opening another file.", "warning")
@@ -576,6 +580,7 @@ class MainWindow(QMainWindow):
         if self.capture is not None and (self.session is None or self.session.capture is not self.capture):
             self.capture.close()
         self.capture = None
+        close_followed(self)
 
     def _resize_columns(self) -> None:
         if self.model is None:

@@ -49,10 +49,21 @@ __all__ = [
     "MirroredCapture",
     "PostgresCapture",
     "PostgresStore",
+    "checked_out",
     "create_mirrored",
     "pull_to_file",
     "push_file",
 ]
+
+CAPTURE_LOCK = 0x1E5C
+"""The first key of the advisory lock a capture's writer holds (the second is the capture's id); the two-key space
+is apart from the schema's one-key lock."""
+
+
+def capture_lock(capture_id: int) -> tuple[int, int]:
+    """The advisory lock (two int4 keys) held by whoever writes the capture: a recording's mirror, a replay."""
+    return CAPTURE_LOCK, capture_id % 2**31
+
 
 APPEND_ONLY = ("event_states", "invocations", "messages", "session_log")
 """Tables whose rows never change once written: copied by `seq`."""
@@ -347,6 +358,10 @@ class FileMirror:
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         if self._pg is None or self._pg.closed:
             self._pg = connect(self.url)
+            # The capture's writer lock, held as long as this connection: a replay on the URL waits for no one and
+            # refuses while the capture is being written (`checked_out`), so their rows never collide by `seq`.
+            self._pg.execute("SELECT pg_advisory_lock(%s, %s)", capture_lock(self.capture_id))
+            self._pg.commit()
         return self._pg
 
     def sync(self) -> int:
@@ -532,6 +547,41 @@ def push_file(path: str | Path, url: StoreUrl, overwrite: bool = False) -> int:
             if mirror._pg is not None:
                 mirror._pg.close()
     return mirror.copied
+
+
+@contextlib.contextmanager
+def checked_out(url: StoreUrl) -> Iterator[Path]:
+    """The store capture `url.capture` as a capture file to add to (`inspector replay URL`): pulled into a temporary
+    file while this Inspector holds the capture's writer lock, and what was added to the file (attempts, run notes,
+    variants) written back into the store when the block ends, also when it ends by an exception (attempts made are
+    evidence). `StoreError` when another Inspector writes the capture now (it is being recorded or replayed)."""
+    if not url.capture:
+        raise StoreError("the store URL names no capture: add ?capture=NAME (`inspector captures URL` lists them)")
+    directory = Path(tempfile.mkdtemp(prefix="inspector-checked-out-"))
+    store = PostgresStore.open(url, write=True)
+    try:
+        capture = store.capture(url.capture)
+        locked = store.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", capture_lock(capture.id)).fetchone()
+        store.conn.commit()
+        if not locked or not locked[0]:
+            raise StoreError(
+                f"the capture {url.capture!r} is being written by another Inspector (recorded or replayed) now: "
+                "try again when it has ended"
+            )
+        path = directory / "capture.inspector"
+        pull_to_file(url, path)
+        mirror = FileMirror(path, url, capture.id)
+        mirror._pg = store.conn  # the connection holding the lock (a second one would wait for it)
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as pulled:
+            for table in mirror.last:
+                mirror.last[table] = int(pulled.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()[0])
+        try:
+            yield path
+        finally:
+            mirror.sync()
+    finally:
+        store.close()  # ends the session: the lock goes with it
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def pull_to_file(url: StoreUrl, path: str | Path, overwrite: bool = False) -> int:
