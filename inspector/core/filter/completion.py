@@ -16,12 +16,27 @@ from inspector.core.filter.lexer import COMPARISONS, KEYWORDS, WORD_OPS, Lexer, 
 from inspector.core.filter.parser import resolve_field
 from inspector.core.filter.syntax import FieldRef
 
-__all__ = ["complete", "completion_start"]
+__all__ = ["FIELD_ALIASES", "complete", "completion_start"]
 
 _COMPLETION_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-[]")
 _BAREWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _FIELD_PREFIXES = ("data.new.", "data.old.", "session.")
 _OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "contains", "matches", "in", "and", "or")
+FIELD_ALIASES: Mapping[str, str] = {
+    "event_id": "id",
+    "trigger_name": "trigger",
+    "table_name": "table",
+    "operation": "op",
+    "status_code": "http_status",
+    "response": "invocation.response",
+    "created": "created_at",
+    "key": "row_key",
+    "trace": "trace_id",
+    "session_role": "role",
+    "retries": "tries",
+}
+"""Names people (and Hasura's event log columns) use for a field, completed to the field's own name: `event_id`
+offers `id`, not a payload column."""
 
 
 def completion_start(text: str, cursor: int) -> int:
@@ -74,7 +89,14 @@ def complete(text: str, cursor: int | None = None, known: Mapping[str, Iterable[
     else:
         return []
     lowered = prefix.lower()
-    return [c for c in dict.fromkeys(candidates) if c.lower().startswith(lowered)]
+    found = [c for c in dict.fromkeys(candidates) if c.lower().startswith(lowered)]
+    if not found and context == "field" and lowered and "." not in lowered:
+        # no field starts so: the fields an alias names (`event_id` → `id`), then those with a later word starting
+        # so (`code` → none, `resp` → `invocation.response`): a name typed as another tool writes it finds the field
+        aliased = [field for alias, field in FIELD_ALIASES.items() if alias.startswith(lowered)]
+        words = [c for c in candidates if any(w.startswith(lowered) for w in re.split(r"[._]", c.lower())[1:])]
+        found = list(dict.fromkeys([*found, *aliased, *words]))
+    return found
 
 
 def _session_name(name: str) -> str:

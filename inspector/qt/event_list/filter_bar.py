@@ -6,11 +6,12 @@ Owns only the editing; compiling is `inspector.core.filter`'s, and the event lis
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, QStringListModel, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QKeySequence, QPalette
-from PySide6.QtWidgets import QCompleter, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
+from PySide6.QtCore import QEvent, QObject, QSettings, QStringListModel, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QKeyEvent, QKeySequence, QPalette
+from PySide6.QtWidgets import QCompleter, QHBoxLayout, QLabel, QLineEdit, QListView, QToolButton, QWidget
 
 from inspector.core.filter import FIELDS, FilterError, complete
+from inspector.core.filter.completion import completion_start
 from inspector.store.filter_sql import compile_filter
 
 HISTORY_KEY = "filter/history"
@@ -52,9 +53,17 @@ class FilterBar(QWidget):
         self._words = QStringListModel(sorted(FIELDS), self)
         self.completer = QCompleter(self._words, self)
         self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        # The candidates are `complete`'s, already chosen for the word at the cursor (an alias such as `event_id`
+        # offers `id`, which does not start with it): the completer shows them unfiltered.
+        self.completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
         self.completer.setWidget(self.edit)
+        self.popup = QListView()
+        self.completer.setPopup(self.popup)  # the completer owns it
         self.completer.activated.connect(self._insert_completion)
+        # Tab completes (Wireshark's habit) instead of moving the focus to Apply: seen before QLineEdit and before
+        # QCompleter's own filter on its pop-up.
+        self.edit.installEventFilter(self)
+        self.popup.installEventFilter(self)
 
         self.edit.textEdited.connect(self._on_edit_text_edited)
         self.edit.returnPressed.connect(self.apply)
@@ -76,33 +85,64 @@ class FilterBar(QWidget):
     def _on_edit_text_edited(self, text: str) -> None:
         self.check(text)
         prefix, options = self._completions(text)
-        if options and prefix:
-            self._words.setStringList(options)
-            self.completer.setCompletionPrefix(prefix)
-            if self.completer.completionCount():
-                self.completer.complete()
+        if options and prefix and options != [prefix]:
+            self._show_completions(options)
         else:
-            popup = self.completer.popup()
-            if popup is not None:
-                popup.hide()
+            self.popup.hide()
+
+    def _show_completions(self, options: list[str]) -> None:
+        self._words.setStringList(options)
+        self.completer.complete()  # nothing highlighted: Enter still applies the filter; Tab takes the first
 
     def _completions(self, text: str) -> tuple[str, list[str]]:
         cursor = self.edit.cursorPosition()
-        start = cursor
-        while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "._-"):
-            start -= 1
-        prefix = text[start:cursor]
-        return prefix, complete(text, cursor)
+        start = completion_start(text, cursor)
+        return text[start:cursor], complete(text, cursor)
 
     def _insert_completion(self, word: str) -> None:
         text = self.edit.text()
         cursor = self.edit.cursorPosition()
-        start = cursor
-        while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "._-"):
-            start -= 1
+        start = completion_start(text, cursor)
         self.edit.setText(text[:start] + word + text[cursor:])
         self.edit.setCursorPosition(start + len(word))
         self.check(self.edit.text())
+
+    def complete_at_cursor(self) -> bool:
+        """Tab: take the highlighted (else the first) completion when the pop-up is open; else complete the word at
+        the cursor, to the one candidate or to what all candidates share (showing them). False: nothing to
+        complete (Tab then moves the focus as usual)."""
+        popup = self.popup
+        if popup.isVisible():
+            index = popup.currentIndex()
+            if not index.isValid():
+                index = self.completer.completionModel().index(0, 0)
+            popup.hide()
+            if index.isValid():
+                self._insert_completion(str(index.data()))
+                return True
+        prefix, options = self._completions(self.edit.text())
+        if not prefix or not options or options == [prefix]:
+            return False
+        if len(options) == 1:
+            self._insert_completion(options[0])
+            return True
+        shared = _shared_start([o.lower() for o in options])
+        if len(shared) > len(prefix) and all(o.lower().startswith(prefix.lower()) for o in options):
+            self._insert_completion(options[0][: len(shared)])
+        self._show_completions(options)
+        return True
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Tab
+            and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+            and (watched is self.edit or watched is self.popup)
+            and self.complete_at_cursor()
+        ):
+            return True
+        return super().eventFilter(watched, event)
 
     def check(self, text: str) -> bool:
         """Colour the bar for `text`; returns whether it compiles."""
@@ -176,6 +216,15 @@ class FilterBar(QWidget):
     @property
     def history(self) -> list[str]:
         return list(self._history)
+
+
+def _shared_start(words: list[str]) -> str:
+    """The longest start all `words` share."""
+    first, last = min(words), max(words)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
 
 
 def _escape(text: str) -> str:

@@ -51,3 +51,13 @@ def test_complete_operators_values_and_connectives() -> None:
     assert complete("(delivered) o") == ["or"]
     assert complete('trigger == "val') == []  # inside a string
     assert complete("tries = 1 and de") == ["delivered"]  # a mistake earlier does not stop completion
+
+
+def test_a_name_from_elsewhere_completes_to_the_field() -> None:
+    """Issue 14.13: `event_id` (Hasura's column name) offers `id`, never a payload column; `invocation.h` offers only
+    `invocation.http_status`."""
+    assert complete("invocation.h") == ["invocation.http_status"]
+    assert complete("event_id") == ["id"] and complete("trigger == a and event_i") == ["id"]
+    assert complete("trigger_name") == ["trigger"]
+    assert complete("resp") == ["invocation.response"]
+    assert complete("nothing_like_it") == []
