@@ -21,13 +21,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QKeyEvent, QKeySequence, QShortcut, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFontDatabase,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QShortcut,
+    QTextCharFormat,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QMessageBox,
@@ -43,7 +53,7 @@ from inspector.core.connection_profile import is_loopback_host
 from inspector.core.events import InvocationRecord
 from inspector.qt.bridge import TaskRunner
 from inspector.qt.widgets.highlighters import JsonHighlighter
-from inspector.qt.widgets.json_tree import JsonTreeWidget
+from inspector.qt.widgets.json_tree import KEY_COLUMN, TYPE_COLUMN, JsonTreeWidget
 from inspector.services.replay.loader import Selection, load_plan
 from inspector.services.replay.plan import Answer, PlanOptions, TriggerInfo, check_url, json_equal, resolve_webhook
 from inspector.services.replay.runner import ReplayRunner, create_variant
@@ -100,6 +110,12 @@ class AnswerView(QGroupBox):
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.tree = JsonTreeWidget(self, field_function=None)
+        # Two answers side by side leave each tree narrow: the key and type columns take what their text needs (a
+        # fixed width cut the type to "boolea" / "numbe"), the value the rest.
+        header = self.tree.header()
+        header.setSectionResizeMode(KEY_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(TYPE_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
+        header.setMinimumSectionSize(self.fontMetrics().horizontalAdvance("number") + 16)
         self.text = QPlainTextEdit(self)
         self.text.setReadOnly(True)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -173,13 +189,22 @@ class ReplayDialog(QDialog):
         self._closing = False
         self.trigger = self._trigger_info(row["trigger_name"] or "")
         self.setWindowTitle(f"Edit and replay — {row['trigger_name']} {event_id}")
-        self.resize(1280, 800)
+        self.resize(self._fitted_size(parent))
         self._build()
         self.tasks.taskFailed.connect(self._on_tasks_task_failed)
         self._load_original_answer()
         self._validate()
 
     # --- building ------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _fitted_size(parent: QWidget | None) -> QSize:
+        """1280x800, or less on a smaller screen (the one the window is on): the whole dialog on screen."""
+        screen = parent.screen() if parent is not None else QGuiApplication.primaryScreen()
+        if screen is None:
+            return QSize(1280, 800)
+        room = screen.availableGeometry()
+        return QSize(min(1280, room.width() - 40), min(800, room.height() - 60))
 
     def _build(self) -> None:
         row = self.event_row

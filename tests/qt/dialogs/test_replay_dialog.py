@@ -250,3 +250,33 @@ def test_helpers() -> None:
     assert json_error('{"data": }') == (1, 10, "Expecting value")
     assert parse_headers("A: 1\n\nB-c:  two words ") == ({"A": "1", "B-c": "two words"}, None)
     assert parse_headers("no colon")[1] == "headers, line 1: expected 'Name: value'"
+
+
+def test_answers_side_by_side_show_their_types_whole(qtbot: Any, tmp_path: Any) -> None:
+    """Issue 14.15: in a narrow answer view the type column says "boolean" and "number", not "boolea" / "numbe"; the
+    dialog fits the screen."""
+    from PySide6.QtGui import QGuiApplication
+
+    from inspector.qt.bridge import TaskRunner
+    from inspector.qt.widgets.json_tree import TYPE_COLUMN
+    from inspector.services.replay.plan import Answer
+
+    path = tmp_path / "small.inspector"
+    ids = small_capture(path)
+    dialog = ReplayDialog(path, ids[0], TaskRunner())
+    qtbot.addWidget(dialog)
+    room = QGuiApplication.primaryScreen().availableGeometry()
+    assert dialog.width() <= room.width() and dialog.height() <= room.height()
+    dialog.resize(1100, 700)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    body = {"ok": True, "count": 3, "order": {"id": "o-1", "approved": False}}
+    dialog.replay_view.show_answer(Answer(200, body, duration_ms=12.0), "")
+    tree = dialog.replay_view.tree
+    tree.expandAll()
+    qtbot.waitUntil(lambda: tree.viewport().width() > 0)
+    metrics = tree.fontMetrics()
+    header = tree.header()
+    assert header.sectionSize(TYPE_COLUMN) >= metrics.horizontalAdvance("boolean")
+    assert header.sectionViewportPosition(TYPE_COLUMN) + header.sectionSize(TYPE_COLUMN) <= tree.viewport().width()
+    dialog.close()
