@@ -405,14 +405,17 @@ class EventIndex:
         the next step tries again for the rest with `_COLLECT_BUDGET` (one trigger's events, a quarter of the
         capture, take one statement), then reads the index row by row in steps."""
         where, params = self._where()
+        # The seq range (after `lo`, up to `hi`) is cut here rather than in SQL, where it costs a comparison per index
+        # entry: about a third of the statement for one trigger's events.
+        if limit == -1:
+            sql, args = f"SELECT json_group_array(e.seq) FROM events e WHERE ({where})", params
+        else:
+            sql = f"SELECT json_group_array(seq) FROM (SELECT e.seq FROM events e WHERE ({where}) LIMIT ?)"
+            args = [*params, limit]
         deadline = time.perf_counter() + budget
         self._conn.set_progress_handler(lambda: 1 if time.perf_counter() > deadline else 0, _PROGRESS_OPS)
         try:
-            (text,) = self._conn.execute(
-                "SELECT json_group_array(seq) FROM"
-                f" (SELECT e.seq FROM events e WHERE e.seq > ? AND e.seq <= ? AND ({where}) LIMIT ?)",
-                [loader.lo, loader.hi, *params, limit],
-            ).fetchone()
+            (text,) = self._conn.execute(sql, args).fetchone()
         except sqlite3.OperationalError:
             if time.perf_counter() <= deadline:
                 raise  # not the handler's interruption: the filter failed
@@ -423,7 +426,7 @@ class EventIndex:
         if limit != -1 and len(seqs) >= limit:
             return False
         seqs.sort()  # in the index's order, not capture order
-        found.extend(seqs)
+        found.extend(seqs[bisect.bisect_right(seqs, loader.lo) : bisect.bisect_right(seqs, loader.hi)])
         return True
 
     def _load_slice(self, loader: _Loader, found: list[int]) -> None:
