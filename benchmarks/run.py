@@ -725,10 +725,12 @@ async def ws_benchmark(settings: Settings, results: Results, profile: Path | Non
                             results.notes.append(f"ws {protocol} batch {size} {who} rep {rep + 1} failed: {exc!r}")
                             continue
                         results.add(key, messages / seconds)
+                        # The server's CPU per message tells the sides apart when a busy machine slows both.
+                        per_message = cpu.server * seconds / messages * 1e6
                         log(
                             f"  ws {protocol:<20} batch {size:>3} {who:<7} rep {rep + 1}: {messages} messages,"
                             f" {got} rows in {seconds:.2f} s = {messages / seconds:.0f} msg/s,"
-                            f" {got / seconds:.0f} rows/s, {cpu}"
+                            f" {got / seconds:.0f} rows/s, {cpu}, server {per_message:.1f} µs CPU/message"
                         )
 
 
