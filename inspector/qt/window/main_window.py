@@ -65,6 +65,7 @@ from inspector.qt.pictures.flows_dock import FlowsPanel
 from inspector.qt.roles import EVENT_ID_ROLE, MARKED_ROLE
 from inspector.qt.statistics.statistics_menu import StatisticsMenu
 from inspector.qt.subscriptions.subscriptions_console import SubscriptionsConsole
+from inspector.qt.widgets.colour_legend import ColourLegend
 from inspector.qt.window.main_toolbar import MainToolbar
 from inspector.qt.window.store_capture import close_followed, open_store_capture
 from inspector.qt.window.time_menu import TimeFormatMenu
@@ -305,10 +306,7 @@ class MainWindow(QMainWindow):
         self.displayed_label = QLabel(self)
         self.file_label = QLabel(self)
         self.rate_label = QLabel(self)
-        self.legend = QLabel(self)
-        self.legend.setToolTip("Row colours (first matching rule wins)")
-        # Clipped rather than widening the window past a small screen (its tooltip lists every rule).
-        self.legend.setMinimumWidth(1)
+        self.legend = ColourLegend(self)  # the swatches that fit, and Legend… listing every rule
         self.statusBar().addWidget(self.displayed_label)
         self.statusBar().addWidget(self.file_label, 1)
         self.load_progress = QProgressBar(self)
@@ -629,17 +627,8 @@ class MainWindow(QMainWindow):
 
     def _show_legend(self) -> None:
         """The colouring rules as small swatches in the status bar, so a newcomer can read the colours."""
-        if self.model is None:
-            self.legend.setText("")
-            return
         dark = self.palette().color(self.backgroundRole()).lightness() < 128
-        swatches = []
-        for rule in self.model.rules:
-            if not rule.enabled:
-                continue
-            background, foreground = rule.colours(dark)
-            swatches.append(f"<span style='background:{background}; color:{foreground}'>&nbsp;{rule.name}&nbsp;</span>")
-        self.legend.setText(" ".join(swatches) + "&nbsp;&nbsp;")
+        self.legend.set_rules(() if self.model is None else self.model.rules, dark)
 
     def save_as(self) -> None:
         if self.capture is None:
