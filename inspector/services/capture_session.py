@@ -175,6 +175,8 @@ class CaptureSession:
         self._recorder: SubscriptionRecorder | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._extra_recorders: list[SubscriptionRecorder] = []
+        self._polling = False
+        """A pass over the event log is under way: the periodic flush waits for its end (see `_supervise`)."""
 
     def add_subscription(self, spec: SubscriptionSpec) -> None:
         """Start recording one more subscription on its own connection while the capture runs (the window's
@@ -204,6 +206,10 @@ class CaptureSession:
     def stop(self) -> None:
         """Ask the session to finish: it flushes what it has and returns from `run`."""
         self._stop.set()
+
+    def flush(self) -> None:
+        """Return when everything recorded so far is committed to the file (before a copy or a replay of it)."""
+        self.writer.flush()
 
     async def run(self) -> CaptureProgress:
         """Record until stopped; raises `BackendError` when the backend cannot be used at all."""
@@ -280,7 +286,11 @@ class CaptureSession:
         delay = 1.0
         while not self._stop.is_set():
             try:
-                await follower.poll()
+                self._polling = True
+                try:
+                    await follower.poll()
+                finally:
+                    self._polling = False
                 self.progress.polls += 1
                 delay = 1.0
                 wait = self.options.poll_interval
@@ -297,7 +307,12 @@ class CaptureSession:
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.options.flush_interval)
-            self.writer.flush(wait=False)  # committed on the writer's thread; the end of `run` waits for it
+            if not self._polling:
+                # Committed on the writer's thread; the end of `run` waits for it. Not in the middle of a pass over
+                # the event log: its events come before their invocations, and a reader (the window) would see a
+                # delivered event without its delivery until the next flush. (A pass bigger than a batch is still
+                # written as it goes: the writer flushes every `batch_size` items.)
+                self.writer.flush(wait=False)
             for task in tasks:
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]

@@ -70,7 +70,8 @@ from inspector.qt.window.main_toolbar import MainToolbar
 from inspector.qt.window.store_capture import close_followed, open_store_capture
 from inspector.qt.window.time_menu import TimeFormatMenu
 from inspector.services import analysis
-from inspector.services.capture_session import CaptureOptions, CaptureProgress, CaptureSession
+from inspector.services.capture_process import CaptureProcess
+from inspector.services.capture_session import CaptureOptions, CaptureProgress
 from inspector.services.profiles import NoKeyringError, ProfileStore, SecretStore, resolve_secret
 from inspector.services.replay.loader import Selection
 from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_events, save_copy
@@ -163,7 +164,8 @@ class MainWindow(QMainWindow):
         self.capture: CaptureFile | None = None
         self.reader: CaptureReader | None = None
         self.model: EventTableModel | None = None
-        self.session: CaptureSession | None = None
+        self.session: CaptureProcess | None = None
+        """The running capture: a `CaptureSession` in a process of its own, so the GUI thread never records."""
         self.session_profile: ConnectionProfile | None = None
         self.transient_profiles: dict[str, tuple[ConnectionProfile, str | None]] = {}
         self._rate_samples: deque[tuple[float, int]] = deque(maxlen=40)
@@ -664,7 +666,7 @@ class MainWindow(QMainWindow):
             return
         where, params = self._export_selection(marked)
         if self.session is not None:
-            self.session.writer.flush()
+            self.session.flush()
         connections: list[Any] = []  # the copy's connection, to interrupt
         progress = QProgressDialog(f"Exporting to {Path(path).name}…", "Cancel", 0, 0, self)
         progress.setWindowTitle("Export events")
@@ -712,7 +714,7 @@ class MainWindow(QMainWindow):
             return self._export_csv(marked, Path(path))
         where, params = self._export_selection(marked)
         if self.session is not None:
-            self.session.writer.flush()
+            self.session.flush()
         try:
             if suffix in EXPORT_FORMATS:
                 count = _export_exchange(self.capture.path, Path(path), where, params, har=suffix == ".har")
@@ -857,7 +859,7 @@ class MainWindow(QMainWindow):
             counter += 1
             path = directory / f"{prefix}{stamp}-{counter}{CAPTURE_SUFFIX}"
         capture = CaptureFile.create(path)
-        session = CaptureSession(
+        session = CaptureProcess(
             profile,
             secret,
             capture,
@@ -1128,7 +1130,7 @@ class MainWindow(QMainWindow):
         if self.capture is None:
             return None
         if self.session is not None:
-            self.session.writer.flush()
+            self.session.flush()
         try:
             dialog = BulkReplayDialog(self.capture.path, selection, title, self.tasks, self, targets=targets)
         except (OSError, CaptureFormatError, StoreError, FilterError) as error:
