@@ -169,6 +169,22 @@ class LastSeqs:
 
 
 @dataclass(frozen=True)
+class TriggerSettings:
+    """An event trigger's configuration as the capture's trigger snapshot last recorded it (what `export_metadata`
+    gave, header values and webhook query values redacted when written: `core.redaction.redact_trigger_config`)."""
+
+    name: str
+    source: str | None
+    table_schema: str | None
+    table_name: str | None
+    config: dict[str, Any]
+    """The trigger's metadata: `webhook` or `webhook_from_env`, `retry_conf`, `headers`, `definition`..."""
+    captured_at: float | None
+    removed_at: float | None = None
+    """When the trigger was found deleted from the server (None: it was there at the last look)."""
+
+
+@dataclass(frozen=True)
 class StatusChange:
     """An event's status as recorded by one `event_states` row, with the status recorded before it (None: none)."""
 
@@ -268,6 +284,26 @@ class CaptureReader:
     def configured_triggers(self) -> list[str]:
         """The names of the event triggers whose configuration the capture recorded, in the order first seen."""
         return [r[0] for r in self._conn.execute("SELECT DISTINCT name FROM trigger_snapshots ORDER BY seq")]
+
+    def trigger_settings(self, name: str) -> TriggerSettings | None:
+        """The latest configuration the capture recorded for the event trigger `name` (None: none recorded)."""
+        rows = self._dicts(
+            "SELECT * FROM trigger_snapshots WHERE name = ? ORDER BY seq DESC LIMIT 1",
+            (name,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        config = _loads_or_none(row.get("config"))
+        return TriggerSettings(
+            name=name,
+            source=row.get("source"),
+            table_schema=row.get("table_schema"),
+            table_name=row.get("table_name"),
+            config=config if isinstance(config, dict) else {},
+            captured_at=row.get("captured_at"),
+            removed_at=row.get("removed_at"),
+        )
 
     def event_counts(self, after: int, upto: int) -> list[tuple[str | None, str | None, str | None, int]]:
         """(trigger, table, status, count) of the events with seqs in (`after`, `upto`]."""

@@ -221,3 +221,17 @@ def test_a_capture_from_a_newer_inspector_is_refused(tmp_path: Path) -> None:
     capture.close()
     with pytest.raises(schema.CaptureFormatError, match="newer Inspector"):
         CaptureFile.open(path)
+
+
+def test_trigger_settings_are_the_latest_snapshot_of_a_trigger(tmp_path: Path) -> None:
+    capture = build_sample(tmp_path / "settings.inspector")
+    try:
+        reader = CaptureReader(capture.conn)
+        settings = reader.trigger_settings("validate-order")
+        assert settings is not None and settings.table_name == "orders" and settings.source == "default"
+        assert settings.config["webhook"] == "http://localhost:8081/validate-order"
+        assert settings.config["retry_conf"] == {"num_retries": 3, "interval_sec": 10, "timeout_sec": 60}
+        assert settings.config["headers"] == [{"name": "X-Webhook-Secret", "value": "<redacted>"}]
+        assert reader.trigger_settings("no-such-trigger") is None
+    finally:
+        capture.close()

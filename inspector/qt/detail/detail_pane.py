@@ -1003,6 +1003,10 @@ class DetailPane(QWidget):
         self.raw = RawView()
         self.invocations = InvocationsView()
         self.invocations.filterRequested.connect(self.filterRequested)
+        from inspector.qt.detail.attempts_menu import AttemptActions  # here: it imports this module
+
+        self.attempt_actions = AttemptActions(self.invocations)
+        """Copy as cURL, Compare with original response: the attempts table's context menu."""
         self.states = StatesView()
         self.tabs = QTabWidget(page)
         self.tabs.setDocumentMode(True)
@@ -1045,6 +1049,7 @@ class DetailPane(QWidget):
 
     def show_event(self, reader: CaptureReader, event_id: str) -> None:
         """Show the event `event_id` of the capture `reader` reads: its row, invocations and states."""
+        self.attempt_actions.reader = reader
         try:
             found = reader.event_detail(event_id)
         except StoreError as exc:
