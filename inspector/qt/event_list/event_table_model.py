@@ -140,7 +140,16 @@ def _row_number(_row: _Row, ctx: RenderContext) -> str:
 COLUMNS: dict[str, Column] = {
     column.key: column
     for column in (
-        Column("no", "No.", _text("seq"), True, numeric=True, description="Number of the event in the capture"),
+        Column(
+            "no",
+            "No.",
+            _text("seq"),
+            True,
+            numeric=True,
+            description="Number of the event in the capture: the order Inspector read it in, as Wireshark numbers "
+            "frames. Older events read in later (a capture started on a backlog) get later numbers: sort by Time "
+            "for the order Hasura created them",
+        ),
         Column(
             "row",
             "Row",

@@ -498,3 +498,21 @@ def test_a_capture_with_gaps_in_its_numbers_is_read_by_slices(tmp_path: Path, mo
     add_rows(path, 3001, 3003)
     assert model.refresh()
     assert model.rowCount() == len(expected) + 3
+
+
+def test_numbers_are_capture_order_and_time_sorts_by_creation(
+    qtbot: Any, capture: CaptureFile, writer: CaptureWriter, models: list[EventTableModel]
+) -> None:
+    """Issue 14.9: "No." is the order the capture read events in (Wireshark's frame numbers), so older events read in
+    later run backwards in it; the column's tooltip says so, and sorting by Time gives creation order."""
+    newer = write_events(writer, range(20, 25))
+    older = write_events(writer, range(1, 6))  # a backlog read after them
+    model = open_model(models, capture.path)
+    number = model.columns.index("no")
+    assert [model.event_id_at(r) for r in range(10)] == [e["id"] for e in (*newer, *older)]
+    assert [model.data(model.index(r, number)) for r in range(10)] == [str(n) for n in range(1, 11)]
+    tooltip = model.headerData(number, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    assert "order Inspector read it in" in tooltip and "sort by Time" in tooltip
+    with qtbot.waitSignal(model.filterApplied, timeout=5000):
+        model.sort(model.columns.index("time"), Qt.SortOrder.AscendingOrder)
+    assert [model.event_id_at(r) for r in range(10)] == [e["id"] for e in (*older, *newer)]
