@@ -83,6 +83,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the capture file to write, or postgresql://USER@HOST/DB?capture=NAME",
     )
     capture.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    capture.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="read the event log from Hasura's own database instead of its metadata API: "
+        "postgresql://USER@HOST:PORT/DB of the source holding hdb_catalog (read-only; password from PGPASSWORD or "
+        "the keyring, never the URL)",
+    )
 
 
 def _subscriptions(values: list[str]) -> tuple[SubscriptionSpec, ...]:
@@ -147,6 +154,8 @@ def run(args: argparse.Namespace, env: dict[str, str] | None = None, stderr: Tex
 
     env = dict(os.environ if env is None else env)
     err = stderr or sys.stderr
+    if getattr(args, "database_url", None):
+        return run_from_database(args, err)
     try:
         backend = resolve_backend(NAME, args, env, err)
         options = build_options(args)
@@ -188,3 +197,97 @@ def run(args: argparse.Namespace, env: dict[str, str] | None = None, stderr: Tex
         return asyncio.run(main())
     finally:
         capture.close()
+
+
+def run_from_database(args: argparse.Namespace, err: TextIO) -> int:
+    """`inspector capture --database-url URL`: the event log read straight from Hasura's `hdb_catalog` tables
+    (`store.postgres.hasura_catalog`), for servers whose metadata API is closed; the same capture, the same exit
+    codes. Subscriptions need the GraphQL endpoint and are not recorded this way."""
+    import threading
+    import time
+
+    from inspector.store.capture_file import CaptureWriter
+    from inspector.store.open import create_capture, shown
+    from inspector.store.vanished import mark_event_cleaned_up
+
+    try:
+        import psycopg
+
+        from inspector.store.postgres.connection import StoreError
+        from inspector.store.postgres.hasura_catalog import HasuraCatalogReader
+    except ImportError as exc:
+        print(f"inspector capture: --database-url needs psycopg 3 ({exc})", file=err)
+        return ExitCode.USAGE
+    if args.subscription or not args.events:
+        print(
+            "inspector capture: --database-url records the event log only: leave out --subscription/--no-events",
+            file=err,
+        )
+        return ExitCode.USAGE
+    if args.count is not None and args.count <= 0:
+        print("inspector capture: --count must be a positive number", file=err)
+        return ExitCode.USAGE
+    triggers = [t.strip() for t in args.triggers.split(",") if t.strip()] if args.triggers else None
+    try:
+        reader = HasuraCatalogReader(args.database_url, triggers, since_now=args.since == "now")
+        reader.connect()
+    except StoreError as exc:
+        print(f"inspector capture: {exc}", file=err)
+        return ExitCode.CONNECTION if "names Hasura's database" not in str(exc) else ExitCode.USAGE
+    try:
+        capture = create_capture(args.out, overwrite=args.force)
+    except (FileExistsError, StoreError) as exc:
+        reader.close()
+        print(f"inspector capture: {exc}", file=err)
+        return ExitCode.USAGE if isinstance(exc, FileExistsError) or "exists" in str(exc) else ExitCode.CONNECTION
+    except OSError as exc:
+        reader.close()
+        print(f"inspector capture: cannot write {args.out}: {exc.strerror or exc}", file=err)
+        return ExitCode.USAGE
+    writer = CaptureWriter(capture)
+
+    class Sink:
+        """The capture writer, with cleaned-up events marked as the capture session marks them."""
+
+        observe_event = staticmethod(writer.observe_event)
+        observe_invocation = staticmethod(writer.observe_invocation)
+
+        @staticmethod
+        def event_cleaned_up(event_id: str, at: float) -> None:
+            writer.flush()
+            mark_event_cleaned_up(writer.conn, event_id, at)
+            writer.log("info", "event log", f"event {event_id} was cleaned up by the server")
+
+    stop = threading.Event()
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread (tests): stopped by --duration/--count
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    capture.set_info(
+        endpoint=shown(str(reader.url)),
+        started_at=time.time(),
+        server_timezone=reader.server_timezone,
+        source="hdb_catalog",
+    )
+    started, recorded = time.monotonic(), 0
+    try:
+        while not stop.is_set():
+            try:
+                recorded += reader.poll(Sink())
+            except (StoreError, psycopg.OperationalError) as exc:  # reconnects at the next poll
+                reader.close()
+                writer.log("warning", "event log", f"{str(exc).strip().splitlines()[-1]}; retrying")
+            writer.flush()
+            if args.count is not None and recorded >= args.count:
+                break
+            if args.duration is not None and time.monotonic() - started >= args.duration:
+                break
+            stop.wait(args.poll_interval)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        capture.set_info(ended_at=time.time(), recorded=recorded)
+        reader.close()
+        capture.close()
+    print(f"inspector capture: recorded {recorded} from {reader.url.where()} (hdb_catalog) -> {args.out}", file=err)
+    return ExitCode.OK
