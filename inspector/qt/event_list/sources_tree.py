@@ -1,5 +1,7 @@
 """The sources tree: what a capture holds, at a glance. Event triggers with their pending / processed / failed
-counts, the subscriptions recorded, and the tables events came from; clicking one narrows the event list.
+counts, the subscriptions recorded, and the tables events came from; clicking one narrows the event list, and a
+trigger's context menu offers Hasura Console's views of it (pending events, processed events, invocations: display
+filters) and its settings (`qt/dialogs/trigger_settings_dialog`).
 
 Owns showing those summaries (on the window's refresh timer) and turning clicks into display filters. The counts are
 `store.reader.SourceCounts`, kept up to date from what was appended since the last look, so a refresh costs what was
@@ -8,23 +10,43 @@ written since, not the size of the capture; a capture just opened is counted in 
 
 from __future__ import annotations
 
+import functools
 import json
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtWidgets import QHeaderView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
+from inspector.qt.dialogs.trigger_settings_dialog import TriggerSettingsDialog
 from inspector.qt.subscriptions.subscriptions_console import subscription_name
 from inspector.store.reader import SLICE, CaptureReader, SourceCounts, StoreError
 
 FILTER_ROLE = int(Qt.ItemDataRole.UserRole) + 50
 OPERATION_ROLE = int(Qt.ItemDataRole.UserRole) + 51
-__all__ = ["FILTER_ROLE", "OPERATION_ROLE", "SLICE", "SourcesTree"]
+TRIGGER_ROLE = int(Qt.ItemDataRole.UserRole) + 52
+__all__ = ["FILTER_ROLE", "OPERATION_ROLE", "SLICE", "TRIGGER_ROLE", "TRIGGER_VIEWS", "SourcesTree", "trigger_view"]
 _COLUMN_OF_STATUS = {"pending": 0, "retrying": 0, "in-flight": 0, "delivered": 1, "failed": 2}
 """Which count of a trigger's row (pending, done, failed) an event of each status adds to."""
 
 
 def _quote(text: str) -> str:
     return json.dumps(text)
+
+
+TRIGGER_VIEWS: dict[str, tuple[str, str]] = {
+    "Pending events": (
+        'status in {"pending" "retrying" "in-flight"}',
+        "not delivered yet: pending, retrying, in flight",
+    ),
+    "Processed events": ('status in {"delivered" "failed"}', "delivered, or failed for good (Hasura gave up)"),
+    "Invocations": ("attempts > 0", "attempted at least once: their attempts are in the detail pane"),
+}
+"""Hasura Console's tabs of an event trigger (Pending, Processed, Invocation logs) as display filters over its events
+(`status` and `attempts` are the filter language's: `core/filter/fields.py`)."""
+
+
+def trigger_view(trigger: str, view: str) -> str:
+    """The display filter of one of `TRIGGER_VIEWS` for `trigger`."""
+    return f"trigger == {_quote(trigger)} and {TRIGGER_VIEWS[view][0]}"
 
 
 class SourcesTree(QTreeWidget):
@@ -51,6 +73,11 @@ class SourcesTree(QTreeWidget):
             item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
             item.setExpanded(True)
         self.itemClicked.connect(self._on_item_clicked)
+        # A trigger's right-click: Hasura Console's Pending / Processed / Invocations tabs and its settings.
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._on_context_menu_requested)
+        self.settings_dialog: TriggerSettingsDialog | None = None
+        """The last Trigger settings dialog opened."""
         # The names take the room the counts leave (the counts as wide as their numbers), so "restaurant-approval"
         # is not cut to "restaurant-appro…" in the default layout.
         header = self.header()
@@ -63,7 +90,10 @@ class SourcesTree(QTreeWidget):
         self.headerItem().setToolTip(3, "Events that failed for good: Hasura gave up retrying (status failed)")
         self.headerItem().setToolTip(2, "Events delivered: an attempt answered 2xx")
         self.headerItem().setToolTip(1, "Events not delivered yet: pending, retrying or in flight")
-        self.setToolTip("Click a trigger, table or subscription to narrow the list")
+        self.setToolTip(
+            "Click a trigger, table or subscription to narrow the list; right-click a trigger for its pending or "
+            "processed events, its invocations and its settings"
+        )
         self._counts = SourceCounts()
         self._more = QTimer(self)
         """Counts the next slice of a capture not yet counted, between paints."""
@@ -71,6 +101,8 @@ class SourcesTree(QTreeWidget):
         self._more.setInterval(0)
         self._more.timeout.connect(self._on_more_timeout)
         self._reader: CaptureReader | None = None
+        self._configured: set[str] = set()
+        """The triggers the capture's snapshot has settings for."""
 
     def refresh(self, reader: CaptureReader) -> None:
         """Bring the summaries up to date: reads what was written since the last refresh through the same reader; a
@@ -78,6 +110,7 @@ class SourcesTree(QTreeWidget):
         self._reader = reader
         try:
             configured = reader.configured_triggers()
+            self._configured = set(configured)
             self._counts.update(reader)
             operations = [(op.id, op.name, op.kind, op.state) for op in reader.operations()]
         except StoreError:
@@ -103,6 +136,8 @@ class SourcesTree(QTreeWidget):
             pending, done, failed = by_trigger.get(name, (0, 0, 0))
             trigger_rows.append((name, str(pending), str(done), str(failed), f"trigger == {_quote(name)}"))
         self._fill(self._triggers, trigger_rows)
+        for i, name in enumerate(names):
+            _child(self._triggers, i).setData(0, TRIGGER_ROLE, name)
         self._fill(
             self._tables, [(t, "", str(n), str(f), f"table == {_quote(t)}") for t, (n, f) in sorted(by_table.items())]
         )
@@ -139,6 +174,41 @@ class SourcesTree(QTreeWidget):
             title = subscription_name(op_id, name)
             item.setToolTip(0, f"{title}: {kind} subscription, {state}: {messages} results; click to see them")
         _truncate(parent, len(operations))
+
+    def trigger_menu(self, trigger: str) -> QMenu:
+        """The context menu of a trigger's row: its pending / processed events and invocations, its settings."""
+        menu = QMenu(self)
+        for view, (_expression, meaning) in TRIGGER_VIEWS.items():
+            action = menu.addAction(view, functools.partial(self._emit_view, trigger, view))
+            action.setToolTip(f"Show {trigger}'s events {meaning}")
+        menu.addSeparator()
+        settings = menu.addAction("Trigger settings…", lambda: self.show_trigger_settings(trigger))
+        settings.setEnabled(self._reader is not None and trigger in self._configured)
+        menu.setToolTipsVisible(True)
+        return menu
+
+    def _emit_view(self, trigger: str, view: str) -> None:
+        self.filterRequested.emit(trigger_view(trigger, view))
+
+    def show_trigger_settings(self, trigger: str) -> TriggerSettingsDialog | None:
+        """Open the trigger's settings as the capture's trigger snapshot recorded them (None: none recorded)."""
+        if self._reader is None:
+            return None
+        try:
+            settings = self._reader.trigger_settings(trigger)
+        except StoreError:
+            return None
+        if settings is None:
+            return None
+        self.settings_dialog = TriggerSettingsDialog(settings, self.window())
+        self.settings_dialog.show()
+        return self.settings_dialog
+
+    def _on_context_menu_requested(self, position: QPoint) -> None:
+        item = self.itemAt(position)
+        trigger = item.data(0, TRIGGER_ROLE) if item is not None else None
+        if trigger:
+            self.trigger_menu(str(trigger)).exec(self.viewport().mapToGlobal(position))
 
     def _on_item_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
         expression = item.data(0, FILTER_ROLE)
