@@ -76,6 +76,7 @@ class ColourLegend(QWidget):
             else "No colouring rules are on."
         )
         self.button.setVisible(bool(self._rules))
+        self.updateGeometry()  # the status bar asks the size hint again: room for the new swatches
         self._fit()
 
     def text(self) -> str:

@@ -125,6 +125,9 @@ class MessageBanner(QWidget):
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
         self.setAutoFillBackground(True)
+        # A plain QWidget paints no style-sheet background without this: the banner's dark text then sat on a dark
+        # palette's window colour, unreadable.
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.hide()
         self.level = ""
 

@@ -55,3 +55,8 @@ def test_many_rules_do_not_widen_the_window_at_1366(window: MainWindow, tmp_path
     right = window.legend.mapTo(window, window.legend.rect().bottomRight()).x()
     assert right <= window.width()
     assert window.legend.button.isVisible() and window.legend.shown < len(MANY)
+    # on a wide screen the default rules all show beside the button
+    window.model.set_rules(DEFAULT_RULES)
+    window._show_legend()
+    window.fit_to_screen(QRect(0, 0, 1920, 1080))
+    qtbot.waitUntil(lambda: window.legend.shown == len([r for r in DEFAULT_RULES if r.enabled]), timeout=2000)
