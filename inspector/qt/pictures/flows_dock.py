@@ -1,5 +1,5 @@
-"""The flows panel: the pictures of a capture, in tabs: the sequence diagram of one flow, the service map, the
-timelines and the anomalies, each exportable as PNG or SVG.
+"""The flows panel: the pictures of a capture, in tabs: the sequence diagram and the waterfall of one flow, the service
+map, the timelines and the anomalies, each exportable as PNG or SVG.
 
 Owns the four views and their export; adapts an analysis report (duck-typed: `.edges`, `.triggers` (a list or a
 dict of `TriggerStats`, whose `table` and `handler` place tables and never-called handlers on the map), `.anomalies`,
@@ -36,12 +36,13 @@ from inspector.qt.pictures.anomalies_panel import AnomaliesPanel
 from inspector.qt.pictures.export import ExportError, export_picture
 from inspector.qt.pictures.sequence_diagram import SequenceDiagramView
 from inspector.qt.pictures.service_map import ServiceMapView
+from inspector.qt.pictures.waterfall import WaterfallPanel
 
 if TYPE_CHECKING:
     from inspector.qt.pictures.timeline import TimelineView
 
-TAB_NAMES = ("sequence", "map", "timeline", "anomalies")
-SEQUENCE_TAB, MAP_TAB, TIMELINE_TAB, ANOMALIES_TAB = range(4)
+TAB_NAMES = ("sequence", "waterfall", "map", "timeline", "anomalies")
+SEQUENCE_TAB, WATERFALL_TAB, MAP_TAB, TIMELINE_TAB, ANOMALIES_TAB = range(5)
 BUCKET_CHOICES: tuple[tuple[str, float], ...] = (
     ("auto", 0.0),
     ("1 s", 1.0),
@@ -93,6 +94,10 @@ class FlowsPanel(QWidget):
         )
         sequence_layout.addWidget(self.sequence, 1)
 
+        # The same flow as a waterfall (Inngest's run view): queue delay, attempts and retry waits on one time axis.
+        self.waterfall = WaterfallPanel(self)
+        self.waterfall.view.eventSelected.connect(self.eventSelected)
+
         self.service_map = ServiceMapView(self)
         self.service_map.filterRequested.connect(self.filterRequested)
 
@@ -120,10 +125,14 @@ class FlowsPanel(QWidget):
         anomalies_layout.addWidget(self.anomalies, 1)
 
         self.tabs.addTab(sequence_page, "Sequence")
+        self.tabs.addTab(self.waterfall, "Waterfall")
         self.tabs.addTab(self.service_map, "Service map")
         self.tabs.addTab(self.timeline_page, "Timeline")
         self.tabs.addTab(anomalies_page, "Anomalies")
         self.tabs.setTabToolTip(SEQUENCE_TAB, "The selected event's flow: every write, event, delivery and update")
+        self.tabs.setTabToolTip(
+            WATERFALL_TAB, "The selected event's flow on one time axis: queue delay, each attempt, retry waits"
+        )
         self.tabs.setTabToolTip(MAP_TAB, "Tables → event triggers → handlers, with delivery figures")
         self.tabs.setTabToolTip(TIMELINE_TAB, "Events/s, failures/s and delivery latency over time")
         self.tabs.setTabToolTip(ANOMALIES_TAB, "What delivery did that handlers must tolerate, by kind")
@@ -164,9 +173,11 @@ class FlowsPanel(QWidget):
         """Draw `flow`'s sequence diagram (None: the empty diagram with a hint)."""
         self.flow = flow
         self.sequence.show_flow(flow)
+        self.waterfall.view.show_flow(flow)
 
     def select_event(self, event_id: str) -> bool:
         """Highlight `event_id`'s arrow in the shown flow (the list's selection followed here); emits nothing."""
+        self.waterfall.view.select_event(event_id)
         return self.sequence.select_event(event_id)
 
     def show_report(self, report: Any) -> None:
@@ -258,7 +269,7 @@ class FlowsPanel(QWidget):
         return target
 
     def show_tab(self, name: str) -> None:
-        """Raise a tab by name: sequence, map, timeline or anomalies."""
+        """Raise a tab by name: sequence, waterfall, map, timeline or anomalies."""
         self.tabs.setCurrentIndex(TAB_NAMES.index(name))
 
     def current_picture(self) -> QGraphicsScene | QWidget:
@@ -268,16 +279,18 @@ class FlowsPanel(QWidget):
             return self.sequence.picture_scene()
         if index == MAP_TAB:
             return self.service_map.picture_scene()
+        if index == WATERFALL_TAB:
+            return self.waterfall.view
         if index == TIMELINE_TAB:
             return cast(QWidget, self.timeline.plots)  # the plots, without the bucket chooser
         return self.anomalies
 
     def default_file_name(self, suffix: str) -> str:
         index = self.tabs.currentIndex()
-        if index == SEQUENCE_TAB and self.flow is not None:
+        if index in (SEQUENCE_TAB, WATERFALL_TAB) and self.flow is not None:
             safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.flow.key)[:40]
-            return f"flow-{safe}.{suffix}"
-        return f"{('sequence', 'service-map', 'timeline', 'anomalies')[index]}.{suffix}"
+            return f"{'flow' if index == SEQUENCE_TAB else 'waterfall'}-{safe}.{suffix}"
+        return f"{('sequence', 'waterfall', 'service-map', 'timeline', 'anomalies')[index]}.{suffix}"
 
     def export_current(self, path: str | Path) -> Path:
         """Write the current tab's picture to `path` (.png or .svg); raises `ExportError`."""
