@@ -53,7 +53,7 @@ from inspector.qt.bridge import TaskRunner
 from inspector.qt.detail.detail_pane import DetailPane
 from inspector.qt.dialogs.bulk_replay_dialog import FAILED_FILTER, BulkReplayDialog
 from inspector.qt.dialogs.colouring_dialog import ColouringDialog
-from inspector.qt.dialogs.connection_dialog import ConnectionDialog
+from inspector.qt.dialogs.connection_dialog import ConnectionDialog, saved_subscriptions
 from inspector.qt.dialogs.goto_dialog import GoToDialog
 from inspector.qt.dialogs.replay_dialog import ReplayDialog
 from inspector.qt.event_list.event_table_model import COLUMNS, EventTableModel, LiveTail
@@ -829,10 +829,10 @@ class MainWindow(QMainWindow):
         self.edit_profile(self.profiles.get(name))
 
     def edit_profile(self, profile: ConnectionProfile | None) -> None:
-        dialog = ConnectionDialog(self.profiles, self.secrets, profile, self)
+        dialog = ConnectionDialog(self.profiles, self.secrets, profile, self, settings=self.settings, tasks=self.tasks)
         if dialog.exec() and dialog.accepted_profile is not None:
             self._reload_profiles(select=dialog.accepted_profile.name)
-            self.connect_profile(dialog.accepted_profile, dialog.secret)
+            self.connect_profile(dialog.accepted_profile, dialog.secret, dialog.subscriptions)
 
     def toggle_capture(self) -> None:
         if self.session is not None and self.session.running:
@@ -851,7 +851,9 @@ class MainWindow(QMainWindow):
         subscriptions: tuple[SubscriptionSpec, ...] = (),
         prefix: str = "capture-",
     ) -> None:
-        """Start capturing `profile` into a new capture file (named `prefix` + the time) and show it live."""
+        """Start capturing `profile` into a new capture file (named `prefix` + the time) and show it live, with
+        `subscriptions` (by default those chosen for the profile in its dialog)."""
+        subscriptions = subscriptions or saved_subscriptions(self.settings, profile.name)
         if self.session is not None and self.session.running:
             self.stop_capture()
         stamp = time.strftime("%Y%m%d-%H%M%S")
