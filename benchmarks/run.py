@@ -766,6 +766,7 @@ STANDALONE = {
     "relay": ("relay.py", ["--quick"]),
     "analysis": ("analysis.py", ["--rows", "50000"]),
     "soak": ("soak.py", ["--quick"]),
+    "postgres": ("postgres.py", ["--quick"]),
 }
 """Benchmarks that print their own figures and ratios (each with its goal); run as child processes, output relayed."""
 
@@ -844,7 +845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         choices=tuple(ONLY),
         help="run one benchmark (sandbox: orders and ws; capture: benchmarks/capture.py; window: benchmarks/window.py;"
-        " pictures, replay, relay, analysis, soak: the standalone scripts of those names)",
+        " pictures, replay, relay, analysis, soak, postgres: the standalone scripts of those names)",
     )
     parser.add_argument("--profile", metavar="DIR", help="child servers write cProfile stats into DIR")
     parser.add_argument("--serve", choices=("sandbox", "raw-ws"), help=argparse.SUPPRESS)
