@@ -18,7 +18,7 @@ from inspector.store.exchange import export_jsonl
 from inspector.store.open import create_capture, local_capture
 from inspector.store.postgres.connection import StoreUrl
 from inspector.store.postgres.store import PostgresStore
-from tests.conftest import ADMIN_SECRET
+from tests.conftest import ADMIN_SECRET, Faults, SandboxFactory
 from tests.helpers.captures import event_dict
 from tests.helpers.live import place_order, profile_for, until
 
@@ -124,3 +124,42 @@ def test_two_captures_write_into_one_database_at_once(postgres_db: str, tmp_path
         finally:
             ours.close()
             alone.close()
+
+
+async def test_status_changes_reach_the_store_during_a_live_capture(
+    sandbox_factory: SandboxFactory, postgres_db: str
+) -> None:
+    """Events recorded pending (the handlers answer slowly) are updated in the store to delivered while the capture
+    still runs: the store's row changes in place and its states are appended, as in the file."""
+    sandbox = await sandbox_factory(faults=Faults(latency_ms=700.0))
+    url = f"{postgres_db}?capture=statuses"
+    capture = create_capture(url)
+    session = CaptureSession(
+        profile_for(sandbox.graphql_url), ADMIN_SECRET, capture, CaptureOptions(poll_interval=0.05, flush_interval=0.05)
+    )
+    task = asyncio.create_task(session.run())
+    seen: dict[str, list[str]] = {}
+    try:
+        with PostgresStore.open(StoreUrl.parse(postgres_db)) as reader:
+            await until(lambda: "statuses" in reader.names())
+            followed = reader.capture("statuses")
+
+            def look() -> bool:
+                for row in followed.iter_table("events"):
+                    statuses = seen.setdefault(row["id"], [])
+                    if not statuses or statuses[-1] != row["status"]:
+                        statuses.append(row["status"])
+                return any(s[0] != "delivered" and s[-1] == "delivered" for s in seen.values())
+
+            await place_order(sandbox, "o-status-1")
+            await until(look, timeout=30)  # seen pending (or in flight) in the store, then delivered
+            assert not task.done()
+            changed = next(i for i, s in seen.items() if s[0] != "delivered" and s[-1] == "delivered")
+            states = [r["status"] for r in followed.iter_table("event_states") if r["event_id"] == changed]
+            assert states[0] != "delivered" and states[-1] == "delivered"
+            row = next(r for r in followed.iter_table("events") if r["id"] == changed)
+            assert row["delivered"] == 1 and row["attempts"] >= 1 and row["delivered_ts"] is not None
+    finally:
+        session.stop()
+        await asyncio.wait_for(task, 20)
+        capture.close()
