@@ -64,7 +64,8 @@ def test_counts_and_data_version_follow_other_connections(sample: CaptureFile, r
 def test_sources_subscriptions_and_their_messages(reader: CaptureReader) -> None:
     assert reader.configured_triggers() == ["validate-order", "restaurant-approval"]
     (operation,) = reader.operations()
-    assert operation == Operation(1, "OrderStream", "stream", "stopped")
+    assert operation == Operation(1, "OrderStream", "stream", "stopped", operation.query)
+    assert (operation.query or "").startswith("subscription OrderStream($since: timestamptz!)")  # as it was run
     messages = reader.messages(1, after=-1, limit=10)
     assert [(m.seq, m.type, m.rows, m.diff) for m in messages] == [(1, "next", 1, None), (2, "ka", None, None)]
     assert reader.messages(1, after=1, limit=10)[0].seq == 2
