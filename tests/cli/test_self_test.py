@@ -71,7 +71,8 @@ def test_resources_and_sample_captures_are_found_from_the_source_tree(tmp_path: 
     assert samples and all(path.suffix == ".inspector" for path in samples)
     from inspector.store.capture_file import CaptureFile
 
-    copy = tmp_path / samples[0].name  # opened from a copy: opening adds WAL files beside it, and a package is read-only
+    # opened from a copy: opening adds WAL files beside it, and an installed package is read-only
+    copy = tmp_path / samples[0].name
     copy.write_bytes(samples[0].read_bytes())
     capture = CaptureFile.open(copy)
     try:
