@@ -3,8 +3,9 @@
 Runs the demo (sandbox + live capture) for a while, then, for each screen size, fits the window to that screen and
 saves PNGs: the window as it opens (`window-<size>.png`; `window.png` is the 1366x768 one, the README's picture), an
 event's invocations, a filter applied, the subscriptions view, the flows view's sequence diagram, service map,
-timeline and anomalies, and the windows of their own: Statistics > Per-trigger figures and Latency histograms,
-Help > Display filter reference, Edit > Retry all failed's plan. Works offscreen (`QT_QPA_PLATFORM=offscreen`, via
+waterfall, timeline and anomalies, and the windows of their own: Statistics > Per-trigger figures and Latency
+histograms, Help > Display filter reference, Edit > Retry all failed's plan, a trigger's settings, the response diff
+and the connection profile dialog after Test connection. Works offscreen (`QT_QPA_PLATFORM=offscreen`, via
 QWidget.grab) or on a real or virtual X display:
 
     python scripts/screenshots.py --out docs/screenshots
@@ -23,6 +24,8 @@ from PySide6.QtCore import QRect, QSettings
 from PySide6.QtWidgets import QApplication, QWidget
 
 from inspector.qt.detail.detail_pane import INVOCATIONS_TAB
+from inspector.qt.detail.response_diff import ResponseDiffDialog
+from inspector.qt.dialogs.connection_dialog import ConnectionDialog
 from inspector.qt.roles import EVENT_ID_ROLE
 from inspector.qt.window.app import DemoSettings, start_demo
 from inspector.qt.window.main_window import EVENTS_VIEW, FLOWS_VIEW, SUBSCRIPTIONS_VIEW, MainWindow
@@ -34,6 +37,7 @@ VIEWS = (
     "filter",
     "subscriptions",
     "flow",
+    "waterfall",
     "service-map",
     "timeline",
     "anomalies",
@@ -41,6 +45,9 @@ VIEWS = (
     "latency-histogram",
     "filter-reference",
     "retry-failed",
+    "trigger-settings",
+    "response-diff",
+    "connection-dialog",
 )
 
 
@@ -48,7 +55,9 @@ async def settle(seconds: float = 0.4) -> None:
     await asyncio.sleep(seconds)
 
 
-async def shoot_size(window: MainWindow, out: Path, width: int, height: int, first: bool) -> list[Path]:
+async def shoot_size(
+    window: MainWindow, out: Path, width: int, height: int, first: bool, secret: str | None = None
+) -> list[Path]:
     size = f"{width}x{height}"
     written: list[Path] = []
 
@@ -101,6 +110,7 @@ async def shoot_size(window: MainWindow, out: Path, width: int, height: int, fir
             break
     for name, tab in (
         ("flow", "sequence"),
+        ("waterfall", "waterfall"),
         ("service-map", "map"),
         ("timeline", "timeline"),
         ("anomalies", "anomalies"),
@@ -145,6 +155,42 @@ async def shoot_size(window: MainWindow, out: Path, width: int, height: int, fir
         await settle()
         save("retry-failed", retry)
         retry.close()
+    settings_dialog = window.sources.show_trigger_settings("validate-order")
+    if settings_dialog is not None:
+        await settle()
+        save("trigger-settings", settings_dialog)
+        settings_dialog.close()
+    # The demo makes no replays: the diff dialog is shown on an event's first (failed) attempt against its last.
+    window.show_view(EVENTS_VIEW)
+    window.table.selectRow(row)
+    await settle()
+    attempts = window.detail.invocations.invocations
+    if len(attempts) > 1:
+        diff = ResponseDiffDialog(attempts[0], attempts[1:], window)
+        diff.show()
+        await settle()
+        save("response-diff", diff)
+        diff.close()
+    if window.session is not None:
+        dialog = ConnectionDialog(
+            window.profiles,
+            window.secrets,
+            window.session.profile,
+            window,
+            settings=window.settings,
+            tasks=window.tasks,
+        )
+        dialog.secret_edit.setText(secret or "")
+        dialog.subscription_edit.setPlainText("subscription live { orders(limit: 5) { order_id placed } }")
+        dialog.show()
+        dialog.test_connection()
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if dialog.check is not None:
+                break
+        await settle()
+        save("connection-dialog", dialog)
+        dialog.reject()
     return written
 
 
@@ -159,7 +205,7 @@ async def shoot(out: Path, warmup: float) -> list[Path]:
     try:
         await asyncio.sleep(warmup)
         for i, (width, height) in enumerate(SIZES):
-            written += await shoot_size(window, out, width, height, first=i == 0)
+            written += await shoot_size(window, out, width, height, first=i == 0, secret=sandbox.admin_secret)
         shutil.copyfile(out / f"window-{SIZES[0][0]}x{SIZES[0][1]}.png", out / "window.png")
         written.append(out / "window.png")
     finally:

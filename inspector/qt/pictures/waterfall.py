@@ -238,12 +238,15 @@ class WaterfallView(QWidget):
             painter.setPen(QPen(grid, 1))
             painter.drawLine(QPointF(x, top - 4), QPointF(x, bottom))
             painter.setPen(look.muted)
-            painter.drawText(QPointF(x + 2, top - 8), f"+{format_ms(tick * 1000)}")
+            text = f"+{format_ms(tick * 1000)}"
+            if x + 2 + look.measure_small(text) <= self.width():  # the last tick's label only where it fits
+                painter.drawText(QPointF(x + 2, top - 8), text)
             tick += step
         for index, row in enumerate(self.rows):
             y = top + index * self.ROW
             band = QRectF(0, y, self.width(), self.ROW)
-            if row.event_id is not None and row.event_id == self.selected_event and row.bars:
+            is_event = bool(row.bars) and row.bars[0].kind != "point"
+            if is_event and row.event_id is not None and row.event_id == self.selected_event:
                 highlight = QColor(look.hover)
                 highlight.setAlphaF(0.18)
                 painter.fillRect(band, highlight)
