@@ -56,6 +56,7 @@ from inspector.qt.pictures.picture_style import (
     ordered_marks,
     split_lane,
 )
+from inspector.services.analysis.flows import REPLAY_MARK
 
 Measure = Callable[[str], float]
 
@@ -206,9 +207,19 @@ class SequenceLayout:
         return None
 
 
+DELIVERY_MARKS = frozenset({"failed", "retry", "dead-letter"})
+"""Marks that describe Hasura's delivery of an event, which a replay is never part of."""
+
+
 def step_marks(step: FlowStep) -> tuple[str, ...]:
-    """The marks a step shows: its own, plus `failed` for an invocation answered with a non-2xx status or not at all."""
+    """The marks a step shows: its own, plus `failed` for an invocation answered with a non-2xx status or not at all.
+
+    A replay (an attempt Inspector made, marked `replay` by `inspector.services.analysis.flows`) keeps its grey
+    `replay` badge only: whatever it got back, it is not one of Hasura's deliveries, so never an unsuccessful
+    attempt, a retry or a dead letter (docs/window.md, Flows)."""
     marks = list(step.marks)
+    if REPLAY_MARK in marks:
+        return ordered_marks(mark for mark in marks if mark not in DELIVERY_MARKS)
     status = step.http_status
     if (status is not None and not 200 <= status < 300) or (step.kind == "invocation" and status is None):
         marks.append("failed")

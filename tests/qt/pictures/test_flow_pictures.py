@@ -258,6 +258,33 @@ def test_failed_means_non_2xx_or_no_answer() -> None:
     assert unknown == ("retry", "brand-new-kind")
 
 
+def test_a_replay_without_a_2xx_answer_keeps_only_its_replay_badge() -> None:
+    # A replay is an attempt Inspector made: whatever it got back, it is never an unsuccessful delivery, a retry or a
+    # dead letter of Hasura's (issue 14.6).
+    def replay(status: int | None, *marks: str) -> FlowStep:
+        return FlowStep(
+            "invocation",
+            T0 + 30,
+            "trigger:validate-order",
+            "handler:validate-order",
+            "replay: HTTP 500",
+            event_id=E1,
+            http_status=status,
+            marks=("replay", *marks),
+        )
+
+    for status in (500, 404, None):
+        assert step_marks(replay(status)) == ("replay",)
+    assert step_marks(replay(None, "retry", "dead-letter", "failed")) == ("replay",)
+    assert step_marks(replay(200)) == ("replay",)
+    layout = layout_sequence(Flow("o-42", "order_id", (replay(500), replay(None)), LANES), 900)
+    for arrow in layout.arrows:
+        assert [b.text for b in arrow.badges] == ["replay"]
+        assert arrow.colour != MARKS["failed"].colour
+    legend = {entry.text for entry in layout.legend}
+    assert "Unsuccessful attempt" not in legend and "Retried" not in legend and "Dead letter" not in legend
+
+
 def test_labels_too_long_for_the_diagram_are_elided_but_kept_whole_for_tooltips() -> None:
     label = "POST /validate-order → 500 " + "x" * 400
     flow = Flow("k", "id", (FlowStep("invocation", T0, "a", "b", label, http_status=500),), ("a", "b"))
