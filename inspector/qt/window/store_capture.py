@@ -2,7 +2,7 @@
 
 Owns opening such a capture in the main window: the store capture is copied into a local capture file that follows
 the store (`store.open.follow_capture`), and the window shows that file as it shows any growing capture file (its
-refresh timer sees the follower's writes through `PRAGMA data_version`). The follower lives as long as the window
+refresh timer sees the follower's writes through SQLite's data version). The follower lives as long as the window
 shows the capture (`close_followed`, called when the capture is closed). Used by `qt/window/main_window.py`.
 """
 
