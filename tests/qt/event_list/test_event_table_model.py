@@ -470,6 +470,7 @@ def test_a_filter_sqlite_answers_from_an_index_loads_in_capture_order(
     tmp_path: Path, models: list[EventTableModel], monkeypatch: pytest.MonkeyPatch, probe: float
 ) -> None:
     monkeypatch.setattr(event_index, "_PROBE_BUDGET", probe)
+    monkeypatch.setattr(event_index, "_PROBE_ROWS", -1)  # the probe's budget alone decides
     path = build_big_capture(tmp_path / "big.inspector", 60_000)
     model = open_model(models, path)
     model.set_filter('trigger == "validate-order"')
