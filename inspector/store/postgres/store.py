@@ -39,7 +39,7 @@ from psycopg import sql as pgsql
 from inspector import __version__
 from inspector.core.filter import CheckedFilter, Expr
 from inspector.store.capture_file import CaptureFile
-from inspector.store.filter_sql import POSTGRES, compile_filter, search_words, to_psycopg
+from inspector.store.filter_sql import POSTGRES, PostgresDialect, compile_filter, search_words, to_psycopg
 from inspector.store.postgres.connection import StoreError, StoreUrl, connect
 from inspector.store.postgres.schema import COLUMNS, check_schema, ensure_schema
 
@@ -279,11 +279,17 @@ class PostgresCapture:
             last = page[-1][0] if key == "ord" else page[-1][1 + columns.index(key)]
 
     def select(
-        self, source: str | Expr | CheckedFilter, *, after_seq: int = 0, limit: int = 1000, now: float | None = None
+        self,
+        source: str | Expr | CheckedFilter,
+        *,
+        after_seq: int = 0,
+        limit: int = 1000,
+        now: float | None = None,
+        dialect: PostgresDialect = POSTGRES,
     ) -> list[tuple[int, str]]:
         """`(seq, id)` of the events after `after_seq` that match a display filter, in `seq` order, compiled to
         PostgreSQL and run on the server (the event list's query)."""
-        compiled = compile_filter(source, now=now, dialect=POSTGRES)
+        compiled = compile_filter(source, now=now, dialect=dialect)
         query = (
             "SELECT e.seq, e.id FROM events e WHERE e.capture_id = %s AND e.seq > %s AND "
             f"({to_psycopg(compiled.where)}) ORDER BY e.seq LIMIT %s"
