@@ -21,7 +21,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QFont, QFontDatabase, QGuiApplication, QShowEvent
@@ -44,6 +44,8 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.core.events import LEGACY_NO_RESPONSE, decode_twice
+from inspector.core.time_format import TimeFormat
+from inspector.qt.detail.detail_times import attempt_time_header, attempt_time_texts, event_time_text
 from inspector.qt.widgets.highlighters import JsonHighlighter, SyntaxColours, syntax_colours
 from inspector.qt.widgets.json_tree import (
     DISPLAY_LIMIT,
@@ -71,6 +73,15 @@ CLIENT_ERROR_NOTE = (
     "no answer at all (ResponseError in server/src-lib/Hasura/Eventing/HTTP.hs of hasura/graphql-engine). It does not "
     "mean the client was at fault."
 )
+
+
+class TimeSource(Protocol):
+    """What the detail pane's times count from (View ▸ Time display format): the window's event list model
+    (`EventTableModel.time_origins`)."""
+
+    def time_origins(self, event_id: str) -> tuple[float | None, float | None]:
+        """(the capture start, the creation time of the event above `event_id` in the list)."""
+        ...
 
 
 # --- Hasura's shapes (pure) -------------------------------------------------------------------------------------------
@@ -739,6 +750,11 @@ class InvocationsView(QWidget):
         """The rows shown: deliveries, then replays."""
         self.deliveries = 0
         """How many of them are the event's deliveries."""
+        self.shown_event: Mapping[str, Any] | None = None
+        self.time_format = TimeFormat.LOCAL
+        """View ▸ Time display format, as the list's Time column (`set_time_format`)."""
+        self.time_origin: float | None = None
+        """The capture start the list counts times from."""
 
     def clear(self) -> None:
         self.set_invocations([])
@@ -763,6 +779,7 @@ class InvocationsView(QWidget):
         invocations = deliveries + replays
         self.invocations = invocations
         self.deliveries = len(deliveries)
+        self.shown_event = event
         estimated = attempt_durations(deliveries, event, states) + [None] * len(replays)
         self.empty.setVisible(not invocations)
         self.body.setVisible(bool(invocations))
@@ -781,7 +798,7 @@ class InvocationsView(QWidget):
                 _item(f"replay {row - len(deliveries) + 1}", REPLAY_NOTE)
                 if replay
                 else _item(str(invocation.get("attempt") or row + 1)),
-                _item(hasura_time(invocation.get("created_at")), str(invocation.get("created_at") or "")),
+                _item(""),  # the time: show_times
                 _item("—" if http is None else str(http)),
                 _item(
                     duration_text(None if duration is None else duration / 1000)
@@ -812,6 +829,7 @@ class InvocationsView(QWidget):
         self.table.setColumnHidden(
             self.COLUMNS.index("Source"), all((i.get("source") or "hasura") == "hasura" for i in invocations)
         )
+        self.show_times()
         self.table.blockSignals(False)
         shown = min(max(len(invocations), 1), self.ROWS_SHOWN)
         height = (
@@ -827,6 +845,24 @@ class InvocationsView(QWidget):
             self.table.selectRow((len(deliveries) or len(invocations)) - 1)
         else:
             self._show_invocation(None)
+
+    def set_time_format(self, fmt: TimeFormat, origin: float | None = None) -> None:
+        """Show the attempts' times in `fmt`, counting from `origin` (the capture start) where it asks."""
+        self.time_format, self.time_origin = fmt, origin
+        self.show_times()
+
+    def show_times(self) -> None:
+        """The Time column in the chosen format, from each attempt's true instant (`detail_times`)."""
+        column = self.COLUMNS.index("Time")
+        header = self.table.horizontalHeaderItem(column)
+        if header is not None:
+            header.setText(attempt_time_header(self.time_format))
+        texts = attempt_time_texts(self.invocations, self.shown_event, self.time_format, self.time_origin)
+        for row, shown in enumerate(texts):
+            cell = self.table.item(row, column)
+            if cell is not None:
+                cell.setText(shown.text)
+                cell.setToolTip(shown.tooltip)
 
     def select_attempt(self, row: int) -> None:
         self.table.selectRow(row)
@@ -1031,6 +1067,10 @@ class DetailPane(QWidget):
         layout.addWidget(self.pages)
         self.event_id: str | None = None
         """The id of the event shown, or None."""
+        self.shown_event: dict[str, Any] | None = None
+        self.time_format = TimeFormat.LOCAL
+        self.time_source: TimeSource | None = None
+        """Gives the capture start and the previous event's creation time for an event, as the list counts them."""
 
     @property
     def payload_tree(self) -> JsonTreeWidget:
@@ -1039,6 +1079,7 @@ class DetailPane(QWidget):
     def clear(self, message: str = EMPTY_HINT) -> None:
         """Show nothing but a hint (or `message`)."""
         self.event_id = None
+        self.shown_event = None
         self.hint.setText(message)
         self.pages.setCurrentIndex(self.HINT_PAGE)
         self.payload.show_text("")
@@ -1046,6 +1087,16 @@ class DetailPane(QWidget):
         self.raw.clear()
         self.invocations.clear()
         self.states.set_states([])
+
+    def set_time_format(self, fmt: TimeFormat, source: TimeSource | None = None) -> None:
+        """View ▸ Time display format: the header's and the attempts' times in `fmt`, as the list's Time column;
+        `source` (the list's model) gives what they count from."""
+        self.time_format, self.time_source = fmt, source
+        if self.shown_event is not None:
+            self._show_header(self.shown_event, syntax_colours(self.palette()))
+
+    def _origins(self, event_id: str) -> tuple[float | None, float | None]:
+        return (None, None) if self.time_source is None else self.time_source.time_origins(event_id)
 
     def show_event(self, reader: CaptureReader, event_id: str) -> None:
         """Show the event `event_id` of the capture `reader` reads: its row, invocations and states."""
@@ -1069,6 +1120,7 @@ class DetailPane(QWidget):
     def _show(self, event: dict[str, Any], invocations: list[dict[str, Any]], states: list[dict[str, Any]]) -> None:
         colours = syntax_colours(self.palette())
         payload = parse_cell(event.get("payload"))
+        self.shown_event = event
         self._show_header(event, colours)
 
         if payload.ok:
@@ -1112,7 +1164,11 @@ class DetailPane(QWidget):
         parts.append(f'<span style="color:{status_colour(status, colours).name()}"><b>{_html(status)}</b></span>')
         if event.get("row_key"):
             parts.append(f"row {_html(event['row_key'])}")
-        parts.append(_html(hasura_time(event.get("created_at"))))
+        origin, previous = self._origins(str(event.get("id") or ""))
+        created_at = event_time_text(event, self.time_format, origin, previous)
+        self.invocations.set_time_format(self.time_format, origin)
+        self.header.setToolTip(created_at.tooltip)
+        parts.append(_html(created_at.text))
         attempts = int(event.get("attempts") or 0)
         parts.append(f"{attempts} attempt{'s' if attempts != 1 else ''}")
         created, delivered = event.get("created_ts"), event.get("delivered_ts")

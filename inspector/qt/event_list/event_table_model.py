@@ -483,6 +483,15 @@ class EventTableModel(QAbstractTableModel):
     def time_format(self) -> TimeFormat:
         return self._ctx.time_format
 
+    def time_origins(self, event_id: str) -> tuple[float | None, float | None]:
+        """What the Time column counts from for the row showing `event_id`: (the time reference, else the capture's
+        first event; the creation time of the row above, None for the first row or an event the filter hides). The
+        detail pane shows its times the same way."""
+        origin = self._reference if self._reference is not None else self._index.first_ts
+        row = self._index.row_for_event_id(event_id)
+        above = self._index.row(row - 1) if row is not None and row > 0 else None
+        return origin, None if above is None else above.created_ts
+
     def set_time_format(self, fmt: TimeFormat) -> None:
         """Show the Time column in `fmt` (View ▸ Time display format)."""
         if fmt is self._ctx.time_format:

@@ -536,6 +536,7 @@ class MainWindow(QMainWindow):
         if stored:
             self.model.set_columns(stored)
         self.model.set_time_format(self.time_menu.current())
+        self.detail.set_time_format(self.time_menu.current(), self.model)
         self.table.setModel(self.model)
         self.tail = LiveTail(self.table, self.model, following=self.follow_action.isChecked())
         self.tail.followingChanged.connect(self.follow_action.setChecked)
@@ -1089,9 +1090,11 @@ class MainWindow(QMainWindow):
         return True
 
     def set_time_format(self, fmt: TimeFormat) -> None:
-        """View ▸ Time display format: the list's Time column (kept in settings by the menu)."""
+        """View ▸ Time display format: the list's Time column and the detail pane's times (kept in settings by the
+        menu)."""
         if self.model is not None:
             self.model.set_time_format(fmt)
+        self.detail.set_time_format(fmt, self.model)
 
     def edit_and_replay(self, event_id: str | None = None) -> ReplayDialog | None:
         """Open the editor on `event_id` (default: the selected event) to edit it and replay it to a handler."""
