@@ -126,6 +126,53 @@ def ingest(work: Path, path: Path, url: StoreUrl, events: int) -> None:
     )
 
 
+def window_screens(url: StoreUrl, name: str, events: int) -> None:
+    """What the window does on a store URL before its first paint, read directly from the server: the store opened
+    and checked (`direct_reads`: the list's index and the detail's reader), the list's first loading step and the
+    rows of a screenful (`PostgresEventIndex`), for no filter, an indexed one and JSON-path ones; then the same list
+    loaded to the end in the window's steps."""
+    from inspector.store.event_index import FIRST_STEP_BUDGET, STEP_BUDGET
+    from inspector.store.open import direct_reads, follow_capture
+
+    location = str(url.with_capture(name))
+    started = time.perf_counter()
+    followed = follow_capture(location, background=True)
+    direct = direct_reads(followed)
+    assert direct is not None
+    opened = time.perf_counter() - started
+    index = direct.index
+    try:
+        log(f"  the window on the URL, read directly: store opened and checked in {opened * 1000:.1f} ms")
+        for label, text in (
+            ("no filter", ""),
+            ("indexed (trigger)", 'trigger == "restaurant-approval"'),
+            ("JSON path, common value", "data.new.restaurant_id == 7"),
+            ("JSON path, one event", f"data.new.id == {events // 2}"),
+            ("JSON path, no index (matches none)", "data.new.restaurant_id > 100000"),
+        ):
+            started = time.perf_counter()
+            index.filter = index.compile(text)
+            index.start()
+            step = index.step(FIRST_STEP_BUDGET, first=True)
+            index.append(step.found)
+            rows = [index.row(n) for n in range(min(SCREEN, len(index.seqs)))]
+            first = time.perf_counter() - started
+            steps = 1
+            while not step.done:
+                step = index.step(STEP_BUDGET)
+                index.append(step.found)
+                steps += 1
+            whole = time.perf_counter() - started
+            log(
+                f"    first screenful, {label}: {first * 1000:.1f} ms ({len(rows)} rows); all {len(index.seqs):,} "
+                f"seqs in {whole:.2f} s, {steps} steps"
+            )
+    finally:
+        index.close()
+        direct.reader.close()
+        followed.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=None, metavar="N")
@@ -169,6 +216,7 @@ def main() -> int:
             if text.startswith("data."):  # before: the typed #>> form, which no index serves
                 seconds, rows = first_screen(url, "mirrored", text, PostgresDialect(containment=False))
                 log(f"    the same as #>> (no containment): {seconds * 1000:.1f} ms, {rows} rows")
+        window_screens(url, "mirrored", events)
         from inspector.store.open import follow_capture
 
         started = time.perf_counter()

@@ -3,10 +3,10 @@
 Owns telling the two apart (`is_store_url`), giving a command a capture file to work on whichever it is
 (`local_capture`: the file itself, or a consistent copy of the store's capture pulled into a temporary file, removed
 afterwards; `capture_to_add_to`: the same, with what is added written back into the store, for `inspector replay`),
-a new capture to record into (`create_capture`) and a capture to watch grow (`follow_capture`: the window on a URL
-reads a local copy that follows the store). The commands that accept either (`inspector capture`, `export`, `stats`,
-`replay`, the window) call these and nothing else of the PostgreSQL store; psycopg is imported only when a URL is
-given.
+a new capture to record into (`create_capture`) and a capture to watch grow (`follow_capture`: a local copy that
+follows the store; `direct_reads`: the window's list and detail read from the server, when the store can serve
+them). The commands that accept either (`inspector capture`, `export`, `stats`, `replay`, the window) call these and
+nothing else of the PostgreSQL store; psycopg is imported only when a URL is given.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from inspector.store.capture_file import CaptureFile
+    from inspector.store.postgres.event_index import PostgresEventIndex
     from inspector.store.postgres.follow import StoreFollower
+    from inspector.store.postgres.reader import PostgresCaptureReader
 
 __all__ = [
+    "DirectReads",
     "FollowedCapture",
     "capture_to_add_to",
     "create_capture",
+    "direct_reads",
     "follow_capture",
     "is_store_url",
     "local_capture",
@@ -119,6 +123,10 @@ class FollowedCapture:
     def error(self) -> BaseException | None:
         return self.follower.error
 
+    def start(self) -> None:
+        """Follow from now on, on the follower's thread (its first round at once if none was run)."""
+        self.follower.start()
+
     def close(self) -> None:
         try:
             self.follower.stop()
@@ -126,10 +134,11 @@ class FollowedCapture:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def follow_capture(location: str, interval: float = 0.5) -> FollowedCapture:
+def follow_capture(location: str, interval: float = 0.5, background: bool = False) -> FollowedCapture:
     """The store capture at `location` copied into a local file now, and followed there every `interval` seconds
     while another process writes it (`store.postgres.follow.StoreFollower`). `StoreError` (one line) when it cannot
-    be read."""
+    be read. `background`: the file is created empty and nothing is copied yet: `start()` copies it on the
+    follower's thread (`follower.ready` is set when the first round is done) and follows it from there."""
     from inspector.store.postgres.connection import StoreUrl
     from inspector.store.postgres.follow import StoreFollower
 
@@ -140,6 +149,8 @@ def follow_capture(location: str, interval: float = 0.5) -> FollowedCapture:
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
+    if background:
+        return FollowedCapture(location, follower, directory)
     try:
         follower.sync()
     except BaseException:
@@ -148,3 +159,35 @@ def follow_capture(location: str, interval: float = 0.5) -> FollowedCapture:
         raise
     follower.start()
     return FollowedCapture(location, follower, directory)
+
+
+class DirectReads:
+    """The window's event list and reader on a store capture, read from the server (`PostgresEventIndex`,
+    `PostgresCaptureReader`), the rest of the reader on the followed copy."""
+
+    def __init__(self, index: PostgresEventIndex, reader: PostgresCaptureReader) -> None:
+        self.index = index
+        self.reader = reader
+
+
+def direct_reads(followed: FollowedCapture) -> DirectReads | None:
+    """Direct reads of the followed store capture, when the store can serve them: its schema is this Inspector's and
+    the role may run the list's and the detail's statements (checked once, here). None when it cannot: the window then
+    waits for the local copy and reads it, as it reads any capture file. Marks set through the index go to the copy
+    (`StoreFollower.mark`)."""
+    from inspector.store.postgres.connection import StoreError
+    from inspector.store.postgres.event_index import PostgresEventIndex
+    from inspector.store.postgres.reader import PostgresCaptureReader
+
+    follower = followed.follower
+    try:
+        index = PostgresEventIndex(follower.url, on_mark=follower.mark)
+    except StoreError:
+        return None
+    try:
+        reader = PostgresCaptureReader(follower.url, follower.capture_id, followed.path)
+        reader.event_detail("")  # the detail's statements run here
+    except Exception:  # StoreError, or psycopg's for a table the role may not read
+        index.close()
+        return None
+    return DirectReads(index, reader)

@@ -264,10 +264,12 @@ class EventTableModel(QAbstractTableModel):
         rules: Sequence[ColourRule] = DEFAULT_RULES,
         columns: Iterable[str] = DEFAULT_COLUMNS,
         parent: QObject | None = None,
+        index: EventIndex | None = None,
     ) -> None:
         super().__init__(parent)
         self.path = Path(path)
-        self._index = EventIndex(self.path)
+        # `index`: another source of the same rows (a store capture read from the server: PostgresEventIndex)
+        self._index = index if index is not None else EventIndex(self.path)
         self._columns: list[str] = self._valid_columns(columns) or list(DEFAULT_COLUMNS)
         self._filter_text = ""
         self._sort: tuple[str, Qt.SortOrder] | None = None

@@ -49,6 +49,7 @@ from inspector.core.connection_profile import ConnectionProfile
 from inspector.core.filter import FilterError
 from inspector.core.graphql_ops import analyse
 from inspector.core.time_format import TimeFormat
+from inspector.core.wording import counted
 from inspector.qt.bridge import TaskRunner
 from inspector.qt.detail.detail_pane import DetailPane
 from inspector.qt.dialogs.bulk_replay_dialog import FAILED_FILTER, BulkReplayDialog
@@ -75,7 +76,7 @@ from inspector.services.capture_session import CaptureOptions, CaptureProgress
 from inspector.services.profiles import NoKeyringError, ProfileStore, SecretStore, resolve_secret
 from inspector.services.replay.loader import Selection
 from inspector.store.capture_file import CaptureFile, CaptureFormatError, copy_events, save_copy
-from inspector.store.event_index import export_selection
+from inspector.store.event_index import EventIndex, export_selection
 from inspector.store.exchange import ExchangeError, export_har, export_jsonl
 from inspector.store.open import is_store_url
 from inspector.store.reader import CaptureReader, StoreError, StoreOperationalError
@@ -527,11 +528,14 @@ class MainWindow(QMainWindow):
         self._remember_recent(path)
         return True
 
-    def _show_capture(self, capture: CaptureFile) -> None:
+    def _show_capture(
+        self, capture: CaptureFile, reader: CaptureReader | None = None, index: EventIndex | None = None
+    ) -> None:
+        # `reader`, `index`: a store capture's reads from the server (qt/window/store_capture.py); else the file's
         self._close_capture()
         self.capture = capture
-        self.reader = CaptureReader.open(capture.path)
-        self.model = EventTableModel(capture.path, rules=self.colouring_rules(), parent=self)
+        self.reader = reader if reader is not None else CaptureReader.open(capture.path)
+        self.model = EventTableModel(capture.path, rules=self.colouring_rules(), parent=self, index=index)
         stored = self._stored_columns()
         if stored:
             self.model.set_columns(stored)
@@ -1125,7 +1129,7 @@ class MainWindow(QMainWindow):
         if not ids:
             self.statusBar().showMessage("Select the events to replay first", 4000)
             return None
-        return self.replay_events(Selection(event_ids=tuple(ids)), f"Replay {len(ids)} event(s)")
+        return self.replay_events(Selection(event_ids=tuple(ids)), f"Replay {counted(len(ids), 'event')}")
 
     def retry_all_failed(self) -> BulkReplayDialog | None:
         """Edit ▸ Retry all failed: every event Hasura gave up on, as Hookdeck's bulk retry (plan, progress, cancel)."""

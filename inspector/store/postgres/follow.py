@@ -9,8 +9,11 @@ trigger snapshots) and the capture info, and writes them into the file in one SQ
 see the change through `PRAGMA data_version`, as they see a capture session's writes. Marks and notes are copied in
 the first round only: after that they are the window's own (a mark set in a window on a URL stays in its copy).
 
-Used by `store.open.follow_capture` (the window on `postgresql://...?capture=NAME`). A full `PostgresEventIndex`
-(pages read from the server) would avoid the local copy; this is the smaller step and keeps one reader path.
+Used by `store.open.follow_capture` (the window on `postgresql://...?capture=NAME`). When the store can serve the
+window directly (`store.postgres.event_index.PostgresEventIndex`, `store.postgres.reader.PostgresCaptureReader`),
+the list and the detail read the server and this copy is made in the background (`start()` runs the first round at
+once on its thread; `ready` is set when it is done) for what reads a capture file (flows, analysis, replay, export);
+marks set in the window reach the copy through `mark()`, written in the next round.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,10 @@ FIRST_ONLY = ("marks", "notes")
 REPLACED = ("operations", "trigger_snapshots")
 """Small tables whose rows change in place (state, cursor, removal): replaced whole whenever the store's changed."""
 BATCH = 5000
+
+
+class _Stopped(Exception):
+    """`stop()` was called during a round: the round is rolled back."""
 
 
 class StoreFollower:
@@ -67,6 +75,28 @@ class StoreFollower:
         self._local: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.ready = threading.Event()
+        """Set when a round has completed: the copy holds the capture as it was then."""
+        self._marks: dict[str, bool] = {}
+        self._marks_lock = threading.Lock()
+
+    def mark(self, event_id: str, marked: bool) -> None:
+        """Mark (or unmark) an event in the copy, at the next round (the window's own marks: never the store's)."""
+        with self._marks_lock:
+            self._marks[event_id] = marked
+
+    def _write_marks(self, local: sqlite3.Connection) -> int:
+        with self._marks_lock:
+            marks, self._marks = self._marks, {}
+        for event_id, marked in marks.items():
+            if marked:
+                local.execute(
+                    "INSERT OR IGNORE INTO marks (kind, target, created_at) VALUES ('event', ?, ?)",
+                    (event_id, time.time()),
+                )
+            else:
+                local.execute("DELETE FROM marks WHERE kind = 'event' AND target = ?", (event_id,))
+        return len(marks)
 
     # --- one round ---------------------------------------------------------------------------------------------------
 
@@ -97,6 +127,7 @@ class StoreFollower:
                     written += self._append(pg, local, table, self.last)
                 for table in REPLACED + (FIRST_ONLY if first else ()):
                     written += self._replace(pg, local, table, first)
+                written += self._write_marks(local)
                 info = pg.execute(
                     "SELECT key, value FROM capture_info WHERE capture_id = %s ORDER BY ord", (self.capture_id,)
                 ).fetchall()
@@ -111,6 +142,7 @@ class StoreFollower:
                 raise
         self.rounds += 1
         self.copied += written
+        self.ready.set()
         return written
 
     def _touched(self, pg: psycopg.Connection[Any]) -> list[str]:
@@ -149,6 +181,8 @@ class StoreFollower:
             cursor.itersize = BATCH
             cursor.execute(select, (self.capture_id, last[table]))
             while rows := cursor.fetchmany(BATCH):
+                if self._stop.is_set():  # a large first round is abandoned when the window closes the capture
+                    raise _Stopped
                 local.executemany(insert, rows)
                 last[table] = int(rows[-1][0])
                 written += len(rows)
@@ -199,10 +233,13 @@ class StoreFollower:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        # The first round at once when none was run yet (the window reading the store directly meanwhile).
+        while not self._stop.wait(0 if self.rounds == 0 and self.error is None else self.interval):
             try:
                 self.sync()
                 self.error = None
+            except _Stopped:
+                return
             except BaseException as exc:  # a lost connection: kept, and the next round connects again
                 self.error = exc
                 with contextlib.suppress(Exception):

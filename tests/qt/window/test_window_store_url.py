@@ -92,3 +92,49 @@ def test_a_store_url_that_cannot_be_read_is_one_line_and_keeps_the_window(window
     assert not window.open_capture(f"{postgres_db}?capture=nothing")
     assert "holds no Inspector store" in window.banner.label.text() and window.banner.level == "error"
     assert window.model is None and followed_capture(window) is None
+
+
+def test_the_window_reads_the_list_and_detail_from_the_server_and_copies_the_rest_behind(
+    window: MainWindow, qtbot: Any, postgres_db: str, tmp_path: Path
+) -> None:
+    from inspector.store.postgres.connection import StoreUrl
+    from inspector.store.postgres.event_index import PostgresEventIndex
+    from inspector.store.postgres.reader import PostgresCaptureReader
+    from inspector.store.postgres.store import push_file
+    from tests.helpers.captures import build_sample
+
+    build_sample(tmp_path / "sample.inspector").close()
+    url = f"{postgres_db}?capture=direct"
+    push_file(tmp_path / "sample.inspector", StoreUrl.parse(url))
+    assert window.open_capture(url)
+    model, followed = window.model, followed_capture(window)
+    assert model is not None and followed is not None
+    assert isinstance(model._index, PostgresEventIndex) and isinstance(window.reader, PostgresCaptureReader)
+    assert model.rowCount() == 3  # the first screenful before the copy is needed
+    window.table.selectRow(0)
+    qtbot.waitUntil(lambda: window._selected_event == model.event_id_at(0), timeout=5000)
+    qtbot.waitUntil(followed.follower.ready.is_set, timeout=10000)  # the copy, made behind, for flows and replay
+    assert window.reader.connection.execute("SELECT count(*) FROM events").fetchone()[0] == 3
+    event_id, marked = model.event_id_at(0), model.toggle_mark(0)  # the window's own mark: into its copy
+    assert marked is not None
+    qtbot.waitUntil(lambda: (event_id in window.reader.marked_event_ids()) == marked, timeout=5000)  # type: ignore[union-attr]
+    window.close_files()
+    assert not followed.path.exists()
+
+
+def test_a_store_the_window_cannot_read_directly_is_read_through_its_copy(
+    window: MainWindow, postgres_db: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import inspector.qt.window.store_capture as store_capture
+    from inspector.store.event_index import EventIndex
+    from inspector.store.postgres.connection import StoreUrl
+    from inspector.store.postgres.store import push_file
+    from tests.helpers.captures import build_sample
+
+    build_sample(tmp_path / "sample.inspector").close()
+    url = f"{postgres_db}?capture=copied"
+    push_file(tmp_path / "sample.inspector", StoreUrl.parse(url))
+    monkeypatch.setattr(store_capture, "direct_reads", lambda followed: None)  # e.g. a role that may not read marks
+    assert window.open_capture(url)
+    assert window.model is not None and type(window.model._index) is EventIndex and window.model.rowCount() == 3
+    window.close_files()
