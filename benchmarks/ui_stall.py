@@ -581,6 +581,72 @@ def repetition(window: Any, path: Path, plan: Plan, profiler: cProfile.Profile |
     return Repetition(ingest, idle, summary, shown_at_stop, shown_settled, settle, following, at_bottom)
 
 
+def window_repetition(window: Any, plan: Plan, profiler: cProfile.Profile | None) -> Repetition:
+    """The window itself captures (Start capture, as a user does: the session runs in its own process) from a fast
+    event-log source (`tests/helpers/fast_event_log.py`, a child process producing `rate` events/s for `seconds`)."""
+    from inspector.core.connection_profile import ConnectionProfile
+
+    source = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.helpers.fast_event_log",
+            "--rate",
+            str(plan.rate),
+            "--seconds",
+            str(plan.seconds),
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = json.loads(read_line(source, WRITER_START_TIMEOUT))["url"]
+        window.connect_profile(ConnectionProfile.from_endpoint("fast source", url), None)
+        started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        try:
+            ingest = probe(plan.seconds)
+        finally:
+            if profiler is not None:
+                profiler.disable()
+        shown_at_stop = window.model.rowCount()
+        captured_at_stop = window.capture.count("events")
+        if window.session is None:
+            raise RuntimeError(f"the window's capture ended: {window.banner.label.text()}")
+        line = read_line(source, WRITER_START_TIMEOUT)
+        summary = json.loads(line) if line.strip() else {}
+        if not summary:
+            raise RuntimeError(f"the source failed (status {source.poll()})")
+        produced = int(summary["produced"])
+        settle = run_loop_until(lambda: window.model.rowCount() >= produced, SETTLE_SECONDS * 10)
+        caught_up = time.perf_counter() - started
+        shown_settled = window.model.rowCount()
+        bar = window.table.verticalScrollBar()
+        at_bottom = bar.value() >= bar.maximum()
+        following = bool(window.tail.following)
+        window.stop_capture()
+        run_loop_until(lambda: window.session is None, 20)
+    finally:
+        stop_writer(source)
+    states = window.capture.count("event_states")
+    writer = {
+        "written": produced,
+        "state_changes": states - window.capture.count("events"),
+        "seconds": plan.seconds,
+        "rate": captured_at_stop / plan.seconds,
+        "caught_up_rate": shown_settled / caught_up,
+        "flushes": 0,
+        "flush_p50_ms": math.nan,
+        "flush_max_ms": math.nan,
+        "cpu_share": summary["cpu_seconds"] / plan.seconds,
+    }
+    idle = probe(plan.seconds)
+    return Repetition(ingest, idle, writer, shown_at_stop, shown_settled, settle, following, at_bottom)
+
+
 def measure(plan: Plan, profile: Path | None) -> Outcome:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -589,6 +655,12 @@ def measure(plan: Plan, profile: Path | None) -> Outcome:
     from inspector.services.profiles import ProfileStore
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    if plan.writer == "window":  # the window's capture is an asyncio task: a qasync loop runs it as Qt runs
+        import asyncio
+
+        import qasync
+
+        asyncio.set_event_loop(qasync.QEventLoop(app, already_running=True))
     outcome = Outcome()
     profiler = cProfile.Profile() if profile is not None else None
     with tempfile.TemporaryDirectory(prefix="inspector-ui-stall-", dir=plan.directory) as tmp:
@@ -599,7 +671,10 @@ def measure(plan: Plan, profile: Path | None) -> Outcome:
         window.show()
         try:
             for rep in range(plan.repeats):
-                result = repetition(window, directory / f"live-{rep + 1}.inspector", plan, profiler)
+                if plan.writer == "window":
+                    result = window_repetition(window, plan, profiler)
+                else:
+                    result = repetition(window, directory / f"live-{rep + 1}.inspector", plan, profiler)
                 outcome.repetitions.append(result)
                 w = result.writer
                 print(
@@ -613,6 +688,13 @@ def measure(plan: Plan, profile: Path | None) -> Outcome:
                     f"  rep {rep + 1} idle:   {result.idle.text()}",
                     flush=True,
                 )
+                if "caught_up_rate" in w:
+                    print(
+                        f"        the window's capture: {w['rate']:,.0f} events/s during the phase (events in the file"
+                        f" at its end over {plan.seconds:g} s), {w['caught_up_rate']:,.0f} events/s until it held all"
+                        f" {w['written']:,} produced; source CPU {w['cpu_share']:.0%}",
+                        flush=True,
+                    )
                 if result.shown_settled != w["written"]:
                     outcome.notes.append(
                         f"rep {rep + 1}: the list shows {result.shown_settled:,} rows, {w['written']:,} were written"
@@ -710,9 +792,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10_000.0, help="events written per second (default 10,000)")
     parser.add_argument(
         "--writer",
-        choices=("direct", "capture"),
+        choices=("direct", "capture", "window"),
         default="direct",
-        help="direct: CaptureWriter's rows and batches, written lean (default); capture: CaptureWriter itself",
+        help="direct: CaptureWriter's rows and batches, written lean (default); capture: CaptureWriter itself;"
+        " window: the window itself captures a fast event-log source (tests/helpers/fast_event_log.py)",
     )
     parser.add_argument("--fts", action="store_true", help="keep the full-text index of payloads filled")
     parser.add_argument(
