@@ -116,7 +116,12 @@ class Sandbox:
         released = self.triggers.unlock()
         if released:
             # The sandbox is the only instance on its file: locks at start belong to a process that died mid-delivery.
-            log.info("released %d event(s) locked by a previous run; they will be delivered again", released)
+            log.info(
+                "released %d %s locked by a previous run; %s delivered again",
+                released,
+                "event" if released == 1 else "events",
+                "it will be" if released == 1 else "they will be",
+            )
         self.engine = GraphQLEngine(self.db, config.admin_secret, refetch_interval=config.refetch_interval)
         self.engine.tracing = self.tracing
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.core.wording import counted
 from inspector.qt.bridge import TaskRunner
 from inspector.services.replay.loader import Selection, load_plan
 from inspector.services.replay.plan import PlanOptions, ReplayPlan, remote_hosts_text
@@ -98,8 +99,9 @@ class BulkReplayDialog(QDialog):
         events = len(self.plan.items)
         triggers = len({item.event.trigger_name for item in self.plan.items})
         self.summary.setText(
-            f"<b>{events:,} event(s)</b> of {triggers} trigger(s) will be delivered again, "
-            f"{self.plan.attempts:,} attempt(s), each to its trigger's webhook from the capture's trigger snapshot. "
+            f"<b>{counted(events, 'event', grouped=True)}</b> of {counted(triggers, 'trigger')} will be delivered "
+            f"again, {counted(self.plan.attempts, 'attempt', grouped=True)}, each to its trigger's webhook from the "
+            "capture's trigger snapshot. "
             "Each attempt is recorded in the capture as a replay, beside what Hasura did."
             if events
             else "No events to replay."

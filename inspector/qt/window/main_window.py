@@ -49,6 +49,7 @@ from inspector.core.connection_profile import ConnectionProfile
 from inspector.core.filter import FilterError
 from inspector.core.graphql_ops import analyse
 from inspector.core.time_format import TimeFormat
+from inspector.core.wording import counted
 from inspector.qt.bridge import TaskRunner
 from inspector.qt.detail.detail_pane import DetailPane
 from inspector.qt.dialogs.bulk_replay_dialog import FAILED_FILTER, BulkReplayDialog
@@ -1128,7 +1129,7 @@ class MainWindow(QMainWindow):
         if not ids:
             self.statusBar().showMessage("Select the events to replay first", 4000)
             return None
-        return self.replay_events(Selection(event_ids=tuple(ids)), f"Replay {len(ids)} event(s)")
+        return self.replay_events(Selection(event_ids=tuple(ids)), f"Replay {counted(len(ids), 'event')}")
 
     def retry_all_failed(self) -> BulkReplayDialog | None:
         """Edit ▸ Retry all failed: every event Hasura gave up on, as Hookdeck's bulk retry (plan, progress, cancel)."""

@@ -45,6 +45,7 @@ from inspector.core.connection_profile import not_this_machine
 from inspector.core.events import OUTCOME_LABELS, InvocationRecord, decode_twice
 from inspector.core.events import Outcome as AttemptOutcome
 from inspector.core.hasura import USER_AGENT, HasuraError, HeaderConf, RetryConf, request_headers
+from inspector.core.wording import counted, noun
 
 REDACTED = "<redacted>"
 """What the capture keeps instead of a literal webhook header value (`store.capture_file.redact_trigger_config`)."""
@@ -263,7 +264,7 @@ def json_diff(a: Any, b: Any, limit: int = 8) -> list[str]:
     out: list[str] = []
     total = _diff(a, b, (), out, limit)
     if total > len(out):
-        out.append(f"… and {total - len(out)} more difference(s)")
+        out.append(f"… and {total - len(out)} more {noun(total - len(out), 'difference')}")
     return out
 
 
@@ -289,7 +290,7 @@ def _diff(a: Any, b: Any, path: tuple[str | int, ...], out: list[str], limit: in
         for index in range(min(len(a), len(b))):
             count += _diff(a[index], b[index], (*path, index), out, limit)
         if len(a) != len(b):
-            count += note(f"{format_path(path)}: {len(a)} item(s) → {len(b)} item(s)")
+            count += note(f"{format_path(path)}: {counted(len(a), 'item')} → {counted(len(b), 'item')}")
         return count
     if json_equal(a, b):
         return 0
@@ -446,8 +447,8 @@ def resolve_webhook(info: TriggerInfo, env: Mapping[str, str]) -> tuple[str | No
     missing = [m.group(1) for m in _TEMPLATE.finditer(info.webhook) if not env.get(m.group(1))]
     if missing:
         return None, (
-            f"trigger {info.name}: its webhook {info.webhook!r} needs the environment variable(s) "
-            f"{', '.join(missing)}, not set here"
+            f"trigger {info.name}: its webhook {info.webhook!r} needs the environment "
+            f"{noun(len(missing), 'variable')} {', '.join(missing)}, not set here"
         )
     return _TEMPLATE.sub(lambda m: env[m.group(1)], info.webhook), None
 
@@ -719,8 +720,9 @@ class ReplayPlan:
         per = "once" if o.duplicate == 1 else f"{o.duplicate} times {o.duplicate_mode}"
         orders = ", ".join(x.label for x in o.orderings)
         lines = [
-            f"Replay plan: {len(self.items)} event(s){f' from {self.source_name}' if self.source_name else ''}, "
-            f"each delivered {per}, in {len(o.orderings)} ordering(s) ({orders}): {self.attempts} attempt(s)"
+            f"Replay plan: {counted(len(self.items), 'event')}"
+            f"{f' from {self.source_name}' if self.source_name else ''}, each delivered {per}, "
+            f"in {counted(len(o.orderings), 'ordering')} ({orders}): {counted(self.attempts, 'attempt')}"
         ]
         groups: dict[tuple[str, str], int] = {}
         for item in self.items:
@@ -728,7 +730,7 @@ class ReplayPlan:
             groups[key] = groups.get(key, 0) + 1
         width = max((len(t) for t, _ in groups), default=0)
         for (trigger, target), count in groups.items():
-            lines.append(f"  {trigger.ljust(width)}  {count:>5} event(s) → {target}")
+            lines.append(f"  {trigger.ljust(width)}  {count:>5} {noun(count, 'event')} → {target}")
         rate = f"at most {o.rate:g} attempts/s" if o.rate else "no rate limit"
         lines.append(f"Concurrency {o.concurrency}, {rate}; checks: {'; '.join(self.checks)}")
         hosts = self.hosts
@@ -899,14 +901,18 @@ def build_plan(
                 missing_headers[item.event.trigger_name] = missing
     for name, missing in missing_headers.items():
         warnings.append(
-            f"trigger {name}: header(s) {', '.join(missing)} will not be sent; give --webhook-header NAME=ENVVAR"
+            f"trigger {name}: {noun(len(missing), 'header')} {', '.join(missing)} will not be sent; "
+            "give --webhook-header NAME=ENVVAR"
         )
     if o.via_backend is not None and o.duplicate > 1 and o.duplicate_mode == "concurrent":
         warnings.append("through the backend an event is redelivered one delivery at a time: duplicates back to back")
     for label, names in (("state query", state_variables), ("reset mutation", reset_variables)):
         unbound = [n for n in names if events and all(n not in e.row for e in events)]
         if unbound:
-            warnings.append(f"the {label}'s variable(s) {', '.join(unbound)} match no column of the events' rows")
+            warnings.append(
+                f"the {label}'s {noun(len(unbound), 'variable')} {', '.join(unbound)} "
+                f"{'matches' if len(unbound) == 1 else 'match'} no column of the events' rows"
+            )
     return ReplayPlan(
         items=tuple(items),
         options=options,
@@ -1178,8 +1184,9 @@ class ReplayReport:
     def summary(self) -> str:
         c = self.counts()
         text = (
-            f"{self.state}: {self.attempts_made} of {self.attempts_planned} attempt(s) in {self.duration:.1f} s; "
-            f"checks: {c['passed']} passed, {c['failed']} failed, {c['error']} error(s), {c['skipped']} skipped"
+            f"{self.state}: {self.attempts_made} of {counted(self.attempts_planned, 'attempt')} "
+            f"in {self.duration:.1f} s; checks: {c['passed']} passed, {c['failed']} failed, "
+            f"{counted(c['error'], 'error')}, {c['skipped']} skipped"
         )
         return text + (f"; stopped: {self.error}" if self.error else "")
 

@@ -570,7 +570,9 @@ class ReplayRunner:
         duration = sum(a.duration_ms or 0.0 for a in result.answers) or None
         if not result.complete:
             verdict = Verdict(
-                "skipped", f"cancelled after {len(result.answers)} of {o.duplicate} delivery(ies) of this event"
+                "skipped",
+                f"cancelled after {len(result.answers)} of {o.duplicate} "
+                f"{'delivery' if o.duplicate == 1 else 'deliveries'} of this event",
             )
             return [CheckResult.of("status" if o.expect == "2xx" else "recorded", verdict, item, ordering, duration)]
         out = []

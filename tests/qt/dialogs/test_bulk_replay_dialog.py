@@ -29,7 +29,7 @@ def test_retry_all_failed_shows_the_plan_then_runs_it(window: MainWindow, tmp_pa
     path = _open_sample(window, tmp_path, qtbot)
     dialog = window.replay_events(Selection(filter=FAILED_FILTER), "Retry all failed events", {"*": UNREACHABLE})
     assert dialog is not None
-    assert "1 event(s)" in dialog.summary.text()  # the one event Hasura gave up on
+    assert "1 event</b> of 1 trigger" in dialog.summary.text()  # the one event Hasura gave up on
     assert "restaurant-approval" in dialog.plan_view.toPlainText()
     assert "127.0.0.1" in dialog.plan_view.toPlainText()
     assert dialog.run_button.isEnabled() and not dialog.consent.isVisible()
@@ -52,7 +52,7 @@ def test_a_host_that_is_not_this_machine_needs_consent(window: MainWindow, tmp_p
     qtbot.waitUntil(lambda: window.detail.event_id is not None, timeout=5000)
     dialog = window.replay_selected()
     assert dialog is not None
-    assert "1 event(s)" in dialog.summary.text()
+    assert "1 event</b> of 1 trigger" in dialog.summary.text()
     dialog.close()
     remote = window.replay_events(
         Selection(event_ids=("6f1c2d3e-0001-4000-8000-000000000001",)), "Replay", targets={"*": "http://192.0.2.7/x"}

@@ -119,9 +119,9 @@ def test_json_equal_is_typed_and_diff_names_paths() -> None:
     assert not json_equal(True, 1) and not json_equal(0, False) and not json_equal("1", 1)
     assert not json_equal([1, 2], [2, 1])
     diff = json_diff({"a": 1, "b": {"c": [1, 2]}, "gone": 0}, {"a": 2, "b": {"c": [1]}, "new": True})
-    assert diff == ["$.a: 1 → 2", "$.b.c: 2 item(s) → 1 item(s)", "$.gone: 0 → (absent)", "$.new: (absent) → true"]
+    assert diff == ["$.a: 1 → 2", "$.b.c: 2 items → 1 item", "$.gone: 0 → (absent)", "$.new: (absent) → true"]
     many = json_diff({str(n): n for n in range(20)}, {str(n): -n for n in range(20)}, limit=3)
-    assert len(many) == 4 and many[-1] == "… and 16 more difference(s)"
+    assert len(many) == 4 and many[-1] == "… and 16 more differences"
     assert json_diff({"a b": 1}, {"a b": 2}) == ['$["a b"]: 1 → 2']
 
 
@@ -191,7 +191,7 @@ def test_plan_errors_say_what_to_do() -> None:
     plan = build_plan(events, TRIGGERS, PlanOptions(targets={"validat-order": "http://localhost/x"}), {})
     text = "\n".join(plan.errors)
     assert "--target validat-order: the capture has no trigger of that name (did you mean validate-order?)" in text
-    assert "needs the environment variable(s) HANDLERS" in text
+    assert "needs the environment variable HANDLERS" in text
     assert "environment variable FROM_ENV_URL, which is not set" in text
     assert "trigger unknown: not in the capture's trigger snapshot" in text
     assert all("give --target" in e for e in plan.errors[1:])
@@ -241,6 +241,16 @@ def test_remote_hosts_need_consent() -> None:
     local.check_consent(allow_remote=False)
 
 
+def test_counts_are_written_singular_or_plural() -> None:
+    plan = build_plan([event(1)], TRIGGERS, PlanOptions(), ENV)
+    text = "\n".join(plan.describe())
+    assert "Replay plan: 1 event, each delivered once, in 1 ordering (captured): 1 attempt" in text
+    assert "validate-order      1 event → " in text
+    assert "(s)" not in text
+    assert json_diff([1, 2], [1]) == ["$: 2 items → 1 item"]
+    assert json_diff({"a": 1, "b": 2}, {"a": 2, "b": 3}, limit=1)[-1] == "… and 1 more difference"
+
+
 def test_plan_counts_and_description() -> None:
     options = PlanOptions(
         duplicate=3,
@@ -257,12 +267,10 @@ def test_plan_counts_and_description() -> None:
     assert not plan.errors and plan.attempts == 2 * 3 * 2
     assert plan.state_variables == ("order_id", "missing")
     text = "\n".join(plan.describe())
-    assert (
-        "2 event(s), each delivered 3 times concurrent, in 2 ordering(s) (shuffle:1, shuffle:2): 12 attempt(s)" in text
-    )
-    assert "validate-order      2 event(s) → http://localhost:8081/validate-order (captured webhook)" in text
+    assert "2 events, each delivered 3 times concurrent, in 2 orderings (shuffle:1, shuffle:2): 12 attempts" in text
+    assert "validate-order      2 events → http://localhost:8081/validate-order (captured webhook)" in text
     assert "Concurrency 4, at most 50 attempts/s" in text and "ignoring $.payment_id" in text
-    assert "variable(s) missing match no column" in text and "no --reset mutation" in text
+    assert "variable missing matches no column" in text and "no --reset mutation" in text
     assert [[i.event.id for i in items] for _, items in plan.runs()] == [
         [e.id for e in arrange([event(1), event(2)], o)] for o in options.orderings
     ]
@@ -456,7 +464,7 @@ def test_html_report_is_self_contained_and_escaped() -> None:
 def test_report_summary_and_outcome() -> None:
     report = sample_report()
     assert not report.passed and report.counts() == {"passed": 1, "failed": 2, "skipped": 1, "error": 0}
-    assert report.summary().startswith("finished: 3 of 3 attempt(s) in 2.5 s; checks: 1 passed, 2 failed")
+    assert report.summary().startswith("finished: 3 of 3 attempts in 2.5 s; checks: 1 passed, 2 failed")
     assert (
         report.failures[0]
         .line()
