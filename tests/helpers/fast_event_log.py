@@ -149,6 +149,10 @@ class FastEventLog:
     async def query(self, _request: web.Request) -> web.Response:
         return web.json_response({"result_type": "TuplesOk", "result": [["timezone"], ["UTC"]]})
 
+    async def graphql(self, _request: web.Request) -> web.Response:
+        """The window asks for the schema's names (for the console's completion): an empty schema."""
+        return web.json_response({"data": {"__schema": {"types": []}}})
+
     async def version(self, _request: web.Request) -> web.Response:
         return web.json_response({"version": "v2.48.0"})
 
@@ -159,6 +163,7 @@ async def serve(rate: float, seconds: float) -> None:
     app.router.add_post("/v1/metadata", log.metadata)
     app.router.add_post("/v2/query", log.query)
     app.router.add_get("/v1/version", log.version)
+    app.router.add_post("/v1/graphql", log.graphql)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
