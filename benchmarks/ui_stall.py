@@ -39,9 +39,10 @@ wait for the disk. Measured on the benchmark VM, flat out: `CaptureWriter` with 
 (/dev/shm).
 
 The writer runs in its own process, so the figures are of the window's reading side (its refresh timer: the event
-list's live tail, the `count(*)` in the status bar, the sources tree, the console and the session log). In the
-application, the capture session writes from the GUI process (`TaskRunner` on the qasync loop): its own work comes on
-top (the writer's commit times are printed as an indication).
+list's live tail, the `count(*)` in the status bar, the sources tree, the console and the session log). The window's
+own capture runs in a process too (`services/capture_process.py`); `--writer window` measures it: the window presses
+Start capture against `tests/helpers/fast_event_log.py` (a child process serving Hasura's event-log API at `--rate`
+events/s for `--seconds`), and reports the rate its capture reached and the rows the list showed.
 """
 
 from __future__ import annotations
