@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHeaderView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
 from inspector.qt.dialogs.trigger_settings_dialog import TriggerSettingsDialog
@@ -26,6 +26,11 @@ TRIGGER_ROLE = int(Qt.ItemDataRole.UserRole) + 52
 __all__ = ["FILTER_ROLE", "OPERATION_ROLE", "SLICE", "TRIGGER_ROLE", "TRIGGER_VIEWS", "SourcesTree", "trigger_view"]
 _COLUMN_OF_STATUS = {"pending": 0, "retrying": 0, "in-flight": 0, "delivered": 1, "failed": 2}
 """Which count of a trigger's row (pending, done, failed) an event of each status adds to."""
+NAME_SAMPLE = "restaurant-approval"
+"""A long trigger name (the 3factor example's longest): the tree asks for room to show one this long whole beside the
+counts, in its own font, so at any scaling (`SourcesTree.sizeHint`)."""
+COUNT_SAMPLE = "00,000"
+"""The widest count the tree asks room for."""
 
 
 def _quote(text: str) -> str:
@@ -87,6 +92,10 @@ class SourcesTree(QTreeWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.setHeaderLabels(["Source", "Pending", "Done", "Failed"])
         self.setIndentation(14)
+        # Narrower than a name needs (a small window, 200 % scaling), a name keeps its start and its end
+        # ("restau…proval") rather than only its start ("restaur…", alike for every restaurant-* trigger); the whole
+        # name is in the row's tooltip.
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.headerItem().setToolTip(3, "Events that failed for good: Hasura gave up retrying (status failed)")
         self.headerItem().setToolTip(2, "Events delivered: an attempt answered 2xx")
         self.headerItem().setToolTip(1, "Events not delivered yet: pending, retrying or in flight")
@@ -103,6 +112,24 @@ class SourcesTree(QTreeWidget):
         self._reader: CaptureReader | None = None
         self._configured: set[str] = set()
         """The triggers the capture's snapshot has settings for."""
+
+    def sizeHint(self) -> QSize:
+        """Wide enough for a trigger name as long as `NAME_SAMPLE` beside the counts: the window's first layout gives
+        the tree this much when the screen has room (`MainWindow.fit_to_screen`)."""
+        hint = super().sizeHint()
+        return QSize(max(hint.width(), self.wanted_width()), hint.height())
+
+    def wanted_width(self) -> int:
+        """The width `sizeHint` asks for, in this tree's font and style (so it grows with the scaling)."""
+        metrics = self.fontMetrics()
+        header = self.header()
+        margin = 2 * self.style().pixelMetric(self.style().PixelMetric.PM_FocusFrameHMargin, None, self) + 8
+        name = 2 * self.indentation() + metrics.horizontalAdvance(NAME_SAMPLE) + margin
+        counts = sum(
+            max(header.sectionSizeHint(column), metrics.horizontalAdvance(COUNT_SAMPLE) + margin)
+            for column in (1, 2, 3)
+        )
+        return name + counts + 2 * self.frameWidth() + self.verticalScrollBar().sizeHint().width()
 
     def refresh(self, reader: CaptureReader) -> None:
         """Bring the summaries up to date: reads what was written since the last refresh through the same reader; a

@@ -460,7 +460,8 @@ class MainWindow(QMainWindow):
         left = available.left() + max(0, (available.width() - width - frame_w) // 2)
         top = available.top() + max(0, (available.height() - height - frame_h) // 2)
         self.move(left, top)
-        sources = min(340, max(240, width // 4))
+        # The sources tree gets room for a long trigger name beside its counts (more at 200 % scaling), up to 2/5.
+        sources = min(max(min(340, max(240, width // 4)), self.sources.sizeHint().width()), width * 2 // 5)
         self.main_splitter.setSizes([sources, width - sources])
         # The detail pane gets a little more than the list: a request and its response must be readable there.
         list_height = max(160, int(height * 0.36))
