@@ -25,12 +25,12 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import aiohttp
 
 from inspector.backends.errors import BackendError, ConnectionFailed, ResponseTooLarge
-from inspector.backends.http import WEBHOOK_ANSWER, read_bounded
+from inspector.backends.http import WEBHOOK_ANSWER, read_bounded, readable_at_once
 from inspector.core.redaction import redact_url
 
 
@@ -68,9 +68,8 @@ class InvalidWebhookURL(WebhookError):
     kind = "invalid_url"
 
 
-@dataclass(frozen=True)
-class WebhookAnswer:
-    """An HTTP answer, whatever its status."""
+class WebhookAnswer(NamedTuple):
+    """An HTTP answer, whatever its status. (A named tuple: one is made per delivery, at replay's rate.)"""
 
     status: int
     body: bytes
@@ -131,12 +130,16 @@ class WebhookSender:
             async with session.post(
                 url,
                 data=body,
-                headers=dict(headers),
+                headers=headers,  # aiohttp copies them into its own multidict
                 timeout=timeout,
                 allow_redirects=False,
             ) as answer:
                 try:
-                    raw = await read_bounded(answer, self.max_answer_bytes, WEBHOOK_ANSWER, self._shown(url))
+                    limit = self.max_answer_bytes
+                    if readable_at_once(answer, limit):  # the usual small answer: one read, one coroutine less
+                        raw = await answer.read()
+                    else:
+                        raw = await read_bounded(answer, limit, WEBHOOK_ANSWER, self._shown(url))
                 except ResponseTooLarge as exc:
                     raise WebhookAnswerTooLarge(
                         f"{exc} (HTTP {answer.status})", url, _since(started), answer.status, exc.limit

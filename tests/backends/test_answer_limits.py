@@ -6,6 +6,7 @@ reading. Limits come from the client's argument or an environment variable."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import json
 import tracemalloc
@@ -191,3 +192,40 @@ async def test_replay_stops_with_a_one_line_error_when_the_state_query_floods(
     assert code == 3, err
     assert "sent a GraphQL answer larger than 1 MiB" in err and GRAPHQL_ANSWER.env in err
     assert flood.sent < 32 * MIB
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_compressed_answer_is_bounded_by_its_inflated_size(kind: str) -> None:
+    """A small declared `Content-Length` is no bound when the body is compressed (aiohttp inflates it): 4 MiB of
+    zeros gzipped to a few KiB still stop at the 1 MiB limit, and a small gzipped answer is read in full."""
+    from aiohttp import web
+
+    small = json.dumps({"data": {"ok": True}}).encode()
+    bodies = {"bomb": gzip.compress(b"0" * (4 * MIB)), "small": gzip.compress(small)}
+    served = {"name": "bomb"}
+
+    async def answer(_request: web.Request) -> web.Response:
+        body = bodies[served["name"]]
+        return web.Response(body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        flood = Flood(f"http://127.0.0.1:{port}", total=0)
+        assert len(bodies["bomb"]) < LIMIT
+        with pytest.raises(ResponseTooLarge):
+            await asyncio.wait_for(read_from(flood, kind), 30)
+        served["name"] = "small"
+        if kind == "webhook":
+            async with WebhookSender(max_answer_bytes=LIMIT) as sender:
+                got = await sender.post(f"{flood.url}/hook", b"{}", {"Content-Type": "application/json"}, 30)
+            assert got.body == small
+        else:
+            await asyncio.wait_for(read_from(flood, kind), 30)
+    finally:
+        await runner.cleanup()
