@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.qt.statistics.latency_histogram import bins, duration_label
+from inspector.qt.statistics.trigger_figures import HEADERS
 from inspector.qt.window.main_window import FLOWS_VIEW, MainWindow
 from inspector.services.analysis.histograms import latency_histograms
 from tests.helpers.captures import build_sample
@@ -25,13 +26,17 @@ def test_per_trigger_figures_window(window: MainWindow, tmp_path: Path, qtbot: A
     figures = window.statistics_menu.show_figures()
     assert figures is not None and figures.isWindow() and figures.isVisible()
     qtbot.waitUntil(lambda: figures.table.rowCount() == 2, timeout=10000)
-    headers = [figures.table.horizontalHeaderItem(c).text() for c in range(figures.table.columnCount())]
-    rows = {
-        figures.table.item(r, 0).text(): {
-            headers[c]: figures.table.item(r, c).text() for c in range(figures.table.columnCount())
-        }
-        for r in range(figures.table.rowCount())
-    }
+    # each figure by its full name, from the tab that shows it (a header may be shorter: its tooltip names it)
+    rows: dict[str, dict[str, str]] = {}
+    for table, names in figures.tables().items():
+        assert [table.horizontalHeaderItem(c).toolTip().split(":")[0] for c in range(table.columnCount())] == list(
+            names
+        )
+        for r in range(table.rowCount()):
+            rows.setdefault(table.item(r, 0).text(), {}).update(
+                {name: table.item(r, c).text() for c, name in enumerate(names)}
+            )
+    assert set(rows["validate-order"]) == set(HEADERS)
     assert rows["validate-order"]["Events"] == "2"
     assert rows["validate-order"]["Attempts"] == "4"
     assert rows["validate-order"]["Retries"] == "2"  # both needed a second attempt
@@ -49,6 +54,37 @@ def test_per_trigger_figures_window(window: MainWindow, tmp_path: Path, qtbot: A
     window.statistics_menu.show_figures()
     qtbot.waitUntil(lambda: figures.table.rowCount() == 1, timeout=10000)
     assert "matching" in figures.summary.text()
+
+
+def test_per_trigger_figures_fit_1366_px_without_scrolling_sideways(
+    window: MainWindow, tmp_path: Path, qtbot: Any
+) -> None:
+    """Issue 11: at 1366 px the outcome and cause columns were off to the right."""
+    _open_sample(window, tmp_path, qtbot)
+    figures = window.statistics_menu.show_figures()
+    assert figures is not None
+    qtbot.waitUntil(lambda: figures.table.rowCount() == 2, timeout=10000)
+    figures.resize(1366 - 26, 360)  # the width the window takes on a 1366x768 screen
+    assert [figures.tabs.tabText(i) for i in range(figures.tabs.count())] == [
+        "Events and latency",
+        "Attempts by outcome",
+    ]
+    for table in figures.tables():
+        figures.tabs.setCurrentWidget(table)
+        qtbot.wait(50)
+        assert table.horizontalScrollBar().maximum() == 0
+        last = table.columnCount() - 1
+        assert table.columnViewportPosition(last) + table.columnWidth(last) <= table.viewport().width()
+        # every header is at most two short lines
+        for column in range(table.columnCount()):
+            text = table.horizontalHeaderItem(column).text()
+            assert text.count("\n") <= 1 and all(len(line) <= 15 for line in text.split("\n")), text
+    # the causes' whole text is in its tooltip; a double-click on the second tab filters too
+    table = figures.attempts_table
+    row = next(r for r in range(2) if table.item(r, 0).text() == "validate-order")
+    assert "HTTP 500" in table.item(row, table.columnCount() - 1).toolTip()
+    table.cellDoubleClicked.emit(row, 3)
+    qtbot.waitUntil(lambda: window.model.filter_text == 'trigger == "validate-order"', timeout=5000)
 
 
 def test_latency_histograms_window(window: MainWindow, tmp_path: Path, qtbot: Any) -> None:
