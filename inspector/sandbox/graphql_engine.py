@@ -181,8 +181,11 @@ class Operation:
                 elif result != last:  # structural comparison: cheap even for large results
                     last = result
                     yield result
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that arrives as the
+                # event is set (a commit as the client unsubscribes), and the subscription would outlive its socket.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=engine.idle_refetch_seconds)
+                    async with asyncio.timeout(engine.idle_refetch_seconds):
+                        await wake.wait()
                 pause = engine.refetch_interval - (time.monotonic() - started)
                 if pause > 0:
                     await asyncio.sleep(pause)
