@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # imported where used: building the `inspector` parser must s
     from inspector.store.capture_file import CaptureFile
 
 NAME = "replay"
+PROGRESS_INTERVAL = 0.2
+"""Seconds between two progress lines on a terminal."""
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -351,9 +354,18 @@ async def _execute(
     from inspector.services.replay.runner import ReplayProgress, ReplayRunner
 
     live = err.isatty()
+    shown_state: str | None = None
+    shown_at = 0.0
 
     def show(progress: ReplayProgress) -> None:
-        if live:
+        # Called after every attempt, printed a few times a second (and at each change of state and the last
+        # attempt): a terminal line written thousands of times a second costs the replay more than its attempts.
+        nonlocal shown_state, shown_at
+        if not live:
+            return
+        now = time.monotonic()
+        if progress.state != shown_state or now - shown_at >= PROGRESS_INTERVAL or progress.done == progress.planned:
+            shown_state, shown_at = progress.state, now
             print("\r" + progress.line().ljust(100), end="", file=err, flush=True)
 
     runner = ReplayRunner(

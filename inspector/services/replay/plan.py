@@ -300,7 +300,7 @@ def _diff(a: Any, b: Any, path: tuple[str | int, ...], out: list[str], limit: in
 # --- events, triggers, answers -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Answer:
     """What one delivery brought back: an HTTP status and body, or no answer and why."""
 
@@ -318,12 +318,26 @@ class Answer:
     handler_error by the status, connection_failure without one. A timeout has no status, even when Hasura v2.25+
     recorded it as 500 (`from_invocation`)."""
 
-    def __post_init__(self) -> None:
-        if self.outcome is None:
-            derived: AttemptOutcome = (
-                "connection_failure" if self.status is None else "ok" if self.ok else "handler_error"
-            )
-            object.__setattr__(self, "outcome", derived)
+    def __init__(
+        self,
+        status: int | None,
+        body: Any = None,
+        error: str | None = None,
+        duration_ms: float | None = None,
+        unreachable: bool = False,
+        outcome: AttemptOutcome | None = None,
+    ) -> None:
+        if outcome is None:
+            outcome = "connection_failure" if status is None else "ok" if 200 <= status < 300 else "handler_error"
+        # Straight into the instance's dict: the generated `__init__` of a frozen dataclass sets each field through
+        # `object.__setattr__` (and a `__post_init__` came after), and replay makes an Answer per attempt.
+        fields = self.__dict__
+        fields["status"] = status
+        fields["body"] = body
+        fields["error"] = error
+        fields["duration_ms"] = duration_ms
+        fields["unreachable"] = unreachable
+        fields["outcome"] = outcome
 
     @property
     def ok(self) -> bool:
@@ -1066,7 +1080,7 @@ def judge_orderings(
 # --- the report ----------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CheckResult:
     """One check of one event (or, for `order`, of the whole selection), as reports show it."""
 
@@ -1082,6 +1096,30 @@ class CheckResult:
     """The ordering's label when more than one ran."""
     details: tuple[str, ...] = ()
     duration_ms: float | None = None
+
+    def __init__(
+        self,
+        check: CheckKind,
+        outcome: Outcome,
+        message: str,
+        event_id: str | None = None,
+        trigger: str | None = None,
+        target: str | None = None,
+        ordering: str | None = None,
+        details: tuple[str, ...] = (),
+        duration_ms: float | None = None,
+    ) -> None:
+        # As `Answer.__init__`, straight into the instance's dict: a replay judges every event it sends.
+        fields = self.__dict__
+        fields["check"] = check
+        fields["outcome"] = outcome
+        fields["message"] = message
+        fields["event_id"] = event_id
+        fields["trigger"] = trigger
+        fields["target"] = target
+        fields["ordering"] = ordering
+        fields["details"] = details
+        fields["duration_ms"] = duration_ms
 
     @property
     def name(self) -> str:

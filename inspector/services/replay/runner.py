@@ -58,7 +58,13 @@ from inspector.backends.errors import (
 )
 from inspector.backends.graphql_http import GraphQLHttpClient
 from inspector.backends.hasura_metadata import HasuraMetadataClient
-from inspector.backends.webhook_sender import WebhookError, WebhookSender, WebhookTimeout, WebhookUnreachable
+from inspector.backends.webhook_sender import (
+    WebhookAnswer,
+    WebhookError,
+    WebhookSender,
+    WebhookTimeout,
+    WebhookUnreachable,
+)
 from inspector.core.connection_profile import ConnectionProfile
 from inspector.core.events import RESPONSE_TIMEOUT, InvocationRecord, decode_twice
 from inspector.core.hasura import (
@@ -361,6 +367,9 @@ class ReplayRunner:
         self._started = 0.0
         self._headers: dict[str, tuple[dict[str, str], str]] = {}
         """trigger → (headers to send, the logged headers as JSON text)."""
+        self._frames: dict[str, tuple[dict[str, str], str, str, str, float, str, str]] = {}
+        """trigger → what its events' deliveries share: `_headers_for`, `_body_frame`, the time limit, and the schema
+        and table the frame was made for (an event of another table gets its own)."""
         self._user_agent = plan.user_agent
         self._answers = _AnswerRecords()
         self._passed: dict[tuple[int | None, ...], Verdict] = {}
@@ -369,6 +378,7 @@ class ReplayRunner:
         self._graphql: GraphQLHttpClient | None = None
         self._made = 0
         self._unreachable = 0
+        self._final_flush: asyncio.Future[None] | None = None
 
     # --- control -----------------------------------------------------------------------------------------------
 
@@ -493,6 +503,8 @@ class ReplayRunner:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
+            if self._final_flush is not None:
+                await self._final_flush
             self.recorder.close()  # waits for a flush still running in its thread, then writes the rest
             report.ended_at = time.time()
             report.attempts_made = self._made
@@ -525,6 +537,10 @@ class ReplayRunner:
                 assert self._graphql is not None
                 await self._graphql.execute(o.reset_query, bind_variables(plan.reset_variables, first_row))
             results = await self._run_items(items)
+            if self._final_flush is None and ordering is runs[-1][0]:
+                # The last attempts' rows are written in a thread while the event loop judges (SQLite lets go of
+                # the GIL while it writes): `run()` waits for it before closing the recorder.
+                self._final_flush = asyncio.get_running_loop().run_in_executor(None, self.recorder.flush)
             label = ordering.label if several else None
             for item in items:
                 result = results.get(item.event.id)
@@ -567,7 +583,11 @@ class ReplayRunner:
 
     def _judge(self, item: PlanItem, result: _ItemResult, ordering: str | None) -> list[CheckResult]:
         o = self.plan.options
-        duration = sum(a.duration_ms or 0.0 for a in result.answers) or None
+        answers = result.answers
+        if len(answers) == 1:  # the usual case, judged for every event of a run
+            duration = answers[0].duration_ms or None
+        else:
+            duration = sum(a.duration_ms or 0.0 for a in answers) or None
         if not result.complete:
             verdict = Verdict(
                 "skipped",
@@ -599,9 +619,15 @@ class ReplayRunner:
     def _judge_status(self, answers: Sequence[Answer]) -> Verdict:
         """`judge_status(answers)`, once per distinct list of statuses when they all passed (the verdict depends on
         nothing else then), rather than once per event."""
-        statuses = tuple(a.status for a in answers)
-        if not all(a.ok for a in answers):
-            return judge_status(answers)
+        if len(answers) == 1:  # the usual case, without a generator
+            status = answers[0].status
+            if status is None or not 200 <= status < 300:
+                return judge_status(answers)
+            statuses: tuple[int | None, ...] = (status,)
+        else:
+            statuses = tuple(a.status for a in answers)
+            if not all(a.ok for a in answers):
+                return judge_status(answers)
         verdict = self._passed.get(statuses)
         if verdict is None:
             verdict = self._passed[statuses] = judge_status(answers)
@@ -611,13 +637,22 @@ class ReplayRunner:
         results: dict[str, _ItemResult] = {}
         queue = iter(items)
 
+        once = self.plan.options.duplicate == 1
+
         async def worker() -> None:
             for item in queue:  # one iterator shared by the workers: each item is taken once, in order
                 if self._cancel_requested:
                     return
                 result = _ItemResult()
                 try:
-                    await self._replay_item(item, result)
+                    if once:  # `_replay_item` with one delivery, one coroutine level less (replay's rate)
+                        result.complete = False
+                        answer = await self._attempt(item, self._prepare(item))
+                        if answer is not None:
+                            result.answers.append(answer)
+                            result.complete = True
+                    else:
+                        await self._replay_item(item, result)
                 finally:
                     if result.answers:
                         results[item.event.id] = result
@@ -697,26 +732,40 @@ class ReplayRunner:
             return True
 
     async def _attempt(self, item: PlanItem, prepared: _Prepared | None) -> Answer | None:
-        """One delivery of `item`, recorded; None when cancelled before it started."""
+        """One delivery of `item`, recorded; None when cancelled before it started. A direct delivery is sent from
+        here rather than from a coroutine of its own: each level of coroutines costs every attempt a little at each
+        of its suspensions."""
         if (self._interval or self._cancel_requested or not self._resumed.is_set()) and not await self._gate():
             return None
-        self.progress.in_flight += 1
+        progress = self.progress
+        progress.in_flight += 1
         try:
             if prepared is None:
                 answer = await self._attempt_backend(item)
             else:
-                answer = await self._attempt_webhook(item, prepared)
+                assert self._sender is not None
+                now = time.time()
+                started = time.perf_counter()
+                try:
+                    got = await self._sender.post(item.target.url, prepared.data, prepared.headers, prepared.time_limit)
+                except WebhookError as exc:
+                    answer = self._record_no_answer(item, prepared, exc, now)
+                except asyncio.CancelledError:
+                    self._record_cancelled(item, prepared, now, started)
+                    raise
+                else:
+                    answer = self._record_answer(item, prepared, got, now)
         finally:
-            self.progress.in_flight -= 1
+            progress.in_flight -= 1
         self._made += 1
-        self._unreachable += int(answer.unreachable)
-        self.progress.done += 1
+        self._unreachable += answer.unreachable
+        progress.done += 1
         if answer.ok:
-            self.progress.answered_2xx += 1
+            progress.answered_2xx += 1
         elif answer.status is not None:
-            self.progress.answered_other += 1
+            progress.answered_other += 1
         else:
-            self.progress.no_answer += 1
+            progress.no_answer += 1
         self._report_progress()
         return answer
 
@@ -736,77 +785,99 @@ class ReplayRunner:
         if item.target.kind == "backend":
             return None
         event = item.event
-        send, logged_text = self._headers_for(item)
+        frame = self._frames.get(event.trigger_name)
+        if frame is None or frame[5] != event.schema_name or frame[6] != event.table_name:
+            send, logged_text = self._headers_for(item)
+            head, tail = _body_frame(event.schema_name, event.table_name, event.trigger_name, item.max_retries)
+            time_limit = item.timeout(self.plan.options.timeout)
+            frame = (send, logged_text, head, tail, time_limit, event.schema_name, event.table_name)
+            self._frames[event.trigger_name] = frame
+        send, logged_text, head, tail, time_limit = frame[:5]
         trace = event.payload.get("trace_context")
         if (type(trace) is dict or isinstance(trace, Mapping)) and trace.get("trace_id") and trace.get("span_id"):
             # B3, Hasura's default propagator, and W3C `traceparent` (added with `traces_propagators:
             # ["tracecontext"]`): a handler that forwards either kind continues the event's trace.
             trace_id, span_id = trace["trace_id"], trace["span_id"]
-            b3 = {"X-B3-TraceId": trace_id, "X-B3-SpanId": span_id, "X-B3-Sampled": "1"}
-            send = {**send, **b3, "traceparent": f"00-{trace_id}-{span_id}-01"}
-        body = body_text(event, item.max_retries)
+            send = {
+                **send,
+                "X-B3-TraceId": trace_id,
+                "X-B3-SpanId": span_id,
+                "X-B3-Sampled": "1",
+                "traceparent": f"00-{trace_id}-{span_id}-01",
+            }
+        if event.payload_text is None:
+            body = body_text(event, item.max_retries)
+        else:  # `body_text`, with the trigger's frame looked up once for all its events
+            body = (
+                '{"id":' + _json_text(event.id) + head + event.payload_text + tail + _json_text(event.created_at) + "}"
+            )
         # `invocation_request(body, logged)` as the capture stores it (compact JSON, keys in order), composed from the
         # text being sent rather than serialised a second time: replay speed is bounded by work per attempt.
         request = f'{{"payload":{body},"headers":{logged_text},"version":"{INVOCATION_VERSION}"}}'
-        return _Prepared(body.encode("utf-8"), request, send, item.timeout(self.plan.options.timeout))
+        return _Prepared(body.encode("utf-8"), request, send, time_limit)
 
-    async def _attempt_webhook(self, item: PlanItem, prepared: _Prepared) -> Answer:
+    def _record_answer(self, item: PlanItem, prepared: _Prepared, got: WebhookAnswer, now: float) -> Answer:
+        """A direct delivery's HTTP answer, of any status, recorded."""
         event = item.event
-        request = prepared.request
-        now = time.time()
-        created_at = _timestamp(now)
-        url = item.target.url
-        assert self._sender is not None
-        response: Mapping[str, Any] | str
-        started = time.perf_counter()
-        try:
-            got = await self._sender.post(url, prepared.data, prepared.headers, prepared.time_limit)
-        except WebhookError as exc:
-            timed_out = isinstance(exc, WebhookTimeout)
-            answer = Answer(
-                None,
-                None,
-                str(exc),
-                exc.duration_ms,
-                unreachable=isinstance(exc, WebhookUnreachable),
-                outcome="timeout" if timed_out else "connection_failure",
-            )
-            # Recorded as Hasura records a response timeout (`server/src-lib/Hasura/HTTP.hs`), so the capture's
-            # `outcome` reads it as a timeout.
-            response = self._exception_response(exc.kind, RESPONSE_TIMEOUT if timed_out else str(exc), url)
-            http_status: int | None = None
-        except asyncio.CancelledError:
-            self.recorder.add(
-                event_id=event.id,
-                trigger_name=event.trigger_name,
-                http_status=None,
-                request=request,
-                response=self._exception_response("http_exception", "replay cancelled before the answer came", url),
-                created_at=created_at,
-                created_ts=now,
-                duration_ms=(time.perf_counter() - started) * 1000,
-            )
-            raise
-        else:
-            http_status = got.status
-            text = _blob(got.body)
-            answers = self._answers
-            if 200 <= http_status < 300:
-                response = answers.record(http_status, text, got.headers)
-            else:
-                response = client_error(text)
-            answer = Answer(http_status, answers.decoded(text), None, got.duration_ms)
+        http_status = got.status
+        text = _blob(got.body)
+        answers = self._answers
+        response = answers.record(http_status, text, got.headers) if 200 <= http_status < 300 else client_error(text)
+        answer = Answer(http_status, answers.decoded(text), None, got.duration_ms)
         self.recorder.add(
             event_id=event.id,
             trigger_name=event.trigger_name,
             http_status=http_status,
-            request=request,
+            request=prepared.request,
             response=response,
-            created_at=created_at,
+            created_at=_timestamp(now),
+            created_ts=now,
+            duration_ms=got.duration_ms,
+        )
+        return answer
+
+    def _record_no_answer(self, item: PlanItem, prepared: _Prepared, exc: WebhookError, now: float) -> Answer:
+        """A direct delivery without an HTTP answer (refused, timed out, dropped), recorded as Hasura records it."""
+        event = item.event
+        timed_out = isinstance(exc, WebhookTimeout)
+        answer = Answer(
+            None,
+            None,
+            str(exc),
+            exc.duration_ms,
+            unreachable=isinstance(exc, WebhookUnreachable),
+            outcome="timeout" if timed_out else "connection_failure",
+        )
+        # Recorded as Hasura records a response timeout (`server/src-lib/Hasura/HTTP.hs`), so the capture's
+        # `outcome` reads it as a timeout.
+        url = item.target.url
+        self.recorder.add(
+            event_id=event.id,
+            trigger_name=event.trigger_name,
+            http_status=None,
+            request=prepared.request,
+            response=self._exception_response(exc.kind, RESPONSE_TIMEOUT if timed_out else str(exc), url),
+            created_at=_timestamp(now),
             created_ts=now,
             duration_ms=answer.duration_ms,
         )
         return answer
+
+    def _record_cancelled(self, item: PlanItem, prepared: _Prepared, now: float, started: float) -> None:
+        """A direct delivery cancelled before its answer came."""
+        event = item.event
+        self.recorder.add(
+            event_id=event.id,
+            trigger_name=event.trigger_name,
+            http_status=None,
+            request=prepared.request,
+            response=self._exception_response(
+                "http_exception", "replay cancelled before the answer came", item.target.url
+            ),
+            created_at=_timestamp(now),
+            created_ts=now,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
 
     @staticmethod
     def _exception_response(kind: str, message: str, url: str) -> dict[str, Any]:

@@ -772,6 +772,33 @@ def test_fast_paths_equal_the_canonical_shapes(tmp_path: Path) -> None:
     )
 
 
+def test_prepared_deliveries_equal_the_canonical_body(tmp_path: Path) -> None:
+    """A delivery prepared with its trigger's shared frame (headers, body frame, time limit) sends what `body_text`
+    composes for that event, also when one trigger's events come from two tables, and logs that body."""
+    from inspector.services.replay.plan import PlanEvent, PlanItem, PlanOptions, ReplayPlan, Target
+    from inspector.services.replay.runner import ReplayRunner, body_text
+
+    items = []
+    for n, table in enumerate(("orders", "orders", "archived_orders", "orders")):
+        payload = event_payload("INSERT", None, {"order_id": f"o{n}"}, {"x-hasura-role": "user"}, None)
+        event = PlanEvent(f"id-{n}", "trig", "public", table, payload, f"2024-03-01T12:00:0{n}", 1.0, n, dumps(payload))
+        items.append(PlanItem(event, None, Target("webhook", "http://127.0.0.1:1/hook")))
+    path = tmp_path / "prepared.inspector"
+    CaptureFile.create(path).close()
+    capture = CaptureFile.open(path)
+    try:
+        runner = ReplayRunner(capture, ReplayPlan(tuple(items), PlanOptions()), env={})
+        for item in items:
+            prepared = runner._prepare(item)
+            assert prepared is not None
+            assert prepared.data.decode() == body_text(item.event, 0)
+            assert json.loads(prepared.request)["payload"] == json.loads(prepared.data)
+            assert prepared.time_limit == 60.0
+        runner.recorder.close()
+    finally:
+        capture.close()
+
+
 async def test_the_backend_secret_comes_from_the_profiles_keyring_entry(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
