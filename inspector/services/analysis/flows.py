@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from inspector.core.flows import Anomaly, Flow, FlowStep
-from inspector.core.graphql_ops import subscription_name
 from inspector.services.analysis import detectors as registry
 from inspector.services.analysis.attempts import cause, is_ok, latency, ms, short
 from inspector.services.analysis.capture_reading import Source, connection, info_of, last_activity, loads, trigger_info
@@ -213,6 +212,10 @@ def _build_flow(
     # Subscription messages that mention the key, after the write they followed.
     first = min(s.at for s in steps)
     last = max(s.at for s in steps) + thresholds.flow_message_window_s
+    # imported here: graphql_ops loads graphql-core, which `inspector --help` (and so `inspector stats`'s parser,
+    # which imports this package) should not pay for
+    from inspector.core.graphql_ops import subscription_name
+
     for operation, name, received, kind, data_text, diff_text, rows in queries.messages_mentioning(
         conn, key, first - 1.0, last
     ):
