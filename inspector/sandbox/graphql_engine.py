@@ -11,8 +11,9 @@ Assumptions where Hasura's behaviour is not in the reference:
   header still become session variables, and reach the event payload.
 - A live query is re-run after each commit, at most once per refetch interval (Hasura polls every second), and its
   result is sent only when it differs from the last one sent.
-- A streaming subscription's cursor is exclusive (`>` for ASC, `<` for DESC), the first batch included; a full batch
-  is followed at once by the next one.
+- A streaming subscription's cursor is exclusive (`>` for ASC, `<` for DESC), the first batch included; a batch takes
+  the rows tied with its last one too (`WITH TIES`, `graphql_schema.StreamQuery`), and a full batch is followed at
+  once by the next one.
 - Trace context: the request's trace headers are read with the propagators on (`TracePropagation.extract`: B3
   `X-B3-TraceId`/`X-B3-SpanId` by default, W3C `traceparent` when configured) and continued (trace id kept, a new
   span id); without them each mutation starts a new trace. The webhook sender sends the same headers and the

@@ -242,9 +242,22 @@ def by_pk_query(table: Table, args: Mapping[str, Any]) -> tuple[str, list[Any]]:
     return f'SELECT {column_list(table)} FROM "{table.name}" WHERE {where}', params
 
 
+STREAM_NO_BOUND = 2**62
+"""An offset no table reaches: the tie bound's subquery finds no row, so a negative `batch_size` stays unbounded."""
+
+
 @dataclass(frozen=True)
 class StreamQuery:
-    """One `<t>_stream` field's SQL for coerced arguments; each batch binds `parameters(last cursor value)`."""
+    """One `<t>_stream` field's SQL for coerced arguments; each batch binds `parameters(last cursor value)`.
+
+    A batch is Hasura's `FETCH FIRST batch_size ROWS WITH TIES` ordered by the cursor column (Hasura's docs,
+    `docs/docs/subscriptions/postgres/streaming/index.mdx`, "Bugs and limitations": on Postgres and Citus a cursor on a
+    non-unique column returns every row, in batches that may be larger than `batch_size`). SQLite has no `WITH
+    TIES`, so the batch is bounded instead by the cursor value of its `batch_size`-th row: every row up to and
+    including that value, which is the same set. The next batch starts after the batch's last (greatest, or least
+    for DESC) cursor value, as Hasura's `MAX`/`MIN` cursor extractor in `mkStreamSQLSelect`
+    (`server/src-lib/Hasura/Backends/Postgres/Translate/Select/Streaming.hs`) does, so no row of a run of equal
+    values is skipped or sent twice."""
 
     column: Column
     """The cursor column."""
@@ -257,7 +270,13 @@ class StreamQuery:
     where_params: tuple[Any, ...]
 
     def parameters(self, last: Any) -> list[Any]:
-        return [*self.where_params, last, self.batch_size]
+        size = self.batch_size
+        # The tie bound is the cursor value of the batch_size-th row (OFFSET batch_size - 1). batch_size 0 sends
+        # nothing (outer LIMIT 0); a negative one, which Hasura's parser refuses (`P.nonNegativeInt` in
+        # `server/src-lib/Hasura/GraphQL/Schema/SubscriptionStream.hs`), stays unbounded as SQLite's LIMIT -1 is.
+        offset = size - 1 if size > 0 else STREAM_NO_BOUND
+        limit = -1 if size > 0 else size
+        return [*self.where_params, last, *self.where_params, last, offset, limit]
 
     def next_cursor(self, stored: Any) -> Any:
         """The cursor after a row whose cursor column holds `stored` (as the row is served, then as stored)."""
@@ -277,11 +296,13 @@ def stream_query(table: Table, args: Mapping[str, Any]) -> StreamQuery:
     column = table.column(column_name)
     descending = cursor.get("ordering") == "DESC"
     sql, params = compile_where(table, args.get("where"))
-    query = (
-        f'SELECT {column_list(table)} FROM "{table.name}" WHERE ({sql})'
-        f' AND "{column_name}" {"<" if descending else ">"} ?'
-        f' ORDER BY "{column_name}" {"DESC" if descending else "ASC"} LIMIT ?'
-    )
+    ref = f'"{column_name}"'
+    after, up_to, direction = ("<", ">=", "DESC") if descending else (">", "<=", "ASC")
+    rows = f'FROM "{table.name}" WHERE ({sql}) AND {ref} {after} ?'
+    # The uncorrelated subquery (run once per batch) finds the batch_size-th row's cursor value; without one (fewer
+    # rows than batch_size) COALESCE bounds nothing.
+    bound = f"COALESCE((SELECT {ref} {rows} ORDER BY {ref} {direction} LIMIT 1 OFFSET ?), {ref})"
+    query = f"SELECT {column_list(table)} {rows} AND {ref} {up_to} {bound} ORDER BY {ref} {direction} LIMIT ?"
     return StreamQuery(
         column,
         table.columns.index(column),

@@ -3,9 +3,10 @@
 Each subscription below is run over a raw WebSocket on both sub-protocols twice against one sandbox and one database:
 first with `engine.compile_subscriptions = False` (every run through graphql-core, the reference renderer), then
 compiled. The frames (keep-alives aside) must be byte-identical: live queries and `_stream` subscriptions, with
-variables, aliases, the aggregate's nested objects, `__typename`, nulls, booleans and timestamps, a live query's
-frame after a change, the values graphql-core reports as errors (an Int beyond 32 bits, a cursor Hasura refuses) and
-what the compiler leaves to graphql-core (fragments, directives).
+variables, aliases, cursors on non-unique columns (ties across a batch boundary), the aggregate's nested objects,
+`__typename`, nulls, booleans and timestamps, a live query's frame after a change, the values graphql-core reports as
+errors (an Int beyond 32 bits, a cursor Hasura refuses) and what the compiler leaves to graphql-core (fragments,
+directives).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Case:
     """Whether the compiler takes it (else graphql-core runs it on both passes)."""
 
 
+TIES_ASC = "stream over a non-unique cursor, ties across the batch boundary"
+TIES_DESC = "stream descending over a non-unique cursor"
 CASES = (
     Case(
         "stream with variables and __typename",
@@ -75,6 +78,19 @@ CASES = (
         "subscription ($from: Int!, $size: Int!) { payments_stream(batch_size: $size,"
         " cursor: {initial_value: {id: $from}, ordering: DESC}) { amount id type __typename } }",
         {"from": 100, "size": 4},
+        field="payments_stream",
+        rows=6,
+    ),
+    Case(
+        TIES_ASC,
+        'subscription { items_stream(batch_size: 4, cursor: {initial_value: {order_id: ""}}) { id order_id } }',
+        field="items_stream",
+        rows=12,
+    ),
+    Case(
+        TIES_DESC,
+        'subscription { payments_stream(batch_size: 1, cursor: {initial_value: {type: "z"}, ordering: DESC})'
+        " { type id } }",
         field="payments_stream",
         rows=6,
     ),
@@ -270,6 +286,13 @@ async def test_compiled_subscriptions_send_the_frames_graphql_core_sends(sandbox
     )
     assert '"errors"' in reference[GRAPHQL_WS, "stream with a cursor Hasura refuses"][0]
     assert '"__typename":"payments"' in reference[GRAPHQL_WS, "stream descending from a variable"][0]
+    # WITH TIES: a batch of 4 over six tied rows is all six of them, so two batches carry the twelve items.
+    for protocol in (GRAPHQL_TRANSPORT_WS, GRAPHQL_WS):
+        ties = [json.loads(f)["payload"]["data"]["items_stream"] for f in reference[protocol, TIES_ASC]]
+        assert [{r["order_id"] for r in batch} for batch in ties] == [{"order-1"}, {"order-2"}]
+        assert sorted(r["id"] for batch in ties for r in batch) == list(range(1, 13))
+        by_type = [json.loads(f)["payload"]["data"]["payments_stream"] for f in reference[protocol, TIES_DESC]]
+        assert [[r["type"] for r in batch] for batch in by_type] == [["cash"] * 3, ["card"] * 3]
     assert '"count":4' in reference[GRAPHQL_WS, "live aggregate with nested objects"][0]
     changed = [json.loads(f)["payload"]["data"]["orders"] for f in reference_live[GRAPHQL_WS]]
     assert [o["approved"] for o in changed[1] if o["id"] == "order-3"] == [True]

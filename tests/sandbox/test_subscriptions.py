@@ -1,5 +1,6 @@
 """Subscriptions through gql on both subprotocols: streams send every row once in cursor order while rows are being
-inserted; live queries re-send the whole result only when it changed."""
+inserted, also when the cursor column has ties across a batch boundary; live queries re-send the whole result only
+when it changed."""
 
 from __future__ import annotations
 
@@ -89,6 +90,45 @@ async def test_stream_sends_every_row_once_in_order_during_inserts(sandbox: Sand
     assert batches >= total // 7
     count = await graphql(sandbox, "{ items_aggregate { aggregate { count } } }")
     assert count["items_aggregate"]["aggregate"]["count"] == total
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "graphql-core"])
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+async def test_stream_on_a_non_unique_cursor_sends_every_row_once(
+    sandbox: Sandbox, protocol: str, compiled: bool
+) -> None:
+    """Hasura's streams take `FETCH FIRST batch_size ROWS WITH TIES`: a batch ending inside a run of equal cursor
+    values takes the whole run, so the next batch (cursor > the batch's last value) skips none of it."""
+    assert sandbox.engine is not None
+    sandbox.engine.compile_subscriptions = compiled
+    await graphql(
+        sandbox,
+        'mutation { insert_orders_one(object: {order_id: "ties", user_id: "u", restaurant_id: 1, address: "a"})'
+        " { order_id } }",
+    )
+    insert = "mutation ($o: [items_insert_input!]!) { insert_items(objects: $o) { affected_rows } }"
+    before = ["a", "b", "b", "b", "c", "c", "d", "e", "e", "e", "e", "e"]
+    await graphql(sandbox, insert, {"o": [{"order_id": "ties", "item": v} for v in before]})
+    batches: list[list[dict[str, Any]]] = []
+    t = transport(sandbox, protocol)
+    async with Client(transport=t) as client:
+        assert t.subprotocol == protocol
+        stream = gql(
+            'subscription { items_stream(batch_size: 2, cursor: {initial_value: {item: ""}},'
+            ' where: {order_id: {_eq: "ties"}}) { id item } }'
+        )
+        async with asyncio.timeout(10):
+            async for result in client.subscribe(stream):
+                batches.append(result["items_stream"])
+                if sum(map(len, batches)) == len(before):
+                    # a run of three tied rows committed together after the cursor: one batch, not two
+                    await graphql(sandbox, insert, {"o": [{"order_id": "ties", "item": "f"}] * 3})
+                if sum(map(len, batches)) >= len(before) + 3:
+                    break
+    values = [[r["item"] for r in batch] for batch in batches]
+    assert values == [["a", "b", "b", "b"], ["c", "c"], ["d", "e", "e", "e", "e", "e"], ["f", "f", "f"]]
+    ids = [r["id"] for batch in batches for r in batch]
+    assert len(ids) == len(set(ids)) == len(before) + 3
 
 
 @pytest.mark.parametrize("protocol", list(PROTOCOLS))
