@@ -44,6 +44,7 @@ from graphql import (
 
 from inspector.sandbox.database import Database
 from inspector.sandbox.graphql_compiler import CompiledOperation, NotCompiled, compile_subscription
+from inspector.sandbox.graphql_errors import hasura_validation_errors, unknown_operation_message
 from inspector.sandbox.graphql_schema import ConstraintViolation, ResolveContext, SchemaError, build_schema
 from inspector.sandbox.tables import TABLES, Table
 from inspector.sandbox.tracing import TracePropagation
@@ -267,7 +268,8 @@ class GraphQLEngine:
         return Session(variables, trace)
 
     def prepare(self, query: Any, variables: Any, operation_name: Any) -> Operation:
-        """Parse and validate; raises `RequestError` with Hasura-style errors."""
+        """Parse and validate; raises `RequestError` with Hasura-style errors (validation errors in Hasura's words
+        where `graphql_errors` knows them, the first one only, as Hasura stops at its first)."""
         if not isinstance(query, str):
             raise RequestError([hasura_error("the key 'query' was not present", "parse-failed", "$")])
         if variables is not None and not isinstance(variables, dict):
@@ -282,18 +284,13 @@ class GraphQLEngine:
                 raise RequestError([hasura_error(exc.message, "validation-failed", "$.query")]) from exc
             errors = validate(self.schema, document)
             if errors:
-                raise RequestError(_format_errors(list(errors), "validation-failed"))
+                raise RequestError(hasura_validation_errors(self.schema, document, list(errors), hasura_error))
             if len(self._documents) > 1000:
                 self._documents.clear()
             self._documents[query] = document
         operation = get_operation_ast(document, operation_name)
         if operation is None:
-            message = (
-                f"no such operation found in the document: {operation_name!r}"
-                if operation_name
-                else "exactly one operation has to be present in the document when operationName is not specified"
-            )
-            raise RequestError([hasura_error(message, "validation-failed")])
+            raise RequestError([hasura_error(unknown_operation_message(operation_name), "validation-failed")])
         kind: Literal["query", "mutation", "subscription"] = {
             OperationType.QUERY: "query",
             OperationType.MUTATION: "mutation",

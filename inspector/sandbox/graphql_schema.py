@@ -250,12 +250,12 @@ STREAM_NO_BOUND = 2**62
 class StreamQuery:
     """One `<t>_stream` field's SQL for coerced arguments; each batch binds `parameters(last cursor value)`.
 
-    A batch is Hasura's `FETCH FIRST batch_size ROWS WITH TIES` ordered by the cursor column (Hasura's docs,
-    `docs/docs/subscriptions/postgres/streaming/index.mdx`, "Bugs and limitations": on Postgres and Citus a cursor on a
-    non-unique column returns every row, in batches that may be larger than `batch_size`). SQLite has no `WITH
-    TIES`, so the batch is bounded instead by the cursor value of its `batch_size`-th row: every row up to and
-    including that value, which is the same set. The next batch starts after the batch's last (greatest, or least
-    for DESC) cursor value, as Hasura's `MAX`/`MIN` cursor extractor in `mkStreamSQLSelect`
+    A batch is Hasura's `FETCH FIRST batch_size ROWS WITH TIES` ordered by the cursor column (Hasura's docs page
+    https://hasura.io/docs/latest/subscriptions/postgres/streaming/index/, "Bugs and limitations": on Postgres and
+    Citus a cursor on a non-unique column returns every row, in batches that may be larger than `batch_size`).
+    SQLite has no `WITH TIES`, so the batch is bounded instead by the cursor value of its `batch_size`-th row: every
+    row up to and including that value, which is the same set. The next batch starts after the batch's last
+    (greatest, or least for DESC) cursor value, as Hasura's `MAX`/`MIN` cursor extractor in `mkStreamSQLSelect`
     (`server/src-lib/Hasura/Backends/Postgres/Translate/Select/Streaming.hs`) does, so no row of a run of equal
     values is skipped or sent twice."""
 

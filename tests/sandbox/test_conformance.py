@@ -4,7 +4,7 @@
 One test (or a few) per point: a missing or cleaned-up event is a 400 `not-exists`; timeouts and connection failures
 are recorded as v2.25+ does (and as older servers did with `hasura_version`); B3 trace headers by default, W3C on
 request; one `created_at` per transaction and ties returned in no fixed order; aeson time formats and a database time
-zone.
+zone; GraphQL validation errors in Hasura's words, over HTTP and both WebSocket subprotocols.
 """
 
 from __future__ import annotations
@@ -395,3 +395,45 @@ async def test_delivered_event_and_invocation_match_the_fixtures(sandbox: Sandbo
     assert_shape(body, body_shape)
     assert list(body["delivery_info"]) == body_shape["delivery_info_keys"]
     assert list(body["event"]) == body_shape["event_keys"]
+
+
+# --- 9. GraphQL validation errors ----------------------------------------------------------------------------------
+
+
+async def test_validation_errors_match_the_fixture_over_http(sandbox: Sandbox) -> None:
+    for case in fixture("graphql_validation_errors.json")["cases"]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                sandbox.graphql_url, json=case["request"], headers={"x-hasura-admin-secret": ADMIN_SECRET}
+            ) as answer,
+        ):
+            assert answer.status == 200, case["name"]
+            assert await answer.json() == {"errors": case["errors"]}, case["name"]
+
+
+@pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
+async def test_validation_errors_match_the_fixture_over_websockets(sandbox: Sandbox, protocol: str) -> None:
+    """The same errors on both subprotocols: graphql-transport-ws's `error` payload is the list, the legacy
+    protocol's is `{"errors": [...]}`; each is followed by the sandbox's `complete`."""
+    transport_ws = protocol == "graphql-transport-ws"
+    async with aiohttp.ClientSession() as session, session.ws_connect(sandbox.ws_url, protocols=[protocol]) as ws:
+        await ws.send_json({"type": "connection_init", "payload": {"headers": {"x-hasura-admin-secret": ADMIN_SECRET}}})
+        assert (await ws.receive_json(timeout=5))["type"] == "connection_ack"
+        for number, case in enumerate(fixture("graphql_validation_errors.json")["cases"]):
+            operation = str(number)
+            kind = "subscribe" if transport_ws else "start"
+            await ws.send_json({"type": kind, "id": operation, "payload": case["request"]})
+            message = await _next_message(ws)
+            assert (message["type"], message["id"]) == ("error", operation), case["name"]
+            payload = message["payload"] if transport_ws else message["payload"]["errors"]
+            assert payload == case["errors"], case["name"]
+            assert await _next_message(ws) == {"type": "complete", "id": operation}
+
+
+async def _next_message(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    """The next message that is not a keep-alive."""
+    while (message := await ws.receive_json(timeout=5))["type"] in ("ka", "ping", "pong"):
+        pass
+    result: dict[str, Any] = message
+    return result
