@@ -551,7 +551,10 @@ def test_timeline_view_updates_live_and_a_click_filters_the_bucket(qtbot: QtBot)
     assert view.origin == T0  # plotted in seconds from the first bucket (small numbers)
     assert plots.x_range == (0.0, 15.0)
     position = plots.position_of(plots.rates, 6, 1.0).toPoint()
+    # QTest sends no move event when the (shared, offscreen) cursor is already there, as an earlier test can leave it
+    qtbot.mouseMove(plots, position + QPoint(40, 0))
     qtbot.mouseMove(plots, position)
+    qtbot.waitUntil(lambda: plots.crosshair is not None, timeout=2000)
     assert plots.crosshair == pytest.approx(7.5)
     assert "4 events/s" in view.readout.text()
     # Its axis labels are the clock times of the epoch seconds, on round clock values, and do not overlap.
