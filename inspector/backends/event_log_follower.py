@@ -15,10 +15,13 @@ never trusts a position across calls, only what a single answer shows:
   rows only push older ones down, which this absorbs: they are re-read and de-duplicated by id.
 - **How deep each poll reads**: the first poll reads the whole log (the backlog, in full and at any size; with
   `since_now` only what is there is noted and skipped). Later polls read down to the newest `created_at` seen by the
-  previous poll, minus `late_commit_margin` seconds (a transaction that started earlier but committed later stamps
-  its rows with its start), and further down to the oldest event still open (pending, retrying, in flight), so
-  every state change is seen within one poll; open events deeper than `max_deep_pages` are read one by one with
-  `pg_get_event_by_id`.
+  previous poll, minus a late-commit margin (a transaction that started earlier but committed later stamps its rows
+  with its start): `late_commit_margin` seconds on the server's clock, but no more than `late_commit_rows` rows in a
+  row that were all seen before, so that at high rates each row is read about once rather than the margin's whole
+  5 s again at every poll. Polls read further down to the oldest event still open (pending, retrying, in flight),
+  so every state change is seen within one poll; open events deeper than `max_deep_pages` are read one by one with
+  `pg_get_event_by_id`. Answers start at what the previous poll found new plus the margin's rows and double up to
+  `max_page_size` (Hasura sets no upper bound on `limit`: `MAX_PAGE_SIZE`).
 - Invocations are read the same way (down to the previous poll's newest, minus the margin); an invocation whose event
   this poll did not read has its event read by id, with no cap.
 - **Vanished things**: an event that `pg_get_event_by_id` answers 400 `not-exists` for (Hasura's event cleanup
@@ -48,6 +51,20 @@ log = logging.getLogger(__name__)
 
 NOT_EXISTS = "not-exists"
 """Hasura's error code for a missing event, trigger or source (`throw400 NotExists`)."""
+
+MAX_PAGE_SIZE = 5000
+"""Rows one answer asks for at most (a group of equal times larger than that is still read whole). Hasura sets no
+upper bound: `limit` is a plain `Int` defaulting to 100 (`GetEventLogs`' and `GetEventInvocations`' `FromJSON` in
+`server/src-lib/Hasura/RQL/Types/EventTrigger.hs`), passed to `LIMIT $2` (`fetchEventLogsTxE` in
+`server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`). 5,000 rows of about 1 kB fit the metadata answer's
+size limit (`backends.http.METADATA_ANSWER`) many times over, and one answer then carries a second of a trigger at
+5,000 events/s instead of one round trip per 100 rows."""
+
+SMALL_PAGE = 100
+"""The least an answer asks for after the first (Hasura's default `limit`)."""
+
+LATE_COMMIT_ROWS = 1000
+"""See `EventLogFollower.late_commit_rows`."""
 
 
 class EventSink(Protocol):
@@ -80,37 +97,50 @@ async def _scan(
     fetch: Callable[[int, int], Awaitable[list[Row]]],
     page_size: int,
     stop_before: float | None,
-    on_page: Callable[[list[Row]], None],
+    on_page: Callable[[list[Row]], int],
     deep_floor: float | None = None,
-    max_deep_answers: int = 0,
+    max_deep_rows: int = 0,
+    max_page_size: int | None = None,
+    quiet_below: float | None = None,
+    quiet_rows: int = 0,
+    quiet_floor: float | None = None,
 ) -> float | None:
     """Read a newest-first log from the top down to rows older than `stop_before` (None: to the end), handing each
-    answer's rows not yet handed over to `on_page`. Returns the newest `created_at` seen (None for an empty log).
-    With `deep_floor`, at most `max_deep_answers` answers that start below it are read (the caller reads what lies
-    deeper another way).
+    answer's rows not yet handed over to `on_page`, which returns where the news (rows never seen before) end among
+    them: the position after the last such row, 0 for none. Returns the newest `created_at` seen (None
+    for an empty log).
+
+    The first answer asks for `page_size` rows; each later one for twice as many, up to `max_page_size` (a group of
+    equal times larger than an answer is read again with a doubled limit, whatever the cap). With `deep_floor`, at
+    most `max_deep_rows` rows are read below it (the caller reads what lies deeper another way). With `quiet_below`
+    the scan also ends once `quiet_rows` rows older than `quiet_below` in a row, in the log's order, were no news
+    (the re-read of the late-commit margin, bounded by rows: see `EventLogFollower.late_commit_rows`), and the
+    answer reached below `quiet_floor` (the oldest open event's time: its state is read where it lies).
 
     See the module docstring for why positions are never trusted across calls."""
     seen: set[str] = set()
     newest: float | None = None
+    cap = page_size if max_page_size is None else max(page_size, max_page_size)
+    grow = page_size
     offset, limit = 0, page_size
     group: float | None = None
     """The `created_at` of the run the previous answer ended in: the next answer must start above it."""
-    deep_answers = 0
+    deep_rows = 0
+    quiet = 0
     while True:
         rows = await fetch(limit, offset)
         times = [instant(r.created_at) for r in rows]
         if deep_floor is not None and times and times[0] < deep_floor:
-            deep_answers += 1
-            if deep_answers > max_deep_answers:
+            if deep_rows >= max_deep_rows:
                 return newest
+            deep_rows += len(rows)
         if group is not None and offset > 0 and (not times or times[0] <= group):
             # The sentinel row above the group is gone (rows above were deleted): step back and read again.
             offset = max(0, offset - limit)
             continue
         fresh = [r for r in rows if r.id not in seen]
         seen.update(r.id for r in fresh)
-        if fresh:
-            on_page(fresh)
+        news_end = on_page(fresh) if fresh else 0
         if times and (newest is None or times[0] > newest):
             newest = times[0]
         if len(rows) < limit:
@@ -118,11 +148,21 @@ async def _scan(
         last = times[-1]
         if stop_before is not None and last < stop_before:
             return newest  # every row at or above `stop_before` came in an answer holding an older row after it
+        if quiet_below is not None:
+            if news_end:
+                quiet = 0
+            quiet += sum(1 for r in fresh[news_end:] if instant(r.created_at) < quiet_below)
+            if quiet >= quiet_rows and (quiet_floor is None or last < quiet_floor):
+                return newest  # a whole stretch below the previous poll's newest row, all already seen
         start = times.index(last)  # where the boundary group begins in this answer
+        grow = min(cap, grow * 2)
         if start == 0 or last == group:
             limit *= 2  # the group fills the answer (or did not fit last time): read it again, bigger
+        elif 0 < quiet < quiet_rows:
+            # in the margin, past the news: about the rows still to see (and the boundary group read again)
+            limit = min(grow, max(SMALL_PAGE, quiet_rows - quiet) + len(rows) - start + 1)
         else:
-            limit = page_size
+            limit = grow
         offset = max(0, offset + start - 1) if start > 0 else offset
         group = last
 
@@ -140,16 +180,28 @@ class EventLogFollower:
         late_commit_margin: float = 5.0,
         max_deep_pages: int = 50,
         max_refresh: int = 500,
+        max_page_size: int = MAX_PAGE_SIZE,
+        late_commit_rows: int = LATE_COMMIT_ROWS,
     ) -> None:
         self.client = client
         self.sink = sink
         self.triggers = list(triggers)
         self.page_size = page_size
+        """Rows the first answer of a scan asks for (at least; see `_first_limit`); later answers of the same scan
+        ask for twice as many as the one before, up to `max_page_size`."""
+        self.max_page_size = max(page_size, max_page_size)
         self.late_commit_margin = late_commit_margin
-        """Seconds below the previous poll's newest row that each poll reads again: rows of a transaction that
-        started before that newest row but committed after the previous poll carry the older time."""
+        """Seconds (on the server's clock: the rows' `created_at`) below the previous poll's newest row that each poll
+        reads again: rows of a transaction that started before that newest row but committed after the previous poll
+        carry the older time."""
+        self.late_commit_rows = late_commit_rows
+        """...but no more than this many rows of it once they come in answers holding nothing new: at 10,000 events/s
+        five seconds are 50,000 rows, read again at every poll. The margin is then min(`late_commit_margin`, the
+        time these rows span): all of it up to `late_commit_rows / margin` events/s per trigger (200 by default),
+        about 0.4 s at 2,500 events/s per trigger. A row found new or changed in the margin restarts the count."""
         self.max_deep_pages = max_deep_pages
-        """Pages a poll reads beyond its usual depth to reach the oldest open event; deeper ones are read by id."""
+        """Pages of `page_size` rows a poll reads beyond its usual depth to reach the oldest open event; deeper ones
+        are read by id."""
         self.max_refresh = max_refresh
         """Open events beyond the deep read that are read one by one per trigger and poll (oldest first; the rest
         stay open and come at the next polls, so nothing is dropped)."""
@@ -162,6 +214,8 @@ class EventLogFollower:
         self._newest_invocation: dict[str, float] = {}
         self._open: dict[str, dict[str, float]] = {}
         """Per trigger name: events last seen in a non-final state, id → created_at. Read until they are final."""
+        self._last_news: dict[tuple[str, str], int] = {}
+        """Per (trigger name, log): the rows the previous poll found new there, to size its first answer."""
         self._first_poll = True
 
     async def poll(self) -> int:
@@ -192,24 +246,31 @@ class EventLogFollower:
     async def _take_baseline(self, trigger: TriggerRef) -> None:
         """With `since now`: note what the log holds at the start (its newest rows and the margin below them), so it
         is not recorded; later polls read from there."""
-        newest = await self._scan_top(
-            self._event_fetch(trigger), lambda rows: self._skip_events.update(r.id for r in rows)
-        )
+
+        def skip_events(rows: list[EventRecord]) -> int:
+            self._skip_events.update(r.id for r in rows)
+            return 0
+
+        def skip_invocations(rows: list[InvocationRecord]) -> int:
+            self._skip_invocations.update(r.id for r in rows)
+            return 0
+
+        newest = await self._scan_top(self._event_fetch(trigger), skip_events)
         self._newest_event[trigger.name] = -math.inf if newest is None else newest
-        newest = await self._scan_top(
-            self._invocation_fetch(trigger), lambda rows: self._skip_invocations.update(r.id for r in rows)
-        )
+        newest = await self._scan_top(self._invocation_fetch(trigger), skip_invocations)
         self._newest_invocation[trigger.name] = -math.inf if newest is None else newest
 
     async def _scan_top(
-        self, fetch: Callable[[int, int], Awaitable[list[Row]]], on_page: Callable[[list[Row]], None]
+        self, fetch: Callable[[int, int], Awaitable[list[Row]]], on_page: Callable[[list[Row]], int]
     ) -> float | None:
         """The newest rows of a log and everything within the margin below them."""
         first = await fetch(self.page_size, 0)
         if not first:
             return None
         top = max(instant(r.created_at) for r in first)
-        return await _scan(fetch, self.page_size, top - self.late_commit_margin, on_page)
+        return await _scan(
+            fetch, self.page_size, top - self.late_commit_margin, on_page, max_page_size=self.max_page_size
+        )
 
     def _event_fetch(self, trigger: TriggerRef) -> Callable[[int, int], Awaitable[list[EventRecord]]]:
         return lambda limit, offset: self.client.event_logs(trigger, limit, offset)
@@ -225,18 +286,26 @@ class EventLogFollower:
         # 1. invocations down to the previous newest minus the margin (all of them on the first poll)
         fresh: dict[str, InvocationRecord] = {}
 
-        def take_invocations(rows: list[InvocationRecord]) -> None:
-            rows = [r for r in rows if r.id not in self._skip_invocations]
-            known = self.sink.known_invocations(r.id for r in rows)
-            fresh.update((r.id, r) for r in rows if r.id not in known)
+        def take_invocations(rows: list[InvocationRecord]) -> int:
+            known = self.sink.known_invocations(r.id for r in rows if r.id not in self._skip_invocations)
+            end = 0
+            for position, row in enumerate(rows, 1):
+                if row.id not in known and row.id not in self._skip_invocations:
+                    fresh[row.id] = row
+                    end = position
+            return end
 
         previous = self._newest_invocation.get(name)
         newest = await _scan(
             self._invocation_fetch(trigger),
-            self.page_size,
+            self._first_limit(name, "invocations"),
             None if previous is None else previous - self.late_commit_margin,
             take_invocations,
+            max_page_size=self.max_page_size,
+            quiet_below=previous,
+            quiet_rows=self.late_commit_rows,
         )
+        self._last_news[(name, "invocations")] = len(fresh)
         if newest is not None:
             self._newest_invocation[name] = max(newest, previous or -math.inf)
 
@@ -248,28 +317,38 @@ class EventLogFollower:
             if open_events:
                 stop_before = min(stop_before, min(open_events.values()))
         seen: set[str] = set()
-        deepest = math.inf
 
-        def take_events(rows: list[EventRecord]) -> None:
-            nonlocal found, deepest
-            for event in rows:
+        new_events = 0
+
+        def take_events(rows: list[EventRecord]) -> int:
+            nonlocal found, new_events
+            end = 0
+            for position, event in enumerate(rows, 1):
                 if event.id in self._skip_events:
                     continue
                 seen.add(event.id)
-                if self.sink.observe_event(event) != "same":
+                outcome = self.sink.observe_event(event)
+                if outcome != "same":
                     found += 1
+                    if outcome == "new":
+                        new_events += 1
+                        end = position
                 self._track(event, name)
-            if rows:
-                deepest = min(deepest, min(instant(r.created_at) for r in rows))
+            return end
 
         newest = await _scan(
             self._event_fetch(trigger),
-            self.page_size,
+            self._first_limit(name, "events"),
             stop_before,
             take_events,
             deep_floor=None if previous is None else previous - self.late_commit_margin,
-            max_deep_answers=self.max_deep_pages,
+            max_deep_rows=self.max_deep_pages * self.page_size,
+            max_page_size=self.max_page_size,
+            quiet_below=previous,
+            quiet_rows=self.late_commit_rows,
+            quiet_floor=min(open_events.values(), default=None),
         )
+        self._last_news[(name, "events")] = new_events
         if newest is not None:
             self._newest_event[name] = max(newest, previous or -math.inf)
         elif previous is None:
@@ -293,6 +372,12 @@ class EventLogFollower:
                 continue
             found += await self._refresh(event_id, trigger)
         return found
+
+    def _first_limit(self, name: str, log_name: str) -> int:
+        """The first answer of a poll's scan: what the previous poll found new there plus the margin's rows (most
+        polls then need one answer), at least `page_size`, at most `max_page_size`."""
+        expected = self._last_news.get((name, log_name), 0) + self.late_commit_rows
+        return max(self.page_size, min(self.max_page_size, expected))
 
     async def _refresh(self, event_id: str, trigger: TriggerRef) -> int:
         """Read one event by id; returns how many items were new."""

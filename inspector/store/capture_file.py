@@ -279,7 +279,8 @@ class CaptureWriter:
         self.capture = capture
         self.conn = capture.conn
         self.batch_size = batch_size
-        self._events: list[dict[str, Any]] = []
+        self._events: list[tuple[Any, ...]] = []
+        """New events, as rows of `EVENT_COLUMNS`."""
         self._event_updates: list[dict[str, Any]] = []
         self._states: list[tuple[Any, ...]] = []
         self._invocations: list[dict[str, Any]] = []
@@ -344,22 +345,22 @@ class CaptureWriter:
         }
         if known is None:
             self._events.append(
-                {
-                    "id": record.id,
-                    "trigger_name": record.trigger_name,
-                    "schema_name": record.schema_name,
-                    "table_name": record.table_name,
-                    "op": record.op,
-                    "created_at": record.created_at,
-                    "created_ts": record.created_seconds,  # the true instant, in the server's time zone
-                    "payload": dumps(record.payload),
-                    "row_key": record.row_key,
-                    "trace_id": record.trace_id,
-                    "session_role": record.session_role,
-                    "captured_at": now,
-                    "updated_at": now,
-                    **fields,
-                }
+                (
+                    record.id,
+                    record.trigger_name,
+                    record.schema_name,
+                    record.table_name,
+                    record.op,
+                    record.created_at,
+                    record.created_seconds,  # the true instant, in the server's time zone
+                    dumps(record.payload),
+                    record.row_key,
+                    record.trace_id,
+                    record.session_role,
+                    now,
+                    now,
+                    *fields.values(),
+                )
             )
             outcome = "new"
         else:
@@ -379,7 +380,8 @@ class CaptureWriter:
             )
         )
         self._known_states[record.id] = state
-        self._touched.add(record.id)
+        # (A state change leaves the delivery figures as they are: they come from invocations. A new event's are
+        # recomputed only if the file already holds invocations of it: see `_write`.)
         self.recorded += 1
         self._maybe_flush()
         return outcome
@@ -632,7 +634,9 @@ class CaptureWriter:
         conn = db.conn
         with conn:
             if batch.events:
-                db.table("events").insert_all(batch.events, batch_size=len(batch.events), ignore=True)
+                # Multi-row statements rather than sqlite-utils' `insert_all` (which builds each row's SQL in
+                # Python): see `insert_rows`.
+                insert_rows(conn, EVENT_INSERT, batch.events, verb="INSERT OR IGNORE")
             for update in batch.event_updates:
                 sets = ", ".join(f"{k} = :{k}" for k in update if k != "id")
                 conn.execute(f"UPDATE events SET {sets} WHERE id = :id", update)
@@ -649,8 +653,51 @@ class CaptureWriter:
                 insert_rows(conn, MESSAGE_COLUMNS, batch.messages, MESSAGE_VALUES)
             if batch.log:
                 insert_rows(conn, "session_log (at, level, source, message)", batch.log)
-            if batch.touched:
-                update_delivery_figures(conn, batch.touched)
+            touched = batch.touched
+            if batch.events:
+                # A new event's delivery figures are the columns' defaults unless the file already holds invocations
+                # of it (recorded before it, e.g. by an earlier capture into the same file): only those are computed.
+                touched = list({*touched, *_with_invocations(conn, [row[0] for row in batch.events])})
+            if touched:
+                update_delivery_figures(conn, touched)
+
+
+EVENT_COLUMNS = (
+    "id",
+    "trigger_name",
+    "schema_name",
+    "table_name",
+    "op",
+    "created_at",
+    "created_ts",
+    "payload",
+    "row_key",
+    "trace_id",
+    "session_role",
+    "captured_at",
+    "updated_at",
+    "status",
+    "delivered",
+    "error",
+    "tries",
+    "locked",
+    "next_retry_at",
+    "archived",
+)
+"""The columns of a new event's row, in the order `CaptureWriter.observe_event` queues them."""
+EVENT_INSERT = f"events ({', '.join(EVENT_COLUMNS)})"
+
+
+def _with_invocations(conn: sqlite3.Connection, event_ids: list[str]) -> list[str]:
+    """Which of these events the file holds invocations of."""
+    found: list[str] = []
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.extend(
+            r[0] for r in conn.execute(f"SELECT DISTINCT event_id FROM invocations WHERE event_id IN ({marks})", chunk)
+        )
+    return found
 
 
 KNOWN_LIMIT = 200_000
@@ -712,7 +759,7 @@ class _Batch:
 
     def __init__(
         self,
-        events: list[dict[str, Any]],
+        events: list[tuple[Any, ...]],
         event_updates: list[dict[str, Any]],
         states: list[tuple[Any, ...]],
         invocations: list[dict[str, Any]],
