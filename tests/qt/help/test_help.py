@@ -30,6 +30,7 @@ def test_filter_reference_lists_every_field_and_applies_an_example(
     example = EXAMPLES[0]
     reference.anchorClicked.emit(QUrl("filter:" + QUrl.toPercentEncoding(example).data().decode()))
     assert window.filter_bar.edit.text() == example
+    reference.close()  # a top-level window left open takes the (offscreen) mouse from later tests
 
 
 def test_shortcuts_window_lists_the_working_keys(window: MainWindow) -> None:

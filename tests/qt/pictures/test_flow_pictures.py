@@ -546,6 +546,8 @@ def test_timeline_view_updates_live_and_a_click_filters_the_bucket(qtbot: QtBot)
     # Hovering a plot moves the crosshair to the middle of the bucket under the mouse and reads it out.
     view.resize(800, 500)
     view.show()
+    view.raise_()  # above any window an earlier test left open, which would take the mouse events
+    view.activateWindow()
     qtbot.waitExposed(view)
     plots = view.plots
     assert view.origin == T0  # plotted in seconds from the first bucket (small numbers)
