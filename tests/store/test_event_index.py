@@ -7,14 +7,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from inspector.core.colouring import DEFAULT_RULES, ColourRule
 from inspector.core.events import EventRecord, InvocationRecord
 from inspector.core.filter import FilterError
-from inspector.core.hasura import client_error
 from inspector.store import event_index
 from inspector.store.capture_file import CaptureFile, CaptureWriter, copy_events
 from inspector.store.event_index import (
@@ -26,34 +24,8 @@ from inspector.store.event_index import (
     MarkFailed,
     export_selection,
 )
-from tests.helpers.captures import add_rows, build_big_capture, event_dict, invocation_dict, ok_response
-
-TRIGGERS = ("validate-order", "process-payment", "restaurant-approval", "agent-assignment")
-
-
-def event_id(i: int) -> str:
-    return f"6f1c2d3e-{i:04d}-4000-8000-{i:012d}"
-
-
-def write_events(writer: CaptureWriter, numbers: range) -> list[dict[str, Any]]:
-    events = [
-        event_dict(event_id(i), trigger=TRIGGERS[i % 4], created_at=f"2024-03-01T12:{i // 60 % 60:02d}:{i % 60:02d}")
-        for i in numbers
-    ]
-    for event in events:
-        writer.observe_event(EventRecord.from_hasura(event), now=1709294400.0)
-    writer.flush()
-    return events
-
-
-def fail(writer: CaptureWriter, event: dict[str, Any]) -> None:
-    writer.observe_invocation(
-        InvocationRecord.from_hasura(
-            invocation_dict(f"inv-{event['id']}", event, 500, client_error("down"), event["created_at"])
-        )
-    )
-    writer.observe_event(EventRecord.from_hasura({**event, "tries": 1, "error": True}))
-    writer.flush()
+from tests.helpers.captures import add_rows, build_big_capture, invocation_dict, ok_response
+from tests.helpers.event_list import event_id, fail, write_events
 
 
 @pytest.fixture
