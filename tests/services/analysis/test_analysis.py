@@ -53,7 +53,7 @@ from tests.conftest import ADMIN_SECRET, SandboxFactory
 from tests.helpers.sandbox_client import ScriptedWebhook, add_trigger, always_ok, graphql_data, wait_until
 from tests.services.analysis.conftest import T0, Builder, assert_flows_agree, filter_of, flagged, kinds_of, row
 
-IDLE = 0.5
+IDLE = 1.0
 """The cold-start idle time of the cold-start scenario, in the sandbox and in the thresholds."""
 UPDATES = 8
 TRIGGERS = ("validate-order", "process-payment", "restaurant-approval", "agent-assignment", "address-changed")
@@ -191,7 +191,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "off": {},
     "duplicate": {"faults": Faults(duplicate_rate=1.0)},
     "reorder": {"faults": Faults(reorder_window_ms=800), "seed": 4},
-    "cold-start": {"faults": Faults(cold_start_ms=400, cold_start_idle_s=IDLE)},
+    "cold-start": {"faults": Faults(cold_start_ms=700, cold_start_idle_s=IDLE)},
     "retry": {"faults": Faults(fail_rate=0.3), "seed": 6},
     "dead-letter": {"faults": Faults(fail_rate=1.0), "num_retries": 0},
 }
@@ -203,9 +203,12 @@ EXPECTED = {
     "retry": {"retry", "dead-letter"},  # a dead letter only if one event fails four times in a row
     "dead-letter": {"dead-letter"},
 }
-THRESHOLDS = Thresholds(cold_start_idle_s=IDLE, cold_start_min_ms=200)
-"""The sandbox's idle time; a 400 ms cold start is judged against a 200 ms floor (the default 500 ms would need
-slower, longer tests)."""
+THRESHOLDS = Thresholds(cold_start_idle_s=IDLE, cold_start_min_ms=400)
+"""The sandbox's idle time; a 700 ms cold start is judged against a 400 ms floor (the default 500 ms would need
+slower tests). A 200 ms floor flagged a cold start in the duplicate scenario on a loaded CI machine: a first attempt
+after the pause waited a little over 200 ms longer than the warm median for reasons of load, not of the handler. The
+cold start stays shorter than the idle time, so a call delayed by one cold start does not make the next handler cold
+again."""
 
 
 @pytest.mark.slow
