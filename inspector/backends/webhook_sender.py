@@ -1,36 +1,43 @@
 """The webhook sender: POSTs an event-trigger body to a handler as Hasura does, and times the answer.
 
-Owns one aiohttp session (a keep-alive connection pool sized for the replay's concurrency), the per-request timeout
-(Hasura's is the trigger's `retry_conf.timeout_sec`, `server/src-lib/Hasura/Eventing/HTTP.hs`), the duration of each
-request (from sending to the last byte of the answer, `time.perf_counter`) and the translation of aiohttp's failures
-into typed errors whose message is what Hasura would log in an `http_exception` (`getHttpExceptionJson` in
-`server/src-lib/Hasura/HTTP.hs`).
+Owns one `backends.http1.Http1Client` (pooled keep-alive connections; aiohttp's client cost about four times the
+CPU per request, see that module), the per-request timeout (Hasura's is the trigger's `retry_conf.timeout_sec`,
+`server/src-lib/Hasura/Eventing/HTTP.hs`), the duration of each request (from sending to the last byte of the
+answer, `time.perf_counter`) and the translation of failures into typed errors whose message is what Hasura would
+log in an `http_exception` (`getHttpExceptionJson` in `server/src-lib/Hasura/HTTP.hs`).
 
 Headers are sent exactly as given: the caller builds them with `inspector.services.replay.plan.resolve_headers`, which
 puts Hasura's `Content-Type: application/json` and `User-Agent: hasura-graphql-engine/<version>` over the trigger's
 configured headers. Configured header values never come from a capture (it keeps them redacted): they come from
 the user (the profile's keyring entry or environment variables, `--webhook-header NAME=ENVVAR`) or from the
-trigger's `value_from_env` variable, as Hasura reads it. aiohttp adds `Host`, `Content-Length`, `Accept` and
-`Accept-Encoding`, as any HTTP client (Hasura's included) adds its own.
+trigger's `value_from_env` variable, as Hasura reads it. The sender adds `Host` and `Content-Length`, and `Accept:
+*/*` and `Accept-Encoding: gzip, deflate` when not given (what aiohttp, the sender's client until 2026-12, added),
+as any HTTP client (Hasura's included) adds its own. A compressed answer is inflated.
 
-An answer larger than `backends.http.WEBHOOK_ANSWER` (16 MiB unless configured) is not read further: the delivery
-is a `WebhookAnswerTooLarge` (an `http_exception` saying so), so a handler streaming gigabytes cannot exhaust memory
-and is not taken for a handler that answered.
+An answer larger than `backends.http.WEBHOOK_ANSWER` (16 MiB unless configured; inflated bytes counted) is not read
+further: the delivery is a `WebhookAnswerTooLarge` (an `http_exception` saying so), so a handler streaming gigabytes
+cannot exhaust memory and is not taken for a handler that answered. Redirects are not followed (a 3xx is recorded
+as the handler's answer, as Hasura records it).
 
 Used by the replay runner (`inspector.services.replay.runner`) and its benchmark.
 """
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Mapping
 from typing import NamedTuple
 
-import aiohttp
-
 from inspector.backends.errors import BackendError, ConnectionFailed, ResponseTooLarge
-from inspector.backends.http import WEBHOOK_ANSWER, read_bounded, readable_at_once
+from inspector.backends.http import WEBHOOK_ANSWER
+from inspector.backends.http1 import (
+    Http1Client,
+    Http1ConnectError,
+    Http1Error,
+    Http1InvalidURL,
+    Http1Timeout,
+    Http1TooLarge,
+)
 from inspector.core.redaction import redact_url
 
 
@@ -78,16 +85,18 @@ class WebhookAnswer(NamedTuple):
 
 
 class WebhookSender:
-    """Sends webhook requests over one pooled session. Use `async with WebhookSender(...) as sender`."""
+    """Sends webhook requests over pooled keep-alive connections. Use `async with WebhookSender(...) as sender`."""
 
     def __init__(self, connections: int = 100, verify_tls: bool = True, max_answer_bytes: int | None = None) -> None:
         self._connections = max(1, connections)
         self.max_answer_bytes = WEBHOOK_ANSWER.resolve(max_answer_bytes)
-        self._ssl: ssl.SSLContext | bool = bool(verify_tls)
-        self._session: aiohttp.ClientSession | None = None
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._verify_tls = bool(verify_tls)
+        self._client: Http1Client | None = None
         self._shown_urls: dict[str, str] = {}
         """URL → `redact_url(URL)`: worked out once per URL, not for every delivery (replay's rate)."""
+        self._headers: dict[int, tuple[Mapping[str, str], list[tuple[str, str]]]] = {}
+        """id(headers) → (headers, the pairs to send): a replay passes the same mapping for every event of a trigger
+        that has no per-event header, so the defaults are added once."""
 
     async def __aenter__(self) -> WebhookSender:
         self._open()
@@ -96,19 +105,15 @@ class WebhookSender:
     async def __aexit__(self, *_exc: object) -> None:
         await self.close()
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl),
-                # Our own cookies must not travel between handlers; Hasura keeps none either.
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self._session
+    def _open(self) -> Http1Client:
+        if self._client is None:
+            self._client = Http1Client(self._verify_tls, max_idle=self._connections)
+        return self._client
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     def _shown(self, url: str) -> str:
         shown = self._shown_urls.get(url)
@@ -118,52 +123,45 @@ class WebhookSender:
             shown = self._shown_urls[url] = redact_url(url)
         return shown
 
+    def _pairs(self, headers: Mapping[str, str]) -> list[tuple[str, str]]:
+        known = self._headers.get(id(headers))
+        if known is not None and known[0] is headers:
+            return known[1]
+        pairs = list(headers.items())
+        present = {name.lower() for name in headers}
+        if "accept" not in present:
+            pairs.append(("Accept", "*/*"))
+        if "accept-encoding" not in present:
+            pairs.append(("Accept-Encoding", "gzip, deflate"))
+        if len(self._headers) >= 256:
+            self._headers.clear()
+        self._headers[id(headers)] = (headers, pairs)
+        return pairs
+
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], time_limit: float) -> WebhookAnswer:
         """POST `body` with exactly `headers`, within `time_limit` seconds; the answer of any status, or a
         `WebhookError`."""
-        session = self._open()
-        timeout = self._timeouts.get(time_limit)
-        if timeout is None:
-            timeout = self._timeouts[time_limit] = aiohttp.ClientTimeout(total=time_limit)
+        client = self._open()
         started = time.perf_counter()
         try:
-            async with session.post(
-                url,
-                data=body,
-                headers=headers,  # aiohttp copies them into its own multidict
-                timeout=timeout,
-                allow_redirects=False,
-            ) as answer:
-                try:
-                    limit = self.max_answer_bytes
-                    if readable_at_once(answer, limit):  # the usual small answer: one read, one coroutine less
-                        raw = await answer.read()
-                    else:
-                        raw = await read_bounded(answer, limit, WEBHOOK_ANSWER, self._shown(url))
-                except ResponseTooLarge as exc:
-                    raise WebhookAnswerTooLarge(
-                        f"{exc} (HTTP {answer.status})", url, _since(started), answer.status, exc.limit
-                    ) from exc
-                return WebhookAnswer(
-                    answer.status,
-                    raw,
-                    tuple(answer.headers.items()),
-                    (time.perf_counter() - started) * 1000,
-                )
-        except TimeoutError as exc:
+            status, got, raw = await client.post(
+                url, body, self._pairs(headers), limit=self.max_answer_bytes, time_limit=time_limit
+            )
+        except Http1Timeout as exc:
             raise WebhookTimeout("response timeout", url, _since(started)) from exc
-        except aiohttp.InvalidURL as exc:
-            raise InvalidWebhookURL(f"invalid URL: {exc}", url, _since(started)) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise WebhookUnreachable(_connector_message(exc), url, _since(started)) from exc
-        except (aiohttp.ClientError, ValueError) as exc:
+        except Http1InvalidURL as exc:
+            raise InvalidWebhookURL(str(exc), url, _since(started)) from exc
+        except Http1ConnectError as exc:
+            raise WebhookUnreachable(str(exc), url, _since(started)) from exc
+        except Http1TooLarge as exc:
+            too_large = WEBHOOK_ANSWER.exceeded(self._shown(url), exc.limit)
+            raise WebhookAnswerTooLarge(
+                f"{too_large} (HTTP {exc.status})", url, _since(started), exc.status, exc.limit
+            ) from exc
+        except Http1Error as exc:
             raise WebhookError(str(exc) or type(exc).__name__, url, _since(started)) from exc
+        return WebhookAnswer(status, raw, tuple(got), (time.perf_counter() - started) * 1000)
 
 
 def _since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
-
-
-def _connector_message(exc: aiohttp.ClientConnectorError) -> str:
-    reason = exc.os_error.strerror if exc.os_error is not None and exc.os_error.strerror else str(exc.os_error)
-    return f"cannot connect to {exc.host}:{exc.port}: {reason}"
