@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
+from inspector.backends.http1 import Http1Client, Http1Error
 from inspector.core.connection_profile import is_loopback_host
 from inspector.core.hasura import RetryConf
 from inspector.core.redaction import redact_header_pairs, redact_url
@@ -72,9 +71,6 @@ HOP_BY_HOP = frozenset(
 
 _SET_BY_CLIENT = frozenset({"host", "content-length"})
 _DROPPED = HOP_BY_HOP | _SET_BY_CLIENT
-_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
-"""Headers aiohttp's client adds when absent: skipped unless the engine sent them, so the handler gets what the engine
-sent."""
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 """Largest delivery body the relay accepts (Hasura sets no limit on webhook bodies; the sandbox's handlers take
@@ -172,11 +168,10 @@ class Relay:
         self.deliveries = 0
         """Requests received on a route (malformed ones included)."""
         self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Http1Client | None = None
         self._id_prefix = secrets.token_hex(8)
         """Record ids are this run's random prefix and a counter (unique in the capture, cheaper than a uuid4)."""
         self._ids = 0
-        self._urls = {url: URL(url) for url in self.routes.values()}
         self._shown: dict[str, str] = {}
 
     # --- life cycle ----------------------------------------------------------------------------------------------
@@ -189,12 +184,7 @@ class Relay:
         await self.stop()
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0),
-            auto_decompress=False,  # the body passes through as the handler encoded it, with its Content-Encoding
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(total=None),  # the engine's timeout governs: it hangs up, we cancel
-        )
+        self._client = Http1Client(max_idle=1000)
         app = web.Application(client_max_size=self.config.max_body_bytes)
         app.router.add_get("/", self._index)
         app.router.add_route("*", "/{trigger}", self._handle)
@@ -215,9 +205,9 @@ class Relay:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     @property
     def base_url(self) -> str:
@@ -366,41 +356,31 @@ class Relay:
         if isinstance(action, Delay):
             await asyncio.sleep(action.seconds)
         record.target = self._shown.get(target) or self._shown.setdefault(target, redact_url(target))
-        present = {name.lower() for name, _ in headers}
-        skip = {h for h in _AUTO_HEADERS if h.lower() not in present}
         try:
-            status, answer_hdrs, answer, handler_ms = await self._forward(target, headers, send, skip)
+            status, answer_hdrs, answer, handler_ms = await self._forward(target, headers, send)
         except _HandlerFailed as exc:
             record.error = str(exc)
             return await _hang_up(request)
         record.http_status, record.response_headers, record.response_body = status, answer_hdrs, answer
         record.handler_ms = handler_ms
         if isinstance(action, Duplicate):
-            await self._forward_copy(trigger, target, headers, send, skip, record)
+            await self._forward_copy(trigger, target, headers, send, record)
         return web.Response(status=status, body=answer, headers=CIMultiDict(answer_headers(answer_hdrs)))
 
     async def _forward(
-        self, target: str, headers: list[tuple[str, str]], body: bytes, skip: set[str]
+        self, target: str, headers: list[tuple[str, str]], body: bytes
     ) -> tuple[int, list[tuple[str, str]], bytes, float]:
-        assert self._session is not None
+        assert self._client is not None
         started = time.perf_counter()
         try:
-            async with self._session.post(
-                self._urls.get(target) or URL(target),
-                data=body,
-                headers=CIMultiDict(headers),
-                skip_auto_headers=skip,
-                allow_redirects=False,
-            ) as answer:
-                content = await answer.read()
-                return (
-                    answer.status,
-                    list(answer.headers.items()),
-                    content,
-                    (time.perf_counter() - started) * 1000.0,
-                )
-        except (aiohttp.ClientError, OSError) as exc:
+            # The body passes back as the handler encoded it (with its Content-Encoding); the engine's time limit
+            # governs (it hangs up, the forward is cancelled).
+            status, answer_hdrs, content = await self._client.post(
+                target, body, headers, limit=self.config.max_body_bytes, decompress=False
+            )
+        except Http1Error as exc:
             raise _HandlerFailed(f"handler {redact_url(target)} failed: {type(exc).__name__}: {exc}") from exc
+        return status, answer_hdrs, content, (time.perf_counter() - started) * 1000.0
 
     async def _forward_copy(
         self,
@@ -408,7 +388,6 @@ class Relay:
         target: str,
         headers: list[tuple[str, str]],
         body: bytes,
-        skip: set[str],
         first: RelayDeliveryRecord,
     ) -> None:
         """The second delivery of a `duplicate`: recorded as its own row (`copy` 1); its answer goes nowhere."""
@@ -435,7 +414,7 @@ class Relay:
         )
         try:
             copy.http_status, copy.response_headers, copy.response_body, copy.handler_ms = await self._forward(
-                target, headers, body, skip
+                target, headers, body
             )
         except _HandlerFailed as exc:
             copy.error = str(exc)
