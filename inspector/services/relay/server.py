@@ -1,16 +1,16 @@
 """The relay server: an HTTP relay between the engine (Hasura, or the sandbox's delivery worker) and the handlers.
 
-Owns the aiohttp server that receives each delivery at `/<trigger>`, forwards it to that trigger's configured route
-(and to nothing else: an unknown trigger is answered 404) with the body and headers unchanged except the hop-by-hop
-headers (`Connection` and those it names, `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
-`Proxy-*`), `Host` and `Content-Length` (the client sets them for the handler), and answers the engine with the
-handler's status, headers and body, so the engine's retry semantics apply unchanged. On the way a breakpoint may
-hold the delivery (`breakpoints.Breakpoints`) and the first matching fault rule acts (`rules`). A handler that
-cannot be reached is passed on as what it is to the engine: the relay closes the engine's connection too, so the
-engine records a connection failure, as it would have without the relay. When the engine gives up (its
-`timeout_sec`) and hangs up, the relay's forward is cancelled (aiohttp's `handler_cancellation`), so a handler that
-never answers holds nothing. Every delivery is recorded (`inspector.store.relay_records.RelayRecorder`) with
-secrets in headers redacted.
+Owns the listener (`listener.Listener`, HTTP/1.1 over httptools) that receives each delivery at `/<trigger>`,
+forwards it to that trigger's configured route (and to nothing else: an unknown trigger is answered 404) through
+the lean client `backends.http1` with the body and headers unchanged except the hop-by-hop headers (`Connection`
+and those it names, `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`, `Proxy-*`), `Host` and
+`Content-Length` (the client sets them for the handler), and answers the engine with the handler's status, headers
+and body, so the engine's retry semantics apply unchanged. On the way a breakpoint may hold the delivery
+(`breakpoints.Breakpoints`) and the first matching fault rule acts (`rules`). A handler that cannot be reached is
+passed on as what it is to the engine: the relay closes the engine's connection too, so the engine records a
+connection failure, as it would have without the relay. When the engine gives up (its `timeout_sec`) and hangs up,
+the listener cancels the delivery's task and with it the forward, so a handler that never answers holds nothing.
+Every delivery is recorded (`inspector.store.relay_records.RelayRecorder`) with secrets in headers redacted.
 
 Used by `inspector relay` (`inspector.cli.relay`), `inspector demo --relay`, the window's Breakpoints panel and the
 benchmark `benchmarks/relay.py`.
@@ -28,14 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
-from multidict import CIMultiDict
-
 from inspector.backends.http1 import Http1Client, Http1Error
 from inspector.core.connection_profile import is_loopback_host
 from inspector.core.hasura import RetryConf
 from inspector.core.redaction import redact_header_pairs, redact_url
 from inspector.services.relay.breakpoints import Breakpoints, Decision
+from inspector.services.relay.listener import Listener, Reply, Request
 from inspector.services.relay.rules import (
     Action,
     Delay,
@@ -167,7 +165,7 @@ class Relay:
         self.on_delivery: list[Callable[[Outcome], None]] = []
         self.deliveries = 0
         """Requests received on a route (malformed ones included)."""
-        self._runner: web.AppRunner | None = None
+        self._listener: Listener | None = None
         self._client: Http1Client | None = None
         self._id_prefix = secrets.token_hex(8)
         """Record ids are this run's random prefix and a counter (unique in the capture, cheaper than a uuid4)."""
@@ -185,26 +183,15 @@ class Relay:
 
     async def start(self) -> None:
         self._client = Http1Client(max_idle=1000)
-        app = web.Application(client_max_size=self.config.max_body_bytes)
-        app.router.add_get("/", self._index)
-        app.router.add_route("*", "/{trigger}", self._handle)
-        # handler_cancellation: when the engine hangs up, the forward (and a never-answering handler) is cancelled.
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, handler_cancellation=True
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1]) if sockets else self.config.port
+        self._listener = Listener(self._dispatch, self.config.max_body_bytes)
+        self.port = await self._listener.start(self.config.host, self.config.port)
 
     async def stop(self) -> None:
         if self.breakpoints is not None:
             self.breakpoints.continue_all()  # never leave a held delivery hanging
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -222,8 +209,14 @@ class Relay:
 
     # --- requests ------------------------------------------------------------------------------------------------
 
-    async def _index(self, _request: web.Request) -> web.Response:
-        return web.json_response({"relay": "inspector", "routes": sorted(self.routes)})
+    async def _dispatch(self, request: Request) -> Reply | None:
+        """`GET /`: what the relay is and its routes; `/<trigger>`: a delivery."""
+        trigger = request.path[1:]
+        if not trigger:
+            if request.method in ("GET", "HEAD"):
+                return _json(200, {"relay": "inspector", "routes": sorted(self.routes)})
+            return _json(405, {"error": "GET / lists the routes; deliveries go to /<trigger>"})
+        return await self._handle(trigger, request)
 
     def _choose(self, trigger: str, body: Any) -> tuple[Action, str | None]:
         rules = [rule for rule in self.rules if rule.enabled and not rule.spent]
@@ -248,21 +241,19 @@ class Relay:
         points = self.breakpoints
         return points is not None and points.attached and any(p.enabled for p in points.breakpoints)
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        trigger = request.match_info["trigger"]
+    async def _handle(self, trigger: str, request: Request) -> Reply | None:
         target = self.routes.get(trigger)
         if target is None:  # forwards only to configured routes
-            return web.json_response(
-                {"error": f"the relay has no route for trigger {trigger!r}", "routes": sorted(self.routes)},
-                status=404,
+            return _json(
+                404, {"error": f"the relay has no route for trigger {trigger!r}", "routes": sorted(self.routes)}
             )
         if request.method != "POST":
-            return web.json_response({"error": "event trigger deliveries are POSTed"}, status=405)
+            return _json(405, {"error": "event trigger deliveries are POSTed"})
         self.deliveries += 1
         received = time.time()
         started = time.perf_counter()
-        raw = await request.read()
-        headers = forwardable(request.headers.items())
+        raw = request.body
+        headers = forwardable(request.headers)
         self._ids += 1
         record = RelayDeliveryRecord(
             id=f"{self._id_prefix}{self._ids:016x}",
@@ -285,7 +276,7 @@ class Relay:
                 body = None  # not JSON: forwarded unchanged all the same, no rule or breakpoint can read it
             fill_from_body(record, body)
         try:
-            return await self._act(request, trigger, target, body, raw, headers, record)
+            return await self._act(trigger, target, body, raw, headers, record)
         except asyncio.CancelledError:
             record.error = record.error or "the engine hung up before the answer (its timeout_sec)"
             raise
@@ -309,14 +300,14 @@ class Relay:
 
     async def _act(
         self,
-        request: web.Request,
         trigger: str,
         target: str,
         body: Any,
         raw: bytes,
         headers: list[tuple[str, str]],
         record: RelayDeliveryRecord,
-    ) -> web.StreamResponse:
+    ) -> Reply | None:
+        """The answer for the engine, or None to hang up on it."""
         action: Action | None = None
         send = raw
         if body is not _UNREAD:  # a rule or a breakpoint may act
@@ -349,10 +340,10 @@ class Relay:
             if action.retry_after is not None:
                 answer_hdrs.append(("Retry-After", str(action.retry_after)))
             record.http_status, record.response_headers, record.response_body = action.status, answer_hdrs, answer
-            return web.Response(status=action.status, body=answer, headers=CIMultiDict(answer_hdrs))
+            return Reply(action.status, answer_hdrs, answer)
         if isinstance(action, Drop):
             record.error = "dropped by the relay: connection closed without an answer"
-            return await _hang_up(request)
+            return None
         if isinstance(action, Delay):
             await asyncio.sleep(action.seconds)
         record.target = self._shown.get(target) or self._shown.setdefault(target, redact_url(target))
@@ -360,12 +351,12 @@ class Relay:
             status, answer_hdrs, answer, handler_ms = await self._forward(target, headers, send)
         except _HandlerFailed as exc:
             record.error = str(exc)
-            return await _hang_up(request)
+            return None  # the engine sees what it would have seen without the relay: a connection failure
         record.http_status, record.response_headers, record.response_body = status, answer_hdrs, answer
         record.handler_ms = handler_ms
         if isinstance(action, Duplicate):
             await self._forward_copy(trigger, target, headers, send, record)
-        return web.Response(status=status, body=answer, headers=CIMultiDict(answer_headers(answer_hdrs)))
+        return Reply(status, answer_headers(answer_hdrs), answer)
 
     async def _forward(
         self, target: str, headers: list[tuple[str, str]], body: bytes
@@ -437,10 +428,5 @@ def _decided(decision: Decision, raw: bytes) -> tuple[Action | None, bytes]:
     return Drop(), raw
 
 
-async def _hang_up(request: web.Request) -> web.StreamResponse:
-    """Close the engine's connection without an answer: what it sees when a handler cannot be reached."""
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    # aiohttp writes nothing to an aborted transport: this answer only ends the request on our side.
-    return web.Response(status=502)
+def _json(status: int, payload: Any) -> Reply:
+    return Reply(status, [("Content-Type", "application/json; charset=utf-8")], json.dumps(payload).encode())
