@@ -173,9 +173,10 @@ class _Connection(asyncio.Protocol):
         if not keep_alive:
             head.append("Connection: close\r\n")
         head.append("\r\n")
-        self.transport.write(_status_line(reply.status) + "".join(head).encode("utf-8", "surrogateescape"))
-        if reply.body:
-            self.transport.write(reply.body)
+        # One buffer, one send (a second `write` would be a second system call).
+        self.transport.write(
+            b"".join((_status_line(reply.status), "".join(head).encode("utf-8", "surrogateescape"), reply.body))
+        )
 
     def _refuse(self, status: int, body: bytes) -> None:
         self._write(Reply(status, [("Content-Type", "application/json")], body), keep_alive=False)
