@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS relay_rewirings (
 """The relay's tables (see the module docstring)."""
 
 RELAY_SOURCE = "relay"
+
+_VERSION_TAIL = ',"version":' + json.dumps(INVOCATION_VERSION) + "}"
 """`invocations.source` of a delivery the relay made."""
 
 
@@ -145,6 +147,34 @@ def _redacted(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
             clear = _CLEAR[name] = is_clear_header(name)
         out[name] = value if clear else REDACTED
     return out
+
+
+_JSON: dict[Any, str] = {}
+"""Encoded JSON of header lists and answers, by their content: an engine sends the same headers with every
+delivery of a trigger and a handler gives few distinct answers (its `Date` changes once a second), so most records
+reuse an encoding instead of building and serialising the same objects again (the relay's rate)."""
+
+
+def _remembered(key: Any, make: Any) -> str:
+    text = _JSON.get(key)
+    if text is None:
+        if len(_JSON) >= 4096:
+            _JSON.clear()
+        text = _JSON[key] = make()
+    return text
+
+
+def _headers_json(headers: Sequence[tuple[str, str]]) -> str:
+    """The headers as stored in `relay_deliveries`: an object, secrets redacted."""
+    return _remembered(("headers", tuple(headers)), lambda: dumps(_redacted(headers)))
+
+
+def _logged_headers_json(headers: Sequence[tuple[str, str]]) -> str:
+    """The headers as Hasura logs them in an invocation's request: `[{"name", "value"}]`, secrets redacted."""
+    return _remembered(
+        ("logged", tuple(headers)),
+        lambda: dumps([{"name": k, "value": v} for k, v in _redacted(headers).items()]),
+    )
 
 
 class RelayRecorder:
@@ -261,11 +291,11 @@ def write_deliveries(conn: sqlite3.Connection, records: Sequence[RelayDeliveryRe
             r.target,
             r.action,
             r.acted_by,
-            dumps(_redacted(r.request_headers)),
+            _headers_json(r.request_headers),
             _text(r.request_body),
             _text(r.forwarded_body),
             r.http_status,
-            dumps(_redacted(r.response_headers)),
+            _headers_json(r.response_headers),
             _text(r.response_body),
             r.error,
             r.handler_ms,
@@ -374,7 +404,6 @@ def _event_row(r: RelayDeliveryRecord) -> tuple[Any, ...]:
 
 
 def _invocation_row(r: RelayDeliveryRecord, attempt: int) -> tuple[Any, ...]:
-    logged = [{"name": k, "value": v} for k, v in _redacted(r.request_headers).items()]
     if r.forwarded_body is None and r.body_is_object and r.request_body[:1] == b"{":  # UTF-8 text, not UTF-16
         # The body as received is a JSON object: `invocation_request`'s JSON written around its text, not parsed and
         # serialised again (same JSON value; the most expensive part of recording otherwise).
@@ -382,10 +411,8 @@ def _invocation_row(r: RelayDeliveryRecord, attempt: int) -> tuple[Any, ...]:
             '{"payload":'
             + r.request_body.decode("utf-8", "replace")
             + ',"headers":'
-            + dumps(logged)
-            + ',"version":'
-            + dumps(INVOCATION_VERSION)
-            + "}"
+            + _logged_headers_json(r.request_headers)
+            + _VERSION_TAIL
         )
     else:
         sent = r.forwarded_body if r.forwarded_body is not None else r.request_body
@@ -393,12 +420,18 @@ def _invocation_row(r: RelayDeliveryRecord, attempt: int) -> tuple[Any, ...]:
             payload = json.loads(sent)
         except ValueError:
             payload = _text(sent)
+        logged = [{"name": k, "value": v} for k, v in _redacted(r.request_headers).items()]
         request_json = dumps(invocation_request(payload if isinstance(payload, Mapping) else {"raw": payload}, logged))
     body = _text(r.response_body) or ""
-    if r.http_status is not None and 200 <= r.http_status < 300:
-        response = webhook_response(body, list(_redacted(r.response_headers).items()), r.http_status)
+    status = r.http_status
+    if status is not None and 200 <= status < 300:
+        headers = r.response_headers
+        response = _remembered(
+            ("response", status, body, tuple(headers)),
+            lambda: dumps(webhook_response(body, list(_redacted(headers).items()), status)),
+        )
     else:
-        response = client_error(body if r.http_status is not None else (r.error or "no answer"))
+        response = dumps(client_error(body if status is not None else (r.error or "no answer")))
     return (
         r.id,
         r.event_id,
@@ -407,7 +440,7 @@ def _invocation_row(r: RelayDeliveryRecord, attempt: int) -> tuple[Any, ...]:
         r.http_status,
         r.http_status,
         request_json,
-        dumps(response),
+        response,
         r.answered_at,
         r.handler_ms,
         RELAY_SOURCE,
