@@ -10,7 +10,13 @@ relay --out` does, every delivery recorded into a temporary capture). Children s
 Figures (goals: p50 added < 1 ms, throughput >= 0.8x direct):
 - latency: one delivery at a time, N of them, direct and through the relay alternately in blocks; p50 and p99 of
   each, and the added latency (relay p50 - direct p50, relay p99 - direct p99);
-- throughput: C deliveries in flight (C = 16), N in all; deliveries/s direct and through the relay, and their ratio.
+- throughput: C deliveries in flight (C = 16), N in all; deliveries/s direct and through the relay, and their ratio,
+  with the no-op handler (every process CPU-bound: on a 2-core machine the three share the cores, so this measures
+  what the relay costs) and with a handler that takes `--handler-ms` (default 5 ms) waiting, as a handler that
+  writes to a database or calls an API does (the engine's 16 deliveries in flight then wait on the handler, and
+  the relay must not be what limits them);
+- CPU per delivery of each process (user + system time from /proc over the no-op throughput runs, divided by the
+  deliveries): the engine, the handler, the relay.
 Repeated `--repeats` times; the median of the repeats is reported with min/max.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -70,9 +77,16 @@ def body(n: int) -> bytes:
 # --- children --------------------------------------------------------------------------------------------------------
 
 
+WAIT_HEADER = "X-Bench-Handler-Ms"
+"""Milliseconds the handler waits before answering (sent by the engine, passed on by the relay as any header)."""
+
+
 async def serve_handler() -> None:
     async def ok(request: web.Request) -> web.Response:
         await request.read()
+        wait = request.headers.get(WAIT_HEADER)
+        if wait:
+            await asyncio.sleep(float(wait) / 1000)
         return web.json_response({})
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -132,13 +146,25 @@ async def latencies(session: aiohttp.ClientSession, url: str, bodies: Sequence[b
     return out
 
 
-async def throughput(session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes], concurrency: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(
+    session: aiohttp.ClientSession, url: str, bodies: Sequence[bytes], concurrency: int, handler_ms: float = 0
+) -> float:
     queue = list(bodies)
+    headers = {**HEADERS, WAIT_HEADER: str(handler_ms)} if handler_ms else HEADERS
 
     async def worker() -> None:
         while queue:
             data = queue.pop()
-            async with session.post(url, data=data, headers=HEADERS) as answer:
+            async with session.post(url, data=data, headers=headers) as answer:
                 await answer.read()
 
     started = time.perf_counter()
@@ -146,7 +172,7 @@ async def throughput(session: aiohttp.ClientSession, url: str, bodies: Sequence[
     return len(bodies) / (time.perf_counter() - started)
 
 
-async def bench(n: int, repeats: int, concurrency: int, record: bool = True) -> int:
+async def bench(n: int, repeats: int, concurrency: int, record: bool = True, handler_ms: float = 5.0) -> int:
     log(
         f"relay benchmark at {revision()} ({'recording' if record else 'not recording'}); load average before: "
         f"{load_average()}"
@@ -156,7 +182,9 @@ async def bench(n: int, repeats: int, concurrency: int, record: bool = True) -> 
     relay, relay_port = await start_child("relay", direct, *([] if record else ["no-record"]))
     relayed = f"http://127.0.0.1:{relay_port}/{TRIGGER}"
     bodies = [body(i) for i in range(n)]
-    figures: dict[str, list[float]] = {k: [] for k in ("d50", "d99", "r50", "r99", "a50", "a99", "dt", "rt", "ratio")}
+    keys = ("d50", "d99", "r50", "r99", "a50", "a99", "dt", "rt", "ratio", "wdt", "wrt", "wratio")
+    figures: dict[str, list[float]] = {k: [] for k in (*keys, "cpu_engine", "cpu_handler", "cpu_relay")}
+    pids = {"cpu_engine": os.getpid(), "cpu_handler": handler.pid, "cpu_relay": relay.pid}
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
             await latencies(session, direct, bodies[:50])  # warm both paths
@@ -169,10 +197,15 @@ async def bench(n: int, repeats: int, concurrency: int, record: bool = True) -> 
                     r += await latencies(session, relayed, bodies[start : start + 100])
                 d50, d99, r50, r99 = percentile(d, 50), percentile(d, 99), percentile(r, 50), percentile(r, 99)
                 dt = await throughput(session, direct, bodies, concurrency)
+                before = {key: cpu_seconds(pid) for key, pid in pids.items()}
                 rt = await throughput(session, relayed, bodies, concurrency)
-                for key, value in zip(
-                    figures, (d50, d99, r50, r99, r50 - d50, r99 - d99, dt, rt, rt / dt), strict=True
-                ):
+                for key, pid in pids.items():
+                    figures[key].append((cpu_seconds(pid) - before[key]) / len(bodies) * 1e6)
+                waited = bodies[: max(1, len(bodies) // 2)]
+                wdt = await throughput(session, direct, waited, concurrency, handler_ms)
+                wrt = await throughput(session, relayed, waited, concurrency, handler_ms)
+                values = (d50, d99, r50, r99, r50 - d50, r99 - d99, dt, rt, rt / dt, wdt, wrt, wrt / wdt)
+                for key, value in zip(keys, values, strict=True):
                     figures[key].append(value)
     finally:
         await stop_child(relay)
@@ -186,12 +219,18 @@ async def bench(n: int, repeats: int, concurrency: int, record: bool = True) -> 
         "a99": "added p99 (ms)",
         "dt": f"direct deliveries/s (C={concurrency})",
         "rt": f"relayed deliveries/s (C={concurrency})",
-        "ratio": "throughput ratio (goal >= 0.8)",
+        "ratio": "throughput ratio, no-op handler",
+        "cpu_engine": "CPU us/delivery relayed: engine",
+        "cpu_handler": "CPU us/delivery relayed: handler",
+        "cpu_relay": "CPU us/delivery relayed: relay",
+        "wdt": f"direct deliveries/s ({handler_ms:g} ms handler)",
+        "wrt": f"relayed deliveries/s ({handler_ms:g} ms handler)",
+        "wratio": f"throughput ratio, {handler_ms:g} ms handler",
     }
     log(f"{n} deliveries x {repeats} repeats; median [min, max] of the repeats")
     for key, label in labels.items():
-        values = figures[key]
-        log(f"  {label:<36} {statistics.median(values):9.3f}  [{min(values):.3f}, {max(values):.3f}]")
+        got = figures[key]
+        log(f"  {label:<36} {statistics.median(got):9.3f}  [{min(got):.3f}, {max(got):.3f}]")
     log(f"load average after: {load_average()}")
     return 0
 
@@ -203,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--no-record", action="store_true", help="the relay records nothing (no --out)")
+    parser.add_argument(
+        "--handler-ms", type=float, default=5.0, help="the waiting handler's time per delivery (default 5)"
+    )
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -212,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve_relay(args.serve[1], record=args.serve[-1] != "no-record"))
         return 0
     n, repeats = (300, 1) if args.quick else (args.deliveries, args.repeats)
-    return asyncio.run(bench(n, repeats, args.concurrency, record=not args.no_record))
+    return asyncio.run(bench(n, repeats, args.concurrency, record=not args.no_record, handler_ms=args.handler_ms))
 
 
 if __name__ == "__main__":
