@@ -36,7 +36,7 @@ import base64
 import ssl
 import zlib
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 from urllib.parse import unquote, urlsplit
 
 import httptools
@@ -160,8 +160,7 @@ class _Connection(asyncio.Protocol):
     # --- asyncio.Protocol -----------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # a stream transport (uvloop's is not a subclass)
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():
