@@ -13,6 +13,11 @@ statement, each a few ms, run by the caller between paints): the first screenful
 window stays responsive while a slow JSON filter scans a million payloads, and no read transaction stays open between
 slices (a long one would stop the capture's WAL from being checkpointed). `NOT INDEXED` keeps SQLite on the rowid
 range: with an index on the filtered column it would walk the whole index once per slice.
+
+A filter SQLite answers from an index (`trigger == x`, `status == failed`) is read differently once it matches more
+than a screenful: all its seqs in one statement, started by `start` on a second connection of its own
+(`store.seq_collector`, a background thread), so SQLite walks the index on another core while this connection shows
+the first screenful; a later step parses its answer.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 from inspector.core.colouring import ColourRule
 from inspector.store.filter_sql import CompiledFilter, CompiledRules, compile_filter, compile_rules, register_functions
 from inspector.store.schema import CaptureFormatError, table_columns
+from inspector.store.seq_collector import SeqJob
 
 PAGE_SIZE = 256
 """Rows read (and cached) together."""
@@ -54,9 +60,13 @@ first screenful by slices instead."""
 _PROBE_ROWS = 16 * PAGE_SIZE
 """A filter that matches this many events or more is not answered in the first step (it gets a screenful by slices
 first), so the probe of a big one stops at once."""
-_COLLECT_BUDGET = 0.080
-"""Seconds the next step gives the rest of such a filter in one statement before reading it in steps: 250,000 seqs
-take about 30 ms on a quiet machine; a pause once, when a filter is set."""
+_COLLECT_BUDGET = 0.250
+"""Seconds the statement for all of such a filter's seqs may run (on the second connection, from `start`; see
+`store.seq_collector`) before the index is read row by row in steps instead. It does not hold up the window: steps
+wait for it at most their own budget each. 250,000 seqs take about 20 ms on a quiet machine."""
+_COLLECT_ROWS = 1 << 19
+"""What that statement found is not used when it is this many seqs or more (parsing them would be a pause of over
+30 ms): the index is read row by row in steps instead."""
 _PROGRESS_OPS = 20_000
 """SQLite virtual-machine instructions between two looks at the probe's deadline (about a millisecond)."""
 _INDEXED_PLAN = re.compile(
@@ -175,23 +185,33 @@ class _Loader:
         """Seqs gathered by `collect`, in index order."""
         self.indexed = False
         """SQLite would answer the filter from an index: after the first screenful, switch to `collect`."""
+        self.job: SeqJob | None = None
+        """The statement for all of an indexed filter's seqs, running on the second connection (`collect`)."""
         self.done = False
 
     def close(self) -> None:
         if self.cursor is not None:
             self.cursor.close()
             self.cursor = None
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
 
 
-def connect(path: Path) -> sqlite3.Connection:
+def connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
     """The list's own connection: autocommit (no read transaction left open between queries), and never creating a
-    file that is not there. Read-write so marks can be written; read-only when the file cannot be written."""
+    file that is not there. Read-write so marks can be written; read-only when the file cannot be written.
+    `any_thread`: usable from a thread other than the one that opened it (the seq collector's)."""
     uri = path.resolve().as_uri()
     try:
-        conn = sqlite3.connect(f"{uri}?mode=rw", uri=True, isolation_level=None, timeout=5.0)
+        conn = sqlite3.connect(
+            f"{uri}?mode=rw", uri=True, isolation_level=None, timeout=5.0, check_same_thread=not any_thread
+        )
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError:
-        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=5.0)
+        conn = sqlite3.connect(
+            f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=5.0, check_same_thread=not any_thread
+        )
     return conn
 
 
@@ -236,6 +256,8 @@ class EventIndex:
         self._data_version = -1
         self._state_seq = 0
         self._invocation_seq = 0
+        self._job_conn: sqlite3.Connection | None = None
+        """The second connection, for the statement of an indexed filter's seqs (opened the first time one runs)."""
 
     # --- filters, sorting, rules -------------------------------------------------------------------------------------
 
@@ -290,7 +312,6 @@ class EventIndex:
         if self._loader is not None:
             self._loader.close()
         self.seqs = array("q")
-        self._pages.clear()
         self._conn.execute("BEGIN")
         try:
             self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
@@ -310,7 +331,12 @@ class EventIndex:
             loader.mode, loader.cursor = "stream", self._sorted_cursor(hi)
         else:
             loader.indexed = self.filter is not None and self._answered_from_an_index()
+            if loader.indexed:
+                # All its seqs in one statement on the second connection, from now on: it runs while this connection
+                # probes for a selective filter's few seqs (then it is stopped) or reads a first screenful.
+                loader.job = self._start_job()
         self._loader = loader
+        self._pages.clear()  # after the statement started: releasing the cached rows (a few ms) overlaps it
 
     def _answered_from_an_index(self) -> bool:
         """Whether SQLite's plan for the filter reads an index (or the full-text index) rather than the table."""
@@ -372,7 +398,10 @@ class EventIndex:
                     continue
                 if loader.mode == "collect" and loader.cursor is None:
                     # The rest of an indexed filter in one statement if it can, else row by row in steps.
-                    if self._probe_index(loader, found, _COLLECT_BUDGET):
+                    answered = self._collect(loader, found, started + budget)
+                    if answered is None:
+                        break  # still running within its budget: paint, and wait again in the next step
+                    if answered:
                         loader.done = True
                         break
                     loader.cursor = self._indexed_cursor(loader.lo, loader.hi)
@@ -385,6 +414,8 @@ class EventIndex:
                     found.extend(sorted(loader.pending))
             if first and loader.indexed and not loader.done:
                 loader.mode = "collect"  # from the next step, after the first screenful is painted
+            if loader.done:
+                loader.close()  # a statement still running (the slices got there first) is not needed
         except sqlite3.Error as exc:
             # A filter that compiled and prepared but fails as it runs: keep what matched so far, and say why.
             loader.done = True
@@ -402,8 +433,8 @@ class EventIndex:
 
         The first step tries it briefly (`_PROBE_BUDGET`, `_PROBE_ROWS`: a selective filter such as an id, a trace
         id or the failed events is answered at once); when that fails, the first screenful comes from slices, and
-        the next step tries again for the rest with `_COLLECT_BUDGET` (one trigger's events, a quarter of the
-        capture, take one statement), then reads the index row by row in steps."""
+        the rest from the statement `start` began on the second connection (`_collect`; one trigger's events, a
+        quarter of the capture, take one statement), else from the index read row by row in steps."""
         where, params = self._where()
         # The seq range (after `lo`, up to `hi`) is cut here rather than in SQL, where it costs a comparison per index
         # entry: about a third of the statement for one trigger's events.
@@ -425,8 +456,53 @@ class EventIndex:
         seqs: list[int] = json.loads(text)
         if limit != -1 and len(seqs) >= limit:
             return False
-        seqs.sort()  # in the index's order, not capture order
-        found.extend(seqs[bisect.bisect_right(seqs, loader.lo) : bisect.bisect_right(seqs, loader.hi)])
+        self._take(loader, found, seqs)
+        return True
+
+    @staticmethod
+    def _take(loader: _Loader, found: list[int], seqs: list[int]) -> None:
+        """Add the seqs of an indexed filter's statement (all of its matches, in the index's order) that the load
+        still needs: after `loader.lo`, up to `loader.hi`, in capture order."""
+        seqs.sort()  # in the index's order, not capture order (often nearly sorted already: a fast sort then)
+        del seqs[bisect.bisect_right(seqs, loader.hi) :]
+        del seqs[: bisect.bisect_right(seqs, loader.lo)]
+        found.extend(seqs)
+
+    def _start_job(self) -> SeqJob | None:
+        """Start the statement for all of an indexed filter's seqs on the second connection (None when the budget
+        for it is 0 or the connection cannot be opened: the index is then read row by row)."""
+        if _COLLECT_BUDGET <= 0:
+            return None
+        if self._job_conn is None:
+            try:
+                self._job_conn = connect(self.path, any_thread=True)
+            except sqlite3.Error:
+                return None  # the index is read row by row on the list's own connection
+            register_functions(self._job_conn)
+        where, params = self._where()
+        return SeqJob(self._job_conn, where, params, _COLLECT_BUDGET)
+
+    def _collect(self, loader: _Loader, found: list[int], until: float) -> bool | None:
+        """The rest of an indexed filter from its statement on the second connection, waiting for it until `until`
+        at the latest. True: answered (the seqs are in `found`); False: the statement ran over its budget (it is
+        stopped) or found too many (`_COLLECT_ROWS`), the index is to be read row by row; None: it is still running
+        within its budget."""
+        job = loader.job
+        if job is None:  # not started (no budget for it, or no second connection)
+            return False
+        finished = job.wait(min(until, job.deadline))
+        if not finished and time.perf_counter() < job.deadline:
+            return None
+        loader.close()  # stops it if it still runs; the connection is free for the next one
+        if not finished:
+            return False
+        if job.error is not None:
+            raise job.error  # the filter failed as it ran
+        text = job.text
+        assert text is not None
+        if _COLLECT_ROWS != -1 and text.count(",") + 1 >= _COLLECT_ROWS:
+            return False  # too many to parse at once
+        self._take(loader, found, json.loads(text))
         return True
 
     def _load_slice(self, loader: _Loader, found: list[int]) -> None:
@@ -457,7 +533,10 @@ class EventIndex:
         first = len(self.seqs)
         if first % PAGE_SIZE:
             self._pages.pop(first // PAGE_SIZE, None)  # the last page was short; it grows now
-        self.seqs.extend(seqs)
+        if type(seqs) is list:
+            self.seqs.fromlist(seqs)  # from a list: twice as fast as `extend` (one C loop into allocated space)
+        else:
+            self.seqs.extend(seqs)
 
     def position_for(self, seq: int) -> int:
         """Where an event that came to match goes: in capture order, or at the end of a sorted list."""
@@ -654,3 +733,6 @@ class EventIndex:
         self.clear()
         self.closed = True
         self._conn.close()
+        if self._job_conn is not None:
+            self._job_conn.close()
+            self._job_conn = None
