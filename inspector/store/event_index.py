@@ -187,6 +187,9 @@ class _Loader:
         """SQLite would answer the filter from an index: after the first screenful, switch to `collect`."""
         self.job: SeqJob | None = None
         """The statement for all of an indexed filter's seqs, running on the second connection (`collect`)."""
+        self.retired: object = None
+        """The previous list's cached rows, released while this load waits for `job` (a few ms of freeing objects
+        that would otherwise delay the statement's start: its thread needs the GIL between preparing and running)."""
         self.done = False
 
     def close(self) -> None:
@@ -196,6 +199,7 @@ class _Loader:
         if self.job is not None:
             self.job.cancel()
             self.job = None
+        self.retired = None
 
 
 def connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
@@ -335,8 +339,11 @@ class EventIndex:
                 # All its seqs in one statement on the second connection, from now on: it runs while this connection
                 # probes for a selective filter's few seqs (then it is stopped) or reads a first screenful.
                 loader.job = self._start_job()
+        if loader.job is not None:
+            loader.retired, self._pages = self._pages, OrderedDict()
+        else:
+            self._pages.clear()
         self._loader = loader
-        self._pages.clear()  # after the statement started: releasing the cached rows (a few ms) overlaps it
 
     def _answered_from_an_index(self) -> bool:
         """Whether SQLite's plan for the filter reads an index (or the full-text index) rather than the table."""
@@ -398,7 +405,7 @@ class EventIndex:
                     continue
                 if loader.mode == "collect" and loader.cursor is None:
                     # The rest of an indexed filter in one statement if it can, else row by row in steps.
-                    answered = self._collect(loader, found, started + budget)
+                    answered = self._collect(loader, result, started + budget)
                     if answered is None:
                         break  # still running within its budget: paint, and wait again in the next step
                     if answered:
@@ -456,17 +463,21 @@ class EventIndex:
         seqs: list[int] = json.loads(text)
         if limit != -1 and len(seqs) >= limit:
             return False
-        self._take(loader, found, seqs)
+        found[:] = self._take(loader, found, seqs)  # (a small list here: at most `_PROBE_ROWS`)
         return True
 
     @staticmethod
-    def _take(loader: _Loader, found: list[int], seqs: list[int]) -> None:
+    def _take(loader: _Loader, found: list[int], seqs: list[int]) -> list[int]:
         """Add the seqs of an indexed filter's statement (all of its matches, in the index's order) that the load
-        still needs: after `loader.lo`, up to `loader.hi`, in capture order."""
+        still needs, after `loader.lo` and up to `loader.hi`, in capture order, to `found`; returns `found`, or
+        `seqs` itself when `found` was empty (no copy of a quarter of a million references)."""
         seqs.sort()  # in the index's order, not capture order (often nearly sorted already: a fast sort then)
         del seqs[bisect.bisect_right(seqs, loader.hi) :]
         del seqs[: bisect.bisect_right(seqs, loader.lo)]
+        if not found:
+            return seqs
         found.extend(seqs)
+        return found
 
     def _start_job(self) -> SeqJob | None:
         """Start the statement for all of an indexed filter's seqs on the second connection (None when the budget
@@ -482,14 +493,15 @@ class EventIndex:
         where, params = self._where()
         return SeqJob(self._job_conn, where, params, _COLLECT_BUDGET)
 
-    def _collect(self, loader: _Loader, found: list[int], until: float) -> bool | None:
+    def _collect(self, loader: _Loader, result: Step, until: float) -> bool | None:
         """The rest of an indexed filter from its statement on the second connection, waiting for it until `until`
-        at the latest. True: answered (the seqs are in `found`); False: the statement ran over its budget (it is
+        at the latest. True: answered (the seqs are in `result.found`); False: the statement ran over its budget (it is
         stopped) or found too many (`_COLLECT_ROWS`), the index is to be read row by row; None: it is still running
         within its budget."""
         job = loader.job
         if job is None:  # not started (no budget for it, or no second connection)
             return False
+        loader.retired = None  # freed now, while the statement runs (not when it is done: then it would delay the list)
         finished = job.wait(min(until, job.deadline))
         if not finished and time.perf_counter() < job.deadline:
             return None
@@ -502,7 +514,7 @@ class EventIndex:
         assert text is not None
         if _COLLECT_ROWS != -1 and text.count(",") + 1 >= _COLLECT_ROWS:
             return False  # too many to parse at once
-        self._take(loader, found, json.loads(text))
+        result.found = self._take(loader, result.found, json.loads(text))
         return True
 
     def _load_slice(self, loader: _Loader, found: list[int]) -> None:
