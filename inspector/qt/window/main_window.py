@@ -1370,15 +1370,23 @@ class MainWindow(QMainWindow):
     def add_breakpoints_panel(self, breakpoints: Any, rules: list[Any]) -> Any:
         """Dock the relay's Breakpoints panel (`inspector.qt.relay.breakpoints_panel`); detached when the window
         closes, so held deliveries continue."""
-        from PySide6.QtWidgets import QDockWidget
+        from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea
 
         from inspector.qt.relay.breakpoints_panel import BreakpointsPanel
 
         self.breakpoints_panel = BreakpointsPanel(breakpoints, rules, self)
         dock = QDockWidget("Breakpoints", self)
         dock.setObjectName("breakpoints_dock")
-        dock.setWidget(self.breakpoints_panel)
+        # In a scroll area: the panel's own minimum height (about 330 px) pushed the window past a 1366x768 screen,
+        # status bar and all. The dock starts at a quarter of the window; drag it taller or float it to work on a held
+        # delivery.
+        scroll = QScrollArea(dock)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.breakpoints_panel)
+        dock.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.resizeDocks([dock], [max(180, self.height() // 4)], Qt.Orientation.Vertical)
         return self.breakpoints_panel
 
     # --- closing -----------------------------------------------------------------------------------------------
