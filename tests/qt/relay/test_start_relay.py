@@ -84,7 +84,7 @@ def test_start_relay_from_the_menu_docks_the_panel_and_forwards(
     assert window.start_relay_action.text() == "&Start relay…"
     window.start_relay_action.trigger()
     qtbot.waitUntil(lambda: getattr(window, "relay", None) is not None, timeout=10000)
-    docks = [d for d in window.findChildren(QDockWidget) if isinstance(d.widget(), BreakpointsPanel)]
+    docks = [d for d in window.findChildren(QDockWidget) if d.findChild(BreakpointsPanel) is not None]
     assert len(docks) == 1
     relay = window.relay.relay  # type: ignore[attr-defined]
     body = {"id": "e-1", "table": {"schema": "public", "name": "orders"}, "event": {"op": "INSERT", "data": {}}}
