@@ -10,6 +10,7 @@ the capture backends, the store, the filter, the analysis, replay and the views.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -114,8 +115,10 @@ def _null(value: Any) -> Any:
     return None if value == "NULL" else value
 
 
+@functools.lru_cache(maxsize=4096)
 def timestamp_seconds(text: str | None) -> float | None:
-    """A Hasura timestamp (zone or none; none means UTC) as epoch seconds, or None when absent or unreadable."""
+    """A Hasura timestamp (zone or none; none means UTC) as epoch seconds, or None when absent or unreadable.
+    Remembered for the last few thousand texts: a capture reads thousands of rows sharing one time (a transaction's)."""
     if not text:
         return None
     try:
@@ -124,6 +127,7 @@ def timestamp_seconds(text: str | None) -> float | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def server_time_seconds(text: str | None, server_timezone: str | None) -> float | None:
     """A `TIMESTAMP` column of Hasura's event tables (`created_at`, `next_retry_at` of events and invocations) as epoch
     seconds, given the database's time zone (an IANA name; None: unknown, taken as UTC).
@@ -133,7 +137,7 @@ def server_time_seconds(text: str | None, server_timezone: str | None) -> float 
     `server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs`), `run_sql` gives them without a zone, and the
     webhook body's `created_at` is a `LocalTime` (`epCreatedAt`, `server/src-lib/Hasura/RQL/Types/EventTrigger.hs`).
     So a UTC label or none means wall time in `server_timezone`; another offset is taken as written. None when
-    absent, unreadable, or the zone is unknown to this machine."""
+    absent, unreadable, or the zone is unknown to this machine. Remembered, as `timestamp_seconds`."""
     if not text:
         return None
     if server_timezone is None or server_timezone.upper() in ("UTC", "ETC/UTC", "Z", "GMT"):
@@ -232,23 +236,27 @@ class EventRecord:
         """From `pg_get_event_logs` / `pg_get_event_by_id` (Hasura's docs
         `docs/docs/api-reference/metadata-api/event-triggers.mdx`) or a `run_sql` row dict (Hasura's docs
         `docs/docs/api-reference/schema-api/run-sql.mdx`); `server_timezone` is the database's zone."""
-        payload = value.get("payload")
+        get = value.get
+        payload = get("payload")
         if isinstance(payload, str):  # run_sql returns JSON columns as text
             payload = json.loads(payload)
+        # The metadata API's JSON booleans and numbers are taken as they are (a capture reads thousands of rows a
+        # second); run_sql's texts go through `_bool` and `_null`.
+        delivered, error, archived, tries = get("delivered"), get("error"), get("archived"), get("tries")
         return cls(
-            id=str(value["id"]),
-            trigger_name=str(value.get("trigger_name", "")),
-            schema_name=str(value.get("schema_name", "public")),
-            table_name=str(value.get("table_name", "")),
-            payload=payload,
-            created_at=str(_null(value.get("created_at")) or ""),
-            delivered=_bool(value.get("delivered")),
-            error=_bool(value.get("error")),
-            tries=int(_null(value.get("tries")) or 0),
-            locked=_null(value.get("locked")),
-            next_retry_at=_null(value.get("next_retry_at")),
-            archived=_bool(value.get("archived")),
-            server_timezone=server_timezone,
+            str(value["id"]),
+            str(get("trigger_name", "")),
+            str(get("schema_name", "public")),
+            str(get("table_name", "")),
+            payload,
+            str(_null(get("created_at")) or ""),
+            delivered if delivered is True or delivered is False else _bool(delivered),
+            error if error is True or error is False else _bool(error),
+            tries if type(tries) is int else int(_null(tries) or 0),
+            _null(get("locked")),
+            _null(get("next_retry_at")),
+            archived if archived is True or archived is False else _bool(archived),
+            server_timezone,
         )
 
     @property
