@@ -21,7 +21,9 @@ never trusts a position across calls, only what a single answer shows:
   5 s again at every poll. Polls read further down to the oldest event still open (pending, retrying, in flight),
   so every state change is seen within one poll; open events deeper than `max_deep_pages` are read one by one with
   `pg_get_event_by_id`. Answers start at what the previous poll found new plus the margin's rows and double up to
-  `max_page_size` (Hasura sets no upper bound on `limit`: `MAX_PAGE_SIZE`).
+  `max_page_size` (Hasura sets no upper bound on `limit`: `MAX_PAGE_SIZE`); past the news they ask for about the
+  rows still wanted (the rest of the margin, or as many as the answer's times put before the oldest open event),
+  plus those that new rows pushed down since.
 - Invocations are read the same way (down to the previous poll's newest, minus the margin); an invocation whose event
   this poll did not read has its event read by id, with no cap.
 - **Vanished things**: an event that `pg_get_event_by_id` answers 400 `not-exists` for (Hasura's event cleanup
@@ -37,10 +39,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 from inspector.backends.errors import ServerError
@@ -70,7 +73,11 @@ LATE_COMMIT_ROWS = 1000
 class EventSink(Protocol):
     """Where followed items go (the capture writer)."""
 
-    def observe_event(self, record: EventRecord) -> str: ...
+    def observe_event(self, record: EventRecord) -> str:
+        """Record an event as seen now: `new`, `changed` (its state) or `same`."""
+
+    def observe_events(self, records: Sequence[EventRecord]) -> list[str]:
+        """`observe_event` for each of one answer's events, in order (the sink may look them up together)."""
 
     def observe_invocation(self, record: InvocationRecord) -> bool: ...
 
@@ -86,9 +93,11 @@ class EventSink(Protocol):
 Row = TypeVar("Row", EventRecord, InvocationRecord)
 
 
+@functools.lru_cache(maxsize=4096)
 def instant(text: str) -> float:
     """A row's `created_at` as epoch seconds, for ordering and ties (the metadata API trims the fraction's trailing
-    zeros, so the text alone does not sort); an unreadable time sorts as the newest, so it is never stopped at."""
+    zeros, so the text alone does not sort); an unreadable time sorts as the newest, so it is never stopped at.
+    Remembered: the rows of one transaction share their time, and a scan asks about each row more than once."""
     seconds = timestamp_seconds(text)
     return math.inf if seconds is None else seconds
 
@@ -156,11 +165,19 @@ async def _scan(
                 return newest  # a whole stretch below the previous poll's newest row, all already seen
         start = times.index(last)  # where the boundary group begins in this answer
         grow = min(cap, grow * 2)
+        to_floor = 0
+        if quiet >= quiet_rows and quiet_floor is not None:
+            # the margin is read but the oldest open event lies deeper: about as many rows as this answer's density
+            # puts between its end and that event's time, not a whole answer
+            span = times[0] - last
+            to_floor = SMALL_PAGE + math.ceil((last - quiet_floor) * len(rows) / span * 1.25) if span > 0 else grow
         if start == 0 or last == group:
             limit *= 2  # the group fills the answer (or did not fit last time): read it again, bigger
-        elif 0 < quiet < quiet_rows:
-            # in the margin, past the news: about the rows still to see (and the boundary group read again)
-            limit = min(grow, max(SMALL_PAGE, quiet_rows - quiet) + len(rows) - start + 1)
+        elif 0 < quiet < quiet_rows or to_floor:
+            # in the margin, past the news: about the rows still to see, plus what the next answer reads again (the
+            # boundary group, and as many rows as new ones pushed down into this answer's start)
+            wanted = max(SMALL_PAGE, quiet_rows - quiet, to_floor)
+            limit = min(grow, wanted + (len(rows) - start + 1) + (len(rows) - len(fresh)))
         else:
             limit = grow
         offset = max(0, offset + start - 1) if start > 0 else offset
@@ -322,18 +339,24 @@ class EventLogFollower:
 
         def take_events(rows: list[EventRecord]) -> int:
             nonlocal found, new_events
+            skip = self._skip_events
+            taken = [event for event in rows if event.id not in skip] if skip else rows
+            outcomes = iter(self.sink.observe_events(taken))
             end = 0
             for position, event in enumerate(rows, 1):
-                if event.id in self._skip_events:
+                if skip and event.id in skip:
                     continue
                 seen.add(event.id)
-                outcome = self.sink.observe_event(event)
+                outcome = next(outcomes)
                 if outcome != "same":
                     found += 1
                     if outcome == "new":
                         new_events += 1
                         end = position
-                self._track(event, name)
+                if event.status in FINAL_STATUSES:  # `_track`, inlined: once per row read
+                    open_events.pop(event.id, None)
+                else:
+                    open_events[event.id] = instant(event.created_at)
             return end
 
         newest = await _scan(
