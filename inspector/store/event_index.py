@@ -17,8 +17,7 @@ range: with an index on the filtered column it would walk the whole index once p
 A filter SQLite answers from an index (`trigger == x`, `status == failed`) is read differently once it matches more
 than a screenful: all its seqs in one statement, started by `start` on a second connection of its own
 (`store.seq_collector`, a background thread), so SQLite walks the index on another core while this connection shows
-the first screenful; the statement hands its seqs over in parts (ranges of the index's order), which later steps
-parse while SQLite walks the next ones.
+the first screenful; a later step parses its answer.
 """
 
 from __future__ import annotations
@@ -66,8 +65,8 @@ _COLLECT_BUDGET = 0.250
 `store.seq_collector`) before the index is read row by row in steps instead. It does not hold up the window: steps
 wait for it at most their own budget each. 250,000 seqs take about 20 ms on a quiet machine."""
 _COLLECT_ROWS = 1 << 19
-"""What that statement found is not used once it holds this many seqs (putting them in the list at once would be a
-pause of over 20 ms): the index is read row by row in steps instead."""
+"""What that statement found is not used when it is this many seqs or more (parsing them would be a pause of over
+30 ms): the index is read row by row in steps instead."""
 _PROGRESS_OPS = 20_000
 """SQLite virtual-machine instructions between two looks at the probe's deadline (about a millisecond)."""
 _INDEXED_PLAN = re.compile(
@@ -183,10 +182,7 @@ class _Loader:
         self.span = _FIRST_SPAN
         self.cursor = cursor
         self.pending: list[int] = []
-        """Seqs gathered by `collect`: the parts of the second connection's statement, sorted part by part, or the
-        index's rows read one by one, in index order."""
-        self.ordered = True
-        """Each part of the statement's seqs in `pending` came after the one before (no sort needed at the end)."""
+        """Seqs gathered by `collect`, in index order."""
         self.indexed = False
         """SQLite would answer the filter from an index: after the first screenful, switch to `collect`."""
         self.job: SeqJob | None = None
@@ -342,7 +338,7 @@ class EventIndex:
             if loader.indexed:
                 # All its seqs in one statement on the second connection, from now on: it runs while this connection
                 # probes for a selective filter's few seqs (then it is stopped) or reads a first screenful.
-                loader.job = self._start_job(low, hi)
+                loader.job = self._start_job()
         if loader.job is not None:
             loader.retired, self._pages = self._pages, OrderedDict()
         else:
@@ -483,7 +479,7 @@ class EventIndex:
         found.extend(seqs)
         return found
 
-    def _start_job(self, low: int, hi: int) -> SeqJob | None:
+    def _start_job(self) -> SeqJob | None:
         """Start the statement for all of an indexed filter's seqs on the second connection (None when the budget
         for it is 0 or the connection cannot be opened: the index is then read row by row)."""
         if _COLLECT_BUDGET <= 0:
@@ -495,46 +491,31 @@ class EventIndex:
                 return None  # the index is read row by row on the list's own connection
             register_functions(self._job_conn)
         where, params = self._where()
-        return SeqJob(self._job_conn, where, params, _COLLECT_BUDGET, (low, hi))
+        return SeqJob(self._job_conn, where, params, _COLLECT_BUDGET)
 
     def _collect(self, loader: _Loader, result: Step, until: float) -> bool | None:
-        """The rest of an indexed filter from its statement on the second connection: its parts parsed as they
-        arrive, waiting for them until `until` at the latest. True: answered (the seqs are in `result.found`);
-        False: the statement ran over its budget (it is stopped) or found too many (`_COLLECT_ROWS`), the index is to
-        be read row by row; None: it is still running within its budget."""
+        """The rest of an indexed filter from its statement on the second connection, waiting for it until `until`
+        at the latest. True: answered (the seqs are in `result.found`); False: the statement ran over its budget (it is
+        stopped) or found too many (`_COLLECT_ROWS`), the index is to be read row by row; None: it is still running
+        within its budget."""
         job = loader.job
         if job is None:  # not started (no budget for it, or no second connection)
             return False
         loader.retired = None  # freed now, while the statement runs (not when it is done: then it would delay the list)
-        pending = loader.pending
-        while True:
-            finished = job.done  # before taking: every row arrived before the statement ended
-            for text in job.take():
-                seqs: list[int] = json.loads(text)
-                seqs.sort()  # in the index's order: the order column's, then the seq's
-                del seqs[bisect.bisect_right(seqs, loader.hi) :]
-                del seqs[: bisect.bisect_right(seqs, loader.lo)]
-                if seqs and pending and seqs[0] < pending[-1]:
-                    loader.ordered = False  # this part's events were recorded out of the order column's order
-                pending.extend(seqs)
-            now = time.perf_counter()
-            over = now >= job.deadline and not finished
-            if over or (_COLLECT_ROWS != -1 and len(pending) >= _COLLECT_ROWS):
-                loader.close()  # stops it; the index is read again, row by row
-                pending.clear()
-                return False
-            if finished:
-                loader.close()
-                if job.error is not None:
-                    pending.clear()
-                    raise job.error  # the filter failed as it ran
-                if not loader.ordered:
-                    pending.sort()
-                result.found, loader.pending = pending, []
-                return True
-            if now >= until:
-                return None
-            job.wait(min(until, job.deadline))
+        finished = job.wait(min(until, job.deadline))
+        if not finished and time.perf_counter() < job.deadline:
+            return None
+        loader.close()  # stops it if it still runs; the connection is free for the next one
+        if not finished:
+            return False
+        if job.error is not None:
+            raise job.error  # the filter failed as it ran
+        text = job.text
+        assert text is not None
+        if _COLLECT_ROWS != -1 and text.count(",") + 1 >= _COLLECT_ROWS:
+            return False  # too many to parse at once
+        result.found = self._take(loader, result.found, json.loads(text))
+        return True
 
     def _load_slice(self, loader: _Loader, found: list[int]) -> None:
         upper = min(loader.lo + loader.span, loader.hi)

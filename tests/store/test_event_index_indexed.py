@@ -6,7 +6,6 @@ when the filter changes, and never left running."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -71,11 +70,6 @@ def jobs(monkeypatch: pytest.MonkeyPatch) -> list[SpyJob]:
     SpyJob.made = []
     monkeypatch.setattr(event_index, "SeqJob", SpyJob)
     return SpyJob.made
-
-
-def answer(job: seq_collector.SeqJob) -> list[int]:
-    """The seqs a job's statement gave so far, part after part (each in the index's order)."""
-    return [int(seq) for text in job.texts for seq in text.strip("[]").split(",") if seq]
 
 
 def _job_threads() -> list[threading.Thread]:
@@ -161,11 +155,11 @@ def test_an_indexed_filter_loads_what_plain_sql_selects_in_capture_order(
         assert len(steps) == 1
     else:  # a first screenful (from slices) first, and no seq twice where the rest begins
         assert steps[0].found == expected[: len(steps[0].found)] and PAGE_SIZE <= len(steps[0].found) < len(expected)
-    answered = [answer(job) for job in jobs if job.done and job.error is None]
+    answered = [job.text for job in jobs if job.text is not None]
     if path == "statement" and big:
-        assert len(answered) == 1 and sorted(answered[0]) == expected
+        assert len(answered) == 1 and answered[0].count(",") + 1 == len(expected)
     if path == "too-many" and big:
-        assert len(jobs) == 1 and len(answer(jobs[0])) >= 100  # found (in part), refused, read again row by row
+        assert answered and answered[0].count(",") + 1 >= 100  # found, refused, read again row by row
     if path == "no-statement":
         assert not jobs
 
@@ -186,15 +180,16 @@ def test_a_statement_that_sees_newer_events_is_cut_where_loading_started_and_the
     start_job = EventIndex._start_job
     newer: list[dict[str, Any]] = []
 
-    def committed_first(self: EventIndex, low: int, hi: int) -> Any:
+    def committed_first(self: EventIndex) -> Any:
         if not newer:  # another connection records 40 events (10 of them validate-order) now
             newer.extend(write_events(writer, range(EVENTS, EVENTS + 40)))
-        return start_job(self, low, hi)
+        return start_job(self)
 
     monkeypatch.setattr(EventIndex, "_start_job", committed_first)
     load(index, 'trigger == "validate-order"')
-    assert newer and len(jobs) == 1 and jobs[0].done and jobs[0].error is None
-    assert max(answer(jobs[0])) > last  # the statement saw them
+    assert newer and len(jobs) == 1 and jobs[0].text is not None
+    in_answer = [int(s) for s in jobs[0].text.strip("[]").split(",")]
+    assert max(in_answer) > last  # the statement saw them
     assert index.seqs.tolist() == plain(path, f"trigger_name = 'validate-order' AND seq <= {last}")
     change = index.refresh()
     assert change is not None and not change.reload and change.came_to_match == []
@@ -214,7 +209,7 @@ def test_the_tail_after_an_indexed_load_inserts_events_that_came_to_match_and_ap
         monkeypatch.setattr(event_index, name, value)
     index = open_index(indexes, path)
     load(index, 'status == "failed"')
-    assert len(jobs) == 1 and jobs[0].done and jobs[0].error is None  # loaded by the second connection's statement
+    assert len(jobs) == 1 and jobs[0].text is not None  # loaded by the second connection's statement
     assert index.seqs.tolist() == plain(path, "status = 'failed'")
     assert index.refresh() is None  # nothing committed since
     for i in (5, 1500, 2500, 3998):  # existing events (of both halves) fail now
@@ -264,7 +259,7 @@ def test_steps_wait_for_a_running_statement_at_most_their_budget_and_then_take_i
         assert step.error is None
         index.append(step.found)
     assert len(jobs) == 1 and jobs[0].seconds > 0.05  # slow indeed
-    assert len(waits) > 3 and max(waits[:-1]) < 0.05  # each step came back (to paint) while it ran
+    assert len(waits) > 3 and max(waits[:-1]) < jobs[0].seconds / 3  # each step came back (to paint) while it ran
     assert index.seqs.tolist() == plain(capture[0].path, "trigger_name = 'validate-order'")
 
 
@@ -283,7 +278,7 @@ def test_a_statement_over_its_budget_is_stopped_and_the_index_read_row_by_row(
     index.append(index.step(FIRST_STEP_BUDGET, first=True).found)
     while index.loading:
         index.append(index.step(STEP_BUDGET).found)
-    assert len(jobs) == 1
+    assert len(jobs) == 1 and jobs[0].text is None
     assert isinstance(jobs[0].error, sqlite3.OperationalError) and "interrupt" in str(jobs[0].error)
     assert jobs[0].seconds < 1.0  # stopped soon after its budget, not run to its end
     assert index.seqs.tolist() == plain(capture[0].path, "trigger_name = 'validate-order'")
@@ -341,61 +336,3 @@ def test_a_statement_that_fails_as_it_runs_stops_the_load_with_the_reason(
     assert not index.loading and step.found == []
     assert step.error is not None and "the filter stopped" in step.error and "JSON" in step.error, step.error
     assert len(jobs) == 1 and "JSON" in str(jobs[0].error)
-
-
-# --- the statement's parts -------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("low", "high"), [(1, 1), (1, 16), (1, 17), (5, 1_000_003), (1709294400.25, 1709298000.75), (2.5, 2.5), (0, 0.5)]
-)
-def test_the_ranges_of_the_parts_cover_every_value_once_in_order(low: float, high: float) -> None:
-    ranges = seq_collector._ranges(low, high, seq_collector.PARTS)
-    assert 1 <= len(ranges) <= seq_collector.PARTS
-    assert ranges[0][0] == low and ranges[-1][1] > high
-    assert all(start < end for start, end in ranges)
-    assert all(ranges[i][1] == ranges[i + 1][0] for i in range(len(ranges) - 1))  # half-open, no gap, no overlap
-    for value in (low, high, (low + high) / 2):
-        assert sum(start <= value < end for start, end in ranges) == 1
-    assert seq_collector._ranges("a", "b", 4) == [] and seq_collector._ranges(None, None, 4) == []
-    assert seq_collector._ranges(high, low, 4) == [] or low == high
-
-
-@pytest.mark.parametrize(
-    ("text", "parts"),
-    [
-        ('trigger == "validate-order"', seq_collector.PARTS + 1),  # by creation time (and its NULLs)
-        ('status == "failed"', seq_collector.PARTS),  # by seq
-        ('trigger == "agent-assignment" or status == "failed"', 1),  # two indexes: one part
-    ],
-)
-def test_a_filter_read_from_one_index_is_cut_into_parts_that_give_what_plain_sql_selects(
-    capture: tuple[CaptureFile, CaptureWriter], indexes: list[EventIndex], text: str, parts: int
-) -> None:
-    path = capture[0].path
-    with sqlite3.connect(path) as conn:  # some events without a creation time: the part for NULLs has them
-        conn.execute("UPDATE events SET created_ts = NULL WHERE seq % 7 = 0")
-    conn.close()
-    index = open_index(indexes, path)
-    compiled = index.compile(text)
-    assert compiled is not None
-    job_conn = event_index.connect(path)
-    try:
-        sql, args, count = seq_collector.statement(job_conn, compiled.where, compiled.params, (1, EVENTS))
-        rows = [json.loads(row[0]) for row in job_conn.execute(sql, args)]
-    finally:
-        job_conn.close()
-    assert count == len(rows) == parts
-    seqs = [seq for row in rows for seq in row]
-    assert sorted(seqs) == plain(path, FILTERS[text]) and len(set(seqs)) == len(seqs)
-    if parts > 1:
-        assert sum(1 for row in rows if row) > parts // 2  # spread over the parts, not all in one
-    if parts == seq_collector.PARTS + 1:
-        assert rows[0] and all(seq % 7 == 0 for seq in rows[0])  # the NULLs' part
-        starts = [row[0] for row in rows[1:] if row]
-        assert starts != sorted(starts)  # creation order is not capture order here: the parts are merged
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in BIG.items():
-            patch.setattr(event_index, name, value)
-        load(index, text)
-    assert index.seqs.tolist() == plain(path, FILTERS[text])
