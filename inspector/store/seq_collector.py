@@ -4,12 +4,13 @@ filters (`store.event_index`).
 Why a thread: a filter SQLite answers from an index (`trigger == x`, `status == failed`) gets every seq in one
 statement that returns them as one JSON array. Walking 250,000 index entries and building that array takes SQLite
 about 20 ms, all in `sqlite3_step`, which Python's `sqlite3` runs with the GIL released. Started on its own connection
-as soon as the first step knows the filter is a big one, that statement runs on the machine's other core while the
-window's thread reads and paints the first screenful; the window's thread only parses the array when it is there.
+as soon as the list knows the filter is read from an index (`EventIndex.start`), that statement runs on the machine's
+other core while the window's thread probes for a selective filter's few seqs (then the statement is stopped) or reads
+and paints the first screenful; the window's thread only parses the array when it is there.
 
 Nothing here runs Python per row (no progress handler: it would take the GIL from the window's thread every
-millisecond). The statement is bounded from outside instead: its owner `interrupt`s it once its budget is spent, or
-when the filter changes.
+millisecond). The statement is bounded from outside instead: its owner `cancel`s it (SQLite's interrupt) once its
+budget is spent, or when the filter changes.
 """
 
 from __future__ import annotations
