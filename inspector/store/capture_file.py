@@ -760,12 +760,12 @@ def _with_invocations(conn: sqlite3.Connection, event_ids: list[str]) -> list[st
     return found
 
 
-WRITER_CACHE_KIB = 32 * 1024
+WRITER_CACHE_KIB = 16 * 1024
 """The writer thread's page cache (SQLite's default is 2 MiB). Every new event adds a row at a random place of the
 indexes on ids (`events.id`, row keys, trace ids, `event_states_event`); with a cache smaller than those indexes
-each such insert reads its page back from the file first. 32 MiB hold them for some 500,000 events and cut the
-writer's time per event by about a fifth at 150,000 (measured: 53 -> 40 to 45 µs). The cache fills as pages are
-written, so a long capture holds up to that much more memory (bounded)."""
+each such insert reads its page back from the file first. 16 MiB hold them for some 250,000 events and cut the
+writer's time per event by about a fifth at 150,000 (measured: 53 -> 40 µs; 32 and 64 MiB did no better there).
+The cache fills as pages are written, so a long capture holds up to that much more memory (bounded)."""
 
 KNOWN_LIMIT = 200_000
 """Event states and invocation ids a writer keeps in memory (about 40 MB at most): a follower's re-reads of the
