@@ -141,7 +141,8 @@ def _parsed_json_encoder() -> Callable[[Any], str]:
 
 
 dumps_parsed = _parsed_json_encoder()
-"""`dumps` of a value parsed from JSON (an event's payload): the same text, faster."""
+"""`dumps` of a value parsed from JSON (an event's payload, an invocation's request and response): the same text,
+faster."""
 
 
 class CaptureFile:
@@ -320,8 +321,15 @@ class CaptureWriter:
         """The newest `created_ts` of an event the file may hold that `_known_states` does not (see `_may_be_stored`):
         none while the file holds only what this writer recorded and remembers; +inf when the file held events
         before (every unknown event is then looked up)."""
+        held = capture.conn.execute("SELECT 1 FROM invocations LIMIT 1").fetchone()
+        self._stored_newest_invocation = math.inf if held else -math.inf
+        """Likewise for invocations and `_known_invocations`."""
         self._attempts: dict[str, int] = {}
         self._touched: set[str] = set()
+        self._in_flight: dict[str, int] = {}
+        """Events with invocations in batches handed to the writer thread and not yet committed: how many batches.
+        Their attempts are counted from the file only once those are committed (see `observe_invocation`)."""
+        self._in_flight_lock = threading.Lock()
         self.recorded = 0
         """Items recorded since start: new events, state changes, new invocations, messages."""
         # Batches handed to the writer thread; bounded, so a writer slower than the stream holds the recorder back
@@ -443,6 +451,8 @@ class CaptureWriter:
         """Which of these invocation ids are already recorded (or waiting to be)."""
         ids = list(ids)
         known = {i for i in ids if i in self._known_invocations}
+        if self._stored_newest_invocation == -math.inf:
+            return known  # the file held none before this writer, which has forgotten none since
         rest = [i for i in ids if i not in known]
         # (The rest are not in a batch the writer thread holds: see `_known_states`.)
         for start in range(0, len(rest), 500):
@@ -459,12 +469,21 @@ class CaptureWriter:
         now: float | None = None,
     ) -> bool:
         """Record an invocation unless already recorded; returns whether it was new."""
-        if record.id in self._known_invocations or self.known_invocations([record.id]):
+        if record.id in self._known_invocations:
             return False
+        created = record.created_seconds
+        if (created is None or created <= self._stored_newest_invocation) and self.known_invocations([record.id]):
+            return False  # (asked only when the file may hold it: see `_may_be_stored`)
         now = time.time() if now is None else now
         attempt = self._attempts.get(record.event_id)
         if attempt is None:
-            self._wait()
+            # Counted from the file (other writers, e.g. a replay, add attempts too), once this writer's own
+            # invocations of the event are committed: waiting for the writer thread only when it still holds some,
+            # not at every first invocation after a flush (which stalled the recording on the writer's backlog).
+            with self._in_flight_lock:
+                held_back = record.event_id in self._in_flight
+            if held_back:
+                self._wait()
             attempt = int(
                 self.conn.execute("SELECT count(*) FROM invocations WHERE event_id = ?", (record.event_id,)).fetchone()[
                     0
@@ -480,8 +499,8 @@ class CaptureWriter:
                 "attempt": attempt,
                 "http_status": record.http_status,
                 "status": record.status,
-                "request": None if record.request is None else dumps(redact_logged_request(record.request)),
-                "response": None if record.response is None else dumps(redact_logged_response(record.response)),
+                "request": None if record.request is None else dumps_parsed(redact_logged_request(record.request)),
+                "response": None if record.response is None else dumps_parsed(redact_logged_response(record.response)),
                 "created_at": record.created_at,
                 "created_ts": record.created_seconds,  # the true instant, in the server's time zone
                 "duration_ms": duration_ms,
@@ -605,6 +624,10 @@ class CaptureWriter:
             self._log = []
             self._attempts.clear()  # (other writers, e.g. a replay, may add attempts: counted from the file)
             self._touched.clear()
+            if batch.touched:
+                with self._in_flight_lock:
+                    for event_id in batch.touched:
+                        self._in_flight[event_id] = self._in_flight.get(event_id, 0) + 1
             with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="capture writer", daemon=True)
@@ -620,10 +643,11 @@ class CaptureWriter:
         """Forget what `_known_states` and `_known_invocations` hold beyond events that can still change, once the
         writer thread has committed it all (so memory stays flat and what is forgotten is in the file)."""
         self._wait()
-        if self._stored_newest != math.inf:  # what is forgotten now is in the file, and no newer than its newest
-            newest = self.conn.execute("SELECT max(created_ts) FROM events").fetchone()[0]
-            if newest is not None:  # (events without a time are always looked up)
-                self._stored_newest = max(self._stored_newest, float(newest))
+        for table, attribute in (("events", "_stored_newest"), ("invocations", "_stored_newest_invocation")):
+            if getattr(self, attribute) != math.inf:  # what is forgotten now is in the file, no newer than its newest
+                newest = self.conn.execute(f"SELECT max(created_ts) FROM {table}").fetchone()[0]
+                # (what has no time is always looked up; a table with nothing timed leaves it as it was)
+                setattr(self, attribute, max(getattr(self, attribute), -math.inf if newest is None else float(newest)))
         still_open = {k: v for k, v in self._known_states.items() if not (v[0] or v[1] or v[5])}
         self._known_states = still_open if len(still_open) < KNOWN_LIMIT // 2 else {}
         self._known_invocations = set()
@@ -683,6 +707,12 @@ class CaptureWriter:
                 except BaseException as exc:  # reported to the recording side at its next flush
                     self._error = exc
                 finally:
+                    if batch.touched:
+                        with self._in_flight_lock:
+                            for event_id in batch.touched:
+                                left = self._in_flight.pop(event_id, 1) - 1
+                                if left:
+                                    self._in_flight[event_id] = left
                     self._queue.task_done()
         finally:
             if db is not None:

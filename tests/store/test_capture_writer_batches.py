@@ -1,20 +1,26 @@
 """The capture writer at the event log's pace: one answer's events observed together (`observe_events`) record what
 observing them one by one records; a writer that forgot what it recorded (its memory is bounded) still asks the file
-about an event seen again, however old; payloads are stored as `dumps` writes them. Real SQLite files throughout."""
+about an event or invocation seen again, however old; an attempt is numbered after the writer thread committed the
+earlier ones of its event, and only then waits for it; payloads are stored as `dumps` writes them. Real SQLite files
+throughout."""
 
 from __future__ import annotations
 
 import json
 import math
+import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from inspector.core.events import EventRecord
+from inspector.core.events import EventRecord, InvocationRecord
+from inspector.core.hasura import client_error
 from inspector.store import capture_file as capture_file_module
 from inspector.store.capture_file import CaptureFile, CaptureWriter, dumps, dumps_parsed
-from tests.helpers.captures import event_dict
+from tests.helpers.captures import event_dict, invocation_dict, ok_response
 
 STATE_COLUMNS = "event_id, status, delivered, error, tries, locked, next_retry_at, archived"
 
@@ -151,4 +157,72 @@ def test_a_payload_stored_by_the_writer_reads_back_equal(tmp_path: Path) -> None
     (stored,) = capture.conn.execute("SELECT payload FROM events").fetchone()
     assert stored == dumps(event["payload"])
     assert json.loads(stored) == event["payload"]
+    capture.close()
+
+
+def _invocation(invocation_id: str, event: dict[str, Any], created_at: str, ok: bool = True) -> InvocationRecord:
+    response = ok_response() if ok else client_error("connection refused")
+    return InvocationRecord.from_hasura(
+        invocation_dict(invocation_id, event, 200 if ok else None, response, created_at)
+    )
+
+
+def test_invocations_seen_again_after_the_writer_forgot_them_are_not_recorded_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(capture_file_module, "KNOWN_LIMIT", 50)
+    capture = CaptureFile.create(tmp_path / "c.inspector")
+    writer = CaptureWriter(capture)
+    events = [event_dict(f"ev-{n:03d}", created_at=_stamp(n), tries=1, delivered=True) for n in range(40)]
+    writer.observe_events([EventRecord.from_hasura(e) for e in events])
+    invocations = [_invocation(f"inv-{n:03d}", e, _stamp(n)) for n, e in enumerate(events)]
+    assert writer.known_invocations(i.id for i in invocations) == set()
+    assert all(writer.observe_invocation(i) for i in invocations)
+    writer.flush()  # over the limit: forgotten once committed
+    assert writer._known_invocations == set()
+    assert writer.known_invocations(i.id for i in invocations) == {i.id for i in invocations}
+    assert not any(writer.observe_invocation(i) for i in reversed(invocations))
+    later = _invocation("inv-later", events[0], _stamp(95))
+    assert writer.observe_invocation(later)  # newer than all it forgot: not looked up, and new
+    writer.flush()
+    assert capture.count("invocations") == 41
+    attempts = capture.rows("SELECT attempt FROM invocations WHERE event_id = 'ev-000' ORDER BY seq")
+    assert [r["attempt"] for r in attempts] == [1, 2]
+    capture.close()
+
+
+def test_an_attempt_waits_for_the_earlier_ones_of_its_event_and_only_those(tmp_path: Path) -> None:
+    """Another connection holds the file's write lock for 1.5 s, so the writer thread cannot commit: the first
+    attempt of another event is numbered at once (nothing of that event is held back), the second attempt of an
+    event whose first is still in the writer's queue waits for it and is numbered 2 (counted before it was
+    committed, it would be 1)."""
+    path = tmp_path / "c.inspector"
+    capture = CaptureFile.create(path)
+    writer = CaptureWriter(capture)
+    first, other = event_dict("ev-1", tries=1, error=True), event_dict("ev-2", tries=1, delivered=True)
+    writer.observe_events([EventRecord.from_hasura(first), EventRecord.from_hasura(other)])
+    writer.flush()
+    assert writer.observe_invocation(_invocation("inv-1", first, "2024-03-01T12:00:01", ok=False))
+    # (with a new event in the batch, the writer's transaction begins with a write, which waits for the lock)
+    writer.observe_events([EventRecord.from_hasura(event_dict("ev-3"))])
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    writer.flush(wait=False)  # inv-1 is now in the writer's queue, not committed
+    released = threading.Event()
+
+    def release() -> None:
+        time.sleep(1.5)
+        blocker.execute("COMMIT")
+        released.set()
+
+    threading.Thread(target=release, daemon=True).start()
+    began = time.monotonic()
+    assert writer.observe_invocation(_invocation("inv-2", other, "2024-03-01T12:00:02"))
+    assert not released.is_set(), "the first attempt of another event waited for the writer"
+    assert writer.observe_invocation(_invocation("inv-3", first, "2024-03-01T12:00:03"))
+    assert released.is_set() and time.monotonic() - began >= 1.4  # the retry waited for inv-1 to be committed
+    writer.flush()
+    blocker.close()
+    attempts = capture.rows("SELECT id, attempt FROM invocations ORDER BY seq")
+    assert {r["id"]: r["attempt"] for r in attempts} == {"inv-1": 1, "inv-2": 1, "inv-3": 2}
     capture.close()
