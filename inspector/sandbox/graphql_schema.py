@@ -307,7 +307,10 @@ def stream_query(table: Table, args: Mapping[str, Any]) -> StreamQuery:
     last = "max" if not descending else "min"
     end = f'(SELECT {last}({ref}) FROM "{table.name}")'
     bound = f"COALESCE((SELECT {ref} {rows} ORDER BY {ref} {direction} LIMIT 1 OFFSET ?), {end})"
-    query = f"SELECT {column_list(table)} {rows} AND {ref} {up_to} {bound} ORDER BY {ref} {direction} LIMIT ?"
+    # The outer `where` is wrapped in unary `+` so that SQLite cannot take one of its terms (`id <= N`) as the end of
+    # the index range instead of the bound: the bound is what ends a batch.
+    outer = f'FROM "{table.name}" WHERE +({sql}) AND {ref} {after} ?'
+    query = f"SELECT {column_list(table)} {outer} AND {ref} {up_to} {bound} ORDER BY {ref} {direction} LIMIT ?"
     return StreamQuery(
         column,
         table.columns.index(column),
