@@ -720,6 +720,11 @@ class CaptureWriter:
 
     def _write(self, db: sqlite_utils.Database, batch: _Batch) -> None:
         conn = db.conn
+        # The write lock first: a transaction that read before its first write (sqlite-utils' `insert_all` asks for
+        # the table's columns) fails at once with "database is locked" when another connection holds that lock (the
+        # window writing a mark, this capture's own connection adding an operation), where one that begins with it
+        # waits the connection's timeout like any writer.
+        conn.execute("BEGIN IMMEDIATE")
         with conn:
             if batch.events:
                 # Multi-row statements rather than sqlite-utils' `insert_all` (which builds each row's SQL in

@@ -226,3 +226,26 @@ def test_an_attempt_waits_for_the_earlier_ones_of_its_event_and_only_those(tmp_p
     attempts = capture.rows("SELECT id, attempt FROM invocations ORDER BY seq")
     assert {r["id"]: r["attempt"] for r in attempts} == {"inv-1": 1, "inv-2": 1, "inv-3": 2}
     capture.close()
+
+
+def test_a_batch_waits_for_another_connection_writing_the_file(tmp_path: Path) -> None:
+    """Whatever the batch begins with (here an invocation, which sqlite-utils inserts after reading the table's
+    columns): while another connection holds the write lock for a moment (the window writing a mark), the writer
+    thread waits for it instead of failing the capture with "database is locked"."""
+    path = tmp_path / "c.inspector"
+    capture = CaptureFile.create(path)
+    writer = CaptureWriter(capture)
+    event = event_dict("ev-1", tries=1, delivered=True)
+    writer.observe_events([EventRecord.from_hasura(event)])
+    writer.flush()
+    writer.observe_invocation(_invocation("inv-1", event, "2024-03-01T12:00:01"))
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO marks (kind, target, created_at) VALUES ('event', 'ev-1', 1.0)")
+    writer.flush(wait=False)
+    time.sleep(0.5)
+    other.execute("COMMIT")
+    other.close()
+    writer.flush()  # raised the writer thread's OperationalError before
+    assert capture.count("invocations") == 1
+    capture.close()
