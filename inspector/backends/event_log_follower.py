@@ -24,8 +24,9 @@ never trusts a position across calls, only what a single answer shows:
   `max_page_size` (Hasura sets no upper bound on `limit`: `MAX_PAGE_SIZE`); past the news they ask for about the
   rows still wanted (the rest of the margin, or as many as the answer's times put before the oldest open event),
   plus those that new rows pushed down since.
-- Invocations are read the same way (down to the previous poll's newest, minus the margin); an invocation whose event
-  this poll did not read has its event read by id, with no cap.
+- Invocations are read the same way (down to the previous poll's newest, minus the margin), and once more after the
+  events, down to the newest seen, when an event shows an attempt whose invocation was not read (it was logged in
+  between); an invocation whose event this poll did not read has its event read by id, with no cap.
 - **Vanished things**: an event that `pg_get_event_by_id` answers 400 `not-exists` for (Hasura's event cleanup
   deletes processed events and, by default, keeps their invocations: `deleteEventTriggerLogsTx`) is reported to the
   sink as cleaned up by the server; a trigger whose reads answer `not-exists` was deleted: it is reported as removed
@@ -334,7 +335,8 @@ class EventLogFollower:
             if open_events:
                 stop_before = min(stop_before, min(open_events.values()))
         seen: set[str] = set()
-
+        attempted: set[str] = set()
+        """Events this pass recorded new or changed with an attempt made (`tries` > 0)."""
         new_events = 0
 
         def take_events(rows: list[EventRecord]) -> int:
@@ -350,6 +352,8 @@ class EventLogFollower:
                 outcome = next(outcomes)
                 if outcome != "same":
                     found += 1
+                    if event.tries:
+                        attempted.add(event.id)
                     if outcome == "new":
                         new_events += 1
                         end = position
@@ -376,6 +380,23 @@ class EventLogFollower:
             self._newest_event[name] = max(newest, previous or -math.inf)
         elif previous is None:
             self._newest_event[name] = -math.inf
+
+        # 2b. Hasura writes an attempt's invocation and its event's new state in one transaction (`recordSuccess`,
+        # `recordError'` in server/src-lib/Hasura/Backends/Postgres/DDL/EventTrigger.hs): an event read with a new
+        # attempt whose invocation step 1 did not bring was answered after step 1 read the log, and its invocation is
+        # among those logged since. They are read now, so that a pass does not record an attempt's outcome without the
+        # attempt (a reader of the file would see a delivered event without its delivery until the next pass).
+        if attempted.difference(i.event_id for i in fresh.values()):
+            previous = self._newest_invocation.get(name)
+            newest = await _scan(
+                self._invocation_fetch(trigger),
+                self.page_size,
+                previous,
+                take_invocations,
+                max_page_size=self.max_page_size,
+            )
+            if newest is not None:
+                self._newest_invocation[name] = max(newest, previous or -math.inf)
 
         # 3. invocations after events, oldest first, so attempts are numbered in time order
         touched: list[str] = []

@@ -325,6 +325,45 @@ async def test_an_open_event_just_below_the_margin_costs_rows_to_it_not_a_whole_
     capture.close()
 
 
+async def test_an_attempt_answered_while_a_poll_runs_comes_with_its_invocation(
+    log_server: LogServer, tmp_path: Path
+) -> None:
+    """The event is delivered (its invocation logged in the same transaction, as Hasura's `recordSuccess` does) after
+    the poll read the invocation log and before it read the events: the same poll records both, not the delivered
+    state alone with the attempt a poll later."""
+    (event_id,) = log_server.add_events(1, _stamp(1), delivered=False)
+    capture = CaptureFile.create(tmp_path / "c.inspector")
+    writer = CaptureWriter(capture)
+    client = _client(log_server.url)
+    await client.detect()
+    follower = EventLogFollower(client, _Sink(writer), await client.event_triggers())
+    await follower.poll()
+
+    def deliver_before_the_events_are_read() -> None:
+        if log_server.calls[-1] == "pg_get_event_logs" and not log_server.invocations:
+            log_server.events[0].update(delivered=True, tries=1)
+            log_server.invocations.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "trigger_name": "t",
+                    "event_id": event_id,
+                    "http_status": 200,
+                    "request": {"payload": {}},
+                    "response": {"type": "webhook_response", "data": {"body": "ok", "status": 200}},
+                    "created_at": _stamp(2),
+                }
+            )
+
+    log_server.before_read = deliver_before_the_events_are_read
+    await follower.poll()
+    await client.close()
+    writer.flush()
+    assert capture.rows("SELECT status FROM events") == [{"status": "delivered"}]
+    assert capture.count("invocations") == 1
+    assert capture.rows("SELECT attempts, successes FROM events") == [{"attempts": 1, "successes": 1}]
+    capture.close()
+
+
 @pytest.mark.slow
 async def test_backlog_of_20000_events_on_one_trigger_read_in_full(log_server: LogServer, tmp_path: Path) -> None:
     """20,000 events waiting on one trigger before the capture starts (the follower used to stop at 5,000): one poll
