@@ -335,6 +335,11 @@ class CaptureWriter:
         # Batches handed to the writer thread; bounded, so a writer slower than the stream holds the recorder back
         # (`put` blocks) instead of letting memory grow.
         self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=queued_batches)
+        self.queued_rows = queued_batches * batch_size
+        """Rows handed to the writer thread and not yet committed, at most (a flush waits for room beyond): the
+        event log's larger batches are held to the memory the message batches always had."""
+        self._queued = 0
+        self._room = threading.Condition()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._error: BaseException | None = None
@@ -605,7 +610,8 @@ class CaptureWriter:
     def flush(self, wait: bool = True) -> None:
         """Hand everything pending to the writer thread, to be written in one transaction. With `wait` (the
         default), return when everything recorded so far is committed; without, return at once (the periodic flush
-        of a running capture), unless the writer thread is `queued_batches` behind: then wait for room."""
+        of a running capture), unless the writer thread is `queued_batches` or `queued_rows` behind: then wait for
+        room."""
         if self.pending:
             batch = _Batch(
                 self._events,
@@ -615,6 +621,7 @@ class CaptureWriter:
                 self._messages,
                 self._log,
                 list(self._touched),
+                self.pending,
             )
             self._events = []
             self._event_updates = []
@@ -628,6 +635,10 @@ class CaptureWriter:
                 with self._in_flight_lock:
                     for event_id in batch.touched:
                         self._in_flight[event_id] = self._in_flight.get(event_id, 0) + 1
+            with self._room:  # (`_queued` > 0: batches in the queue, so a writer thread is there to make room)
+                while self._queued and self._queued + batch.rows > self.queued_rows:
+                    self._room.wait()
+                self._queued += batch.rows
             with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="capture writer", daemon=True)
@@ -707,6 +718,9 @@ class CaptureWriter:
                 except BaseException as exc:  # reported to the recording side at its next flush
                     self._error = exc
                 finally:
+                    with self._room:
+                        self._queued -= batch.rows
+                        self._room.notify_all()
                     if batch.touched:
                         with self._in_flight_lock:
                             for event_id in batch.touched:
@@ -857,7 +871,7 @@ def insert_rows(
 class _Batch:
     """What one flush hands to the writer thread."""
 
-    __slots__ = ("event_updates", "events", "invocations", "log", "messages", "states", "touched")
+    __slots__ = ("event_updates", "events", "invocations", "log", "messages", "rows", "states", "touched")
 
     def __init__(
         self,
@@ -868,7 +882,10 @@ class _Batch:
         messages: list[tuple[Any, ...]],
         log: list[tuple[Any, ...]],
         touched: list[str],
+        rows: int,
     ) -> None:
+        self.rows = rows
+        """Rows in all (`CaptureWriter.pending` when it was made)."""
         self.events = events
         self.event_updates = event_updates
         self.states = states

@@ -249,3 +249,33 @@ def test_a_batch_waits_for_another_connection_writing_the_file(tmp_path: Path) -
     writer.flush()  # raised the writer thread's OperationalError before
     assert capture.count("invocations") == 1
     capture.close()
+
+
+def test_the_writer_holds_a_bounded_number_of_rows_not_yet_committed(tmp_path: Path) -> None:
+    """Memory stays bounded when the file cannot keep up: with room for 200 rows (2 batches of 100 messages), a second
+    batch of 150 rows of events waits for the first to be committed (here: until another connection lets go of the
+    write lock), though the queue has a free place."""
+    path = tmp_path / "c.inspector"
+    capture = CaptureFile.create(path)
+    writer = CaptureWriter(capture, batch_size=100, queued_batches=2, event_batch_size=1000)
+    assert writer.queued_rows == 200
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    writer.observe_events([EventRecord.from_hasura(event_dict(f"a-{n}")) for n in range(75)])  # 150 rows
+    began = time.monotonic()
+    writer.flush(wait=False)
+    assert time.monotonic() - began < 0.5  # room for it
+
+    def release() -> None:
+        time.sleep(1.0)
+        other.execute("COMMIT")
+
+    threading.Thread(target=release, daemon=True).start()
+    writer.observe_events([EventRecord.from_hasura(event_dict(f"b-{n}")) for n in range(75)])
+    began = time.monotonic()
+    writer.flush(wait=False)
+    assert time.monotonic() - began >= 0.8  # waited for the first batch's commit
+    writer.flush()
+    other.close()
+    assert capture.count("events") == 150
+    capture.close()
