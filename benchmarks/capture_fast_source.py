@@ -67,16 +67,7 @@ def serve(rate: float, seconds: float) -> None:
 
     async def main() -> None:
         log = Counting(rate, seconds)
-        app = web.Application(client_max_size=1 << 20)
-        app.router.add_post("/v1/metadata", log.metadata)
-        app.router.add_post("/v2/query", log.query)
-        app.router.add_get("/v1/version", log.version)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        print(json.dumps({"url": f"http://127.0.0.1:{port}/v1/graphql"}), flush=True)
+        runner = await fel.listen(log)
         loop = asyncio.get_running_loop()
         producer = asyncio.create_task(log.produce())
         await log.done.wait()

@@ -157,8 +157,8 @@ class FastEventLog:
         return web.json_response({"version": "v2.48.0"})
 
 
-async def serve(rate: float, seconds: float) -> None:
-    log = FastEventLog(rate, seconds)
+async def listen(log: FastEventLog) -> web.AppRunner:
+    """Serve `log` on a free loopback port and print `{"url": ...}` (its GraphQL endpoint) on stdout."""
     app = web.Application(client_max_size=1 << 20)
     app.router.add_post("/v1/metadata", log.metadata)
     app.router.add_post("/v2/query", log.query)
@@ -170,6 +170,12 @@ async def serve(rate: float, seconds: float) -> None:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     print(json.dumps({"url": f"http://127.0.0.1:{port}/v1/graphql"}), flush=True)
+    return runner
+
+
+async def serve(rate: float, seconds: float) -> None:
+    log = FastEventLog(rate, seconds)
+    runner = await listen(log)
     loop = asyncio.get_running_loop()
     stdin_closed = loop.run_in_executor(None, sys.stdin.read)
     producer = asyncio.create_task(log.produce())
