@@ -177,15 +177,15 @@ def test_a_statement_that_sees_newer_events_is_cut_where_loading_started_and_the
         monkeypatch.setattr(event_index, name, value)
     index = open_index(indexes, path)
     last = plain(path, "1")[-1]
-    start_job = EventIndex._start_job
+    start_jobs = EventIndex._start_jobs
     newer: list[dict[str, Any]] = []
 
-    def committed_first(self: EventIndex) -> Any:
+    def committed_first(self: EventIndex, low: int, hi: int) -> Any:
         if not newer:  # another connection records 40 events (10 of them validate-order) now
             newer.extend(write_events(writer, range(EVENTS, EVENTS + 40)))
-        return start_job(self)
+        return start_jobs(self, low, hi)
 
-    monkeypatch.setattr(EventIndex, "_start_job", committed_first)
+    monkeypatch.setattr(EventIndex, "_start_jobs", committed_first)
     load(index, 'trigger == "validate-order"')
     assert newer and len(jobs) == 1 and jobs[0].text is not None
     in_answer = [int(s) for s in jobs[0].text.strip("[]").split(",")]
@@ -336,3 +336,77 @@ def test_a_statement_that_fails_as_it_runs_stops_the_load_with_the_reason(
     assert not index.loading and step.found == []
     assert step.error is not None and "the filter stopped" in step.error and "JSON" in step.error, step.error
     assert len(jobs) == 1 and "JSON" in str(jobs[0].error)
+
+
+# --- the statement cut in two halves on a big capture ------------------------------------------------------------
+
+SPLITS = {
+    'trigger == "validate-order"': "created_ts",  # the trigger's index is by creation time
+    'status == "failed"': "seq",  # a one-column index ends in the rowid
+    'trigger == "agent-assignment" or status == "failed"': None,  # two indexes (MULTI-INDEX OR): one statement
+}
+
+
+@pytest.mark.parametrize("text", list(SPLITS))
+def test_on_a_big_capture_the_statement_is_cut_in_two_halves_that_load_what_plain_sql_selects(
+    capture: tuple[CaptureFile, CaptureWriter],
+    indexes: list[EventIndex],
+    jobs: list[SpyJob],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+) -> None:
+    """Each half reads a range of one index, the halves together give every seq once (the trigger's index lists them
+    out of capture order, so a half by creation time is not a half by seq), in capture order."""
+    for name, value in {**BIG, "_SPLIT_MIN_EVENTS": 1000}.items():
+        monkeypatch.setattr(event_index, name, value)
+    index = open_index(indexes, capture[0].path)
+    jobs.clear()
+    load(index, text)
+    expected = plain(capture[0].path, FILTERS[text])
+    assert index.seqs.tolist() == expected
+    column = SPLITS[text]
+    if column is None:
+        assert len(jobs) == 1
+        return
+    assert len(jobs) == 2 and all(job.text is not None for job in jobs)
+    halves = [[int(s) for s in (job.text or "").strip("[]").split(",") if s] for job in jobs]
+    assert all(halves) and sorted(halves[0] + halves[1]) == expected  # each seq in exactly one half
+    if column == "seq":
+        assert max(halves[0]) < min(halves[1])
+    else:  # by creation time: the newer half of the capture (written first) has the lower seqs
+        conn = sqlite3.connect(capture[0].path)
+        times = dict(conn.execute("SELECT seq, created_ts FROM events").fetchall())
+        conn.close()
+        assert max(times[s] for s in halves[0]) < min(times[s] for s in halves[1])
+        assert max(halves[0]) > min(halves[1])
+
+
+def test_no_half_by_creation_time_when_an_event_has_none_and_none_on_a_small_capture(
+    capture: tuple[CaptureFile, CaptureWriter],
+    indexes: list[EventIndex],
+    jobs: list[SpyJob],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An event without a creation time would be in neither half: the trigger's statement is then not cut; nor is any
+    on a capture under `_SPLIT_MIN_EVENTS` events."""
+    for name, value in BIG.items():
+        monkeypatch.setattr(event_index, name, value)
+    index = open_index(indexes, capture[0].path)
+    jobs.clear()
+    load(index, 'status == "failed"')
+    assert len(jobs) == 1  # 4,000 events: one statement
+    conn = sqlite3.connect(capture[0].path)
+    with conn:
+        conn.execute(
+            "UPDATE events SET created_ts = NULL WHERE seq = (SELECT max(seq) FROM events "
+            "WHERE trigger_name = 'validate-order')"
+        )
+    conn.close()
+    monkeypatch.setattr(event_index, "_SPLIT_MIN_EVENTS", 1000)
+    jobs.clear()
+    load(index, 'trigger == "validate-order"')
+    assert len(jobs) == 1
+    assert index.seqs.tolist() == plain(capture[0].path, "trigger_name = 'validate-order'")
+    jobs.clear()
+    load(index, 'status == "failed"')  # by seq: still cut
+    assert len(jobs) == 2 and index.seqs.tolist() == plain(capture[0].path, "status = 'failed'")
