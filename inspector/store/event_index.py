@@ -80,6 +80,11 @@ _SPLIT_PLAN = re.compile(r"SEARCH e USING (?:COVERING )?INDEX \S+ \(.*\b(rowid|c
 """The plan of a filter's statement with `AND e.seq < ?` (or `e.created_ts < ?`) added that reads a range of one index:
 the index ends in that column (`events_trigger` is by trigger and creation time; single-column indexes end in the
 rowid), so each half costs half the walk, not a comparison per entry of the whole."""
+FIRST_CREATED_SQL = "SELECT min(created_ts) FROM events"
+LAST_CREATED_SQL = "SELECT max(created_ts) FROM events"
+UNCREATED_SQL = "SELECT 1 FROM events WHERE created_ts IS NULL LIMIT 1"
+"""What `_split` asks before cutting by creation time, each answered from the creation time's index (one min() or max()
+a statement: SQLite answers `min(x), max(x)` together by scanning the table, 90 ms on a million events)."""
 _PROGRESS_OPS = 20_000
 """SQLite virtual-machine instructions between two looks at the probe's deadline (about a millisecond)."""
 _INDEXED_PLAN = re.compile(
@@ -388,7 +393,7 @@ class EventIndex:
         return array("q", range(low, hi + 1))
 
     def _first_event_ts(self) -> float | None:
-        found = self._conn.execute("SELECT min(created_ts) FROM events").fetchone()
+        found = self._conn.execute(FIRST_CREATED_SQL).fetchone()
         return None if found is None or found[0] is None else float(found[0])
 
     def _sorted_cursor(self, hi: int) -> sqlite3.Cursor:
@@ -539,10 +544,11 @@ class EventIndex:
             else:
                 # The middle of the capture's time range (its ends read from the creation time's index): events are
                 # not created in seq order when a backlog is read after newer ones.
-                first, last = self._conn.execute("SELECT min(created_ts), max(created_ts) FROM events").fetchone()
+                (first,) = self._conn.execute(FIRST_CREATED_SQL).fetchone()
+                (last,) = self._conn.execute(LAST_CREATED_SQL).fetchone()
                 if first is None or last is None:
                     continue
-                if self._conn.execute("SELECT 1 FROM events WHERE created_ts IS NULL LIMIT 1").fetchone():
+                if self._conn.execute(UNCREATED_SQL).fetchone():
                     continue  # such events would be in neither half
                 value = (first + last) / 2
             lower = f"({where}) AND e.{column} < ?"
