@@ -5,7 +5,8 @@ Run `python benchmarks/relay.py` (about 40 s) or `--quick` (a few seconds). Thre
 the engine (an aiohttp client posting Hasura-shaped event bodies of about 1 KB with Hasura's headers); the handler is
 a child process (this file with `--serve handler`: answers every POST `200 {}` after reading the body); the relay is
 another child (`--serve relay`: `inspector.services.relay.Relay` with one route to the handler and, as `inspector
-relay --out` does, every delivery recorded into a temporary capture). Children stop when their stdin closes.
+relay --out` does, every delivery recorded into a temporary capture, with the CLI's GIL switch interval). Children
+stop when their stdin closes.
 
 Figures (goals: p50 added < 1 ms, throughput >= 0.8x direct):
 - latency: one delivery at a time, N of them, direct and through the relay alternately in blocks; p50 and p99 of
@@ -101,10 +102,12 @@ async def serve_handler() -> None:
 
 
 async def serve_relay(target: str, record: bool = True) -> None:
+    from inspector.cli import SWITCH_INTERVAL
     from inspector.services.relay import Relay, RelayConfig
     from inspector.store.capture_file import CaptureFile
     from inspector.store.relay_records import RelayRecorder
 
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as `inspector relay` runs (the CLI sets it for every command)
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as tmp:
         capture = CaptureFile.create(Path(tmp) / "relay.inspector")
         recorder = RelayRecorder(capture)

@@ -13,6 +13,7 @@ Figures (goal: replay >= 0.8x raw at every concurrency):
 - raw: an `aiohttp.ClientSession` with a connector of the same size and C tasks posting the N bodies, serialised
   once beforehand, with the same headers (`Content-Type`, `User-Agent` and each event's trace headers, B3 and
   `traceparent`, made beforehand too); nothing is recorded. Attempts/s over the wall time.
+The process runs with the CLI's GIL switch interval (`inspector.cli.SWITCH_INTERVAL`), as `inspector replay` does.
 Both are measured alternately, `--repeats` times each, at each concurrency; the median is reported with min/max,
 and the handler's CPU share (from /proc, Linux only) tells whether the handler or the client was the bottleneck. The
 client's CPU per attempt (this process, all threads: replay's includes its recorder's SQLite thread; and replay's on
@@ -46,6 +47,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 from common import load_average  # noqa: E402
 
+from inspector.cli import SWITCH_INTERVAL  # noqa: E402
 from inspector.core.events import EventRecord, InvocationRecord  # noqa: E402
 from inspector.core.hasura import (  # noqa: E402
     event_payload,
@@ -292,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         assert child.stdout is not None
         port = int(child.stdout.readline())
+        # As `inspector replay` runs: the CLI sets the GIL switch interval for every command (`cli.SWITCH_INTERVAL`,
+        # 1 ms), so the recorder's thread and the event loop hand the GIL over within a millisecond.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         ok = asyncio.run(measure(port, child.pid, events, repeats, concurrencies))
     finally:
         with contextlib.suppress(BrokenPipeError, OSError):
