@@ -220,6 +220,10 @@ def _relay(args: argparse.Namespace, env: dict[str, str], err: TextIO) -> int:
         capture = CaptureFile.create(args.out, overwrite=args.force) if args.out else None
     except (FileExistsError, OSError) as exc:
         raise UsageError(f"cannot write {args.out}: {reason(exc)}") from exc
+    if capture is not None and getattr(args, "server_timezone", None):
+        # The zone the body's `created_at` is read in for events the relay records first (`store.relay_records`);
+        # a follower that asks the database writes it again.
+        capture.set_info(server_timezone=args.server_timezone)
     recorder = RelayRecorder(capture) if capture is not None else None
 
     async def main() -> int:

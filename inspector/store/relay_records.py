@@ -36,7 +36,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from inspector.core.events import row_key, timestamp_seconds
+from inspector.core.events import row_key, server_time_seconds
 from inspector.core.hasura import INVOCATION_VERSION, client_error, invocation_request, webhook_response
 from inspector.core.redaction import REDACTED, is_clear_header, redact_trigger_config
 from inspector.store.capture_file import CaptureFile, dumps, insert_rows
@@ -330,9 +330,10 @@ def write_deliveries(conn: sqlite3.Connection, records: Sequence[RelayDeliveryRe
         # An event new to the capture, whose every attempt is in this batch: its row is written with its figures
         # (what `update_relay_figures` would compute), sparing an UPDATE that rewrites the row.
         fresh = [i for i in ids if i not in known and not before.get(i) and i in seen]
-        pending = [_event_row(first_of[i]) for i in ids if i not in known and i not in fresh]
+        zone = _server_timezone(conn) if fresh or len(known) < len(ids) else None
+        pending = [_event_row(first_of[i], zone) for i in ids if i not in known and i not in fresh]
         if fresh:
-            rows = [_event_row(first_of[i]) + _figures(seen[i]) for i in fresh]
+            rows = [_event_row(first_of[i], zone) + _figures(seen[i]) for i in fresh]
             insert_rows(conn, _FIGURED_EVENT_COLUMNS, rows, _FIGURED_EVENT_VALUES, verb="INSERT OR IGNORE")
         if pending:
             insert_rows(conn, _EVENT_COLUMNS, pending, _EVENT_VALUES, verb="INSERT OR IGNORE")
@@ -383,7 +384,20 @@ def _attempts_so_far(conn: sqlite3.Connection, event_ids: Sequence[str]) -> dict
     return counts
 
 
-def _event_row(r: RelayDeliveryRecord) -> tuple[Any, ...]:
+def _server_timezone(conn: sqlite3.Connection) -> str | None:
+    """The database's time zone as the capture knows it (`capture_info.server_timezone`, written when the capture
+    follows the backend too), else None: the webhook body's `created_at` is then taken as UTC."""
+    found = conn.execute("SELECT value FROM capture_info WHERE key = 'server_timezone'").fetchone()
+    try:
+        zone = json.loads(found[0]) if found else None
+    except ValueError:
+        return None
+    return zone if isinstance(zone, str) else None
+
+
+def _event_row(r: RelayDeliveryRecord, zone: str | None) -> tuple[Any, ...]:
+    """The `events` row of a delivery's event. `zone`: the database's time zone, in which the body's `created_at`
+    (Hasura's `epCreatedAt`, a `LocalTime` of the database's wall clock) was written."""
     schema, table = r.table or ("public", "")
     event = r.event
     data = event.get("data") if isinstance(event.get("data"), Mapping) else {}
@@ -397,7 +411,7 @@ def _event_row(r: RelayDeliveryRecord) -> tuple[Any, ...]:
         table,
         str(event.get("op", "")),
         created_at,
-        timestamp_seconds(created_at),
+        server_time_seconds(created_at, zone),
         dumps(event),
         row_key(table, data.get("new") or data.get("old")),
         str(trace["trace_id"]) if isinstance(trace, Mapping) and trace.get("trace_id") else None,

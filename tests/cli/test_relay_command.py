@@ -235,3 +235,22 @@ def test_a_short_run_with_duration(tmp_path: Path, capsys: pytest.CaptureFixture
     assert code == ExitCode.OK and time.monotonic() - started < 10
     err = capsys.readouterr().err
     assert "listening on http://127.0.0.1:" in err and "0 deliveries" in err
+
+
+def test_server_timezone_is_kept_in_the_capture_for_the_bodies_created_at(tmp_path: Path) -> None:
+    """With `--no-follow` nothing asks the database for its zone: `--server-timezone` is what the recorder reads the
+    bodies' `created_at` in (`store.relay_records`)."""
+    out = tmp_path / "r.inspector"
+    argv = ["relay", "--route", "t=http://127.0.0.1:9/t", "--duration", "0.1", "--out", str(out)]
+
+    def zone() -> object:
+        capture = CaptureFile.open(out)
+        try:
+            return capture.info().get("server_timezone")
+        finally:
+            capture.close()
+
+    assert main([*argv, "--server-timezone", "Asia/Kolkata", "--force"]) == ExitCode.OK
+    assert zone() == "Asia/Kolkata"
+    assert main([*argv, "--force"]) == ExitCode.OK
+    assert zone() is None
