@@ -157,6 +157,7 @@ class SourcesTree(QTreeWidget):
             table_counts[0] += n
             if status == "failed":
                 table_counts[1] += n
+        shape = [group.childCount() for group in (self._triggers, self._subscriptions, self._tables)]
         names = list(dict.fromkeys([*configured, *sorted(by_trigger)]))
         trigger_rows: list[tuple[str, str, str, str, str]] = []
         for name in names:
@@ -172,6 +173,11 @@ class SourcesTree(QTreeWidget):
         self._fill_operations(
             [(op_id, name, kind, state, messages.get(op_id, 0)) for op_id, name, kind, state in operations]
         )
+        if shape != [group.childCount() for group in (self._triggers, self._subscriptions, self._tables)]:
+            # A row came or went: repaint the whole tree. Seen once under Xvfb at 1366x768, a table's first row kept
+            # an empty name and its group no expand arrow while its counts updated (only the changed cells were
+            # repainted, over a first paint that missed them).
+            self.viewport().update()
 
     def _on_more_timeout(self) -> None:
         if self._reader is not None:
