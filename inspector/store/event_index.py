@@ -17,14 +17,15 @@ range: with an index on the filtered column it would walk the whole index once p
 A filter SQLite answers from an index (`trigger == x`, `status == failed`) is read differently once it matches more
 than a screenful: all its seqs in one statement, started by `start` on a second connection of its own
 (`store.seq_collector`, a background thread), so SQLite walks the index on another core while this connection shows
-the first screenful; a later step parses its answer. On a big capture that statement is cut in two halves, each on
-a connection of its own, when SQLite reads each half as a range of the index (`_split`): both cores walk the index
-at once, and the first half is parsed while the second still runs.
+the first screenful; a later step parses its answer. On a big capture that statement is cut in parts, taken in turn by
+two connections, when SQLite reads each part as a range of the index (`_split`): both cores walk the index at once,
+and the first parts are parsed while the last ones still run.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import re
 import sqlite3
@@ -73,13 +74,18 @@ _COLLECT_ROWS = 1 << 20
 60 ms): the index is read row by row in steps instead. A filter that matches nearly all of a million events (a
 status most events have) is still taken at once: reading its index row by row takes half a second of steps."""
 _SPLIT_MIN_EVENTS = 100_000
-"""Captures of this many events or more (by seq range) have an indexed filter's statement cut in two halves run at once
-on two connections (`_split`), on a machine with two cores or more: one trigger's 250,000 seqs of a million events in
-~13 ms of walking the index instead of ~23. Smaller ones are answered by one statement in a few ms."""
-_SPLIT_PLAN = re.compile(r"SEARCH e USING (?:COVERING )?INDEX \S+ \(.*\b(rowid|created_ts)<\?\)$")
-"""The plan of a filter's statement with `AND e.seq < ?` (or `e.created_ts < ?`) added that reads a range of one index:
-the index ends in that column (`events_trigger` is by trigger and creation time; single-column indexes end in the
-rowid), so each half costs half the walk, not a comparison per entry of the whole."""
+"""Captures of this many events or more (by seq range) have an indexed filter's statement cut in `_SPLIT_PARTS` parts
+run on two connections at once (`_split`), on a machine with two cores or more: one trigger's 250,000 seqs of a
+million events in ~13 ms of walking the index instead of ~23. Smaller ones are answered by one statement in a few
+ms."""
+_SPLIT_PARTS = 6
+"""Parts of a cut statement, taken in turn by the two connections: the window's thread parses the first parts' seqs
+while the connections still walk the index for the last ones (parsing is a third of the time), instead of parsing
+everything once the walk is over."""
+_SPLIT_PLAN = re.compile(r"SEARCH e USING (?:COVERING )?INDEX \S+ \(.*\b(rowid|created_ts)>\? AND \1<\?\)$")
+"""The plan of a filter's statement with `AND e.seq >= ? AND e.seq < ?` (or `e.created_ts`) added that reads a range
+of one index: the index ends in that column (`events_trigger` is by trigger and creation time; single-column indexes
+end in the rowid), so each part costs its share of the walk, not a comparison per entry of the whole."""
 FIRST_CREATED_SQL = "SELECT min(created_ts) FROM events"
 LAST_CREATED_SQL = "SELECT max(created_ts) FROM events"
 UNCREATED_SQL = "SELECT 1 FROM events WHERE created_ts IS NULL LIMIT 1"
@@ -218,7 +224,7 @@ class _Loader:
             self.cursor.close()
             self.cursor = None
         for job in self.jobs:
-            job.cancel()
+            job.cancel()  # (a part not started yet never starts)
         self.jobs = []
         self.parsed = []
         self.retired = None
@@ -503,13 +509,13 @@ class EventIndex:
         return found
 
     def _start_jobs(self, low: int, hi: int) -> list[SeqJob]:
-        """Start the statement for all of an indexed filter's seqs (events `low..hi`), or its two halves, each on a
-        connection of its own (none when the budget for it is 0 or a connection cannot be opened: the index is then
-        read row by row)."""
+        """Start the statement for all of an indexed filter's seqs (events `low..hi`) on a connection of its own, or
+        its parts on two (none when the budget for it is 0 or a connection cannot be opened: the index is then read
+        row by row)."""
         if _COLLECT_BUDGET <= 0:
             return []
         parts = self._split(low, hi)
-        while len(self._job_conns) < len(parts):
+        while len(self._job_conns) < min(len(parts), 2):
             try:
                 conn = connect(self.path, any_thread=True)
             except sqlite3.Error:
@@ -524,50 +530,59 @@ class EventIndex:
             # (SQLite's own limit caps the size); Inspector replaces capture files and never truncates one in place.
             conn.execute("PRAGMA mmap_size = 1099511627776")
             self._job_conns.append(conn)
-        conns = self._job_conns[: len(parts)]  # (one more may be open from an earlier split)
-        return [
-            SeqJob(conn, where, params, _COLLECT_BUDGET) for conn, (where, params) in zip(conns, parts, strict=True)
-        ]
+        # Part i on connection i mod n, after the part before it on that connection: the jobs' order is the order
+        # their answers come in.
+        conns = self._job_conns[: min(len(parts), len(self._job_conns))]
+        jobs: list[SeqJob] = []
+        for i, (where, params) in enumerate(parts):
+            after = jobs[i - len(conns)] if i >= len(conns) else None
+            jobs.append(SeqJob(conns[i % len(conns)], where, params, _COLLECT_BUDGET, after=after))
+        return jobs
 
     def _split(self, low: int, hi: int) -> list[tuple[str, list[Any]]]:
-        """The filter as the statement's parts: two halves of the capture (by seq, or by creation time for the
-        trigger's index), when the capture is big, the machine has a second core, and SQLite reads each half as a
-        range of one index (`_SPLIT_PLAN`); else the whole filter."""
+        """The filter as the statement's parts: `_SPLIT_PARTS` ranges of the capture (by seq, or by creation time for
+        the trigger's index), in order, when the capture is big, the machine has a second core, and SQLite reads each
+        part as a range of one index (`_SPLIT_PLAN`); else the whole filter."""
         where, params = self._where()
         whole = [(where, params)]
         if hi - low + 1 < _SPLIT_MIN_EVENTS or (os.cpu_count() or 1) < 2:
             return whole
-        mid = (low + hi + 1) // 2
         for column in ("seq", "created_ts"):
             if column == "seq":
-                value: Any = mid
+                first: Any = low
+                last: Any = hi + 1
             else:
-                # The middle of the capture's time range (its ends read from the creation time's index): events are
-                # not created in seq order when a backlog is read after newer ones.
+                # The capture's time range (its ends read from the creation time's index) cut evenly: events are not
+                # created in seq order when a backlog is read after newer ones.
                 (first,) = self._conn.execute(FIRST_CREATED_SQL).fetchone()
                 (last,) = self._conn.execute(LAST_CREATED_SQL).fetchone()
-                if first is None or last is None:
+                if first is None or last is None or not last > first:
                     continue
                 if self._conn.execute(UNCREATED_SQL).fetchone():
-                    continue  # such events would be in neither half
-                value = (first + last) / 2
-            lower = f"({where}) AND e.{column} < ?"
-            plan = self._conn.execute(f"EXPLAIN QUERY PLAN SELECT e.seq FROM events e WHERE {lower}", [*params, value])
+                    continue  # such events would be in no part
+            cuts = [first + (last - first) * k / _SPLIT_PARTS for k in range(1, _SPLIT_PARTS)]
+            if column == "seq":
+                cuts = [int(cut) for cut in cuts]
+            middle = f"({where}) AND e.{column} >= ? AND e.{column} < ?"
+            plan = self._conn.execute(f"EXPLAIN QUERY PLAN SELECT e.seq FROM events e WHERE {middle}", [*params, 0, 1])
             steps = [str(row[3]) for row in plan.fetchall()]
             matched = _SPLIT_PLAN.match(steps[0]) if len(steps) == 1 else None
             if matched and matched.group(1) == ("rowid" if column == "seq" else column):
-                return [(lower, [*params, value]), (f"({where}) AND e.{column} >= ?", [*params, value])]
+                parts = [(f"({where}) AND e.{column} < ?", [*params, cuts[0]])]
+                parts += [(middle, [*params, a, b]) for a, b in itertools.pairwise(cuts)]
+                parts.append((f"({where}) AND e.{column} >= ?", [*params, cuts[-1]]))
+                return parts
         return whole
 
     def _collect(self, loader: _Loader, result: Step, until: float) -> bool | None:
-        """The rest of an indexed filter from its statement (or halves) on the other connections, waiting for it
+        """The rest of an indexed filter from its statement (or parts) on the other connections, waiting for it
         until `until` at the latest. True: answered (the seqs are in `result.found`); False: the statement ran over
         its budget (it is stopped) or found too many (`_COLLECT_ROWS`), the index is to be read row by row; None: it is
         still running within its budget."""
         if not loader.jobs and not loader.parsed:  # not started (no budget for it, or no second connection)
             return False
         loader.retired = None  # freed now, while the statement runs (not when it is done: then it would delay the list)
-        while loader.jobs:  # in turn: the first half is parsed while the second still runs
+        while loader.jobs:  # in turn: the first parts are parsed while the last ones still run
             job = loader.jobs[0]
             finished = job.wait(min(until, job.deadline))
             if not finished and time.perf_counter() < job.deadline:

@@ -6,6 +6,7 @@ when the filter changes, and never left running."""
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 import time
@@ -338,7 +339,7 @@ def test_a_statement_that_fails_as_it_runs_stops_the_load_with_the_reason(
     assert len(jobs) == 1 and "JSON" in str(jobs[0].error)
 
 
-# --- the statement cut in two halves on a big capture ------------------------------------------------------------
+# --- the statement cut in parts on a big capture ----------------------------------------------------------------
 
 SPLITS = {
     'trigger == "validate-order"': "created_ts",  # the trigger's index is by creation time
@@ -347,16 +348,20 @@ SPLITS = {
 }
 
 
+def _part_seqs(job: SpyJob) -> list[int]:
+    return [int(s) for s in (job.text or "").strip("[]").split(",") if s]
+
+
 @pytest.mark.parametrize("text", list(SPLITS))
-def test_on_a_big_capture_the_statement_is_cut_in_two_halves_that_load_what_plain_sql_selects(
+def test_on_a_big_capture_the_statement_is_cut_in_parts_that_load_what_plain_sql_selects(
     capture: tuple[CaptureFile, CaptureWriter],
     indexes: list[EventIndex],
     jobs: list[SpyJob],
     monkeypatch: pytest.MonkeyPatch,
     text: str,
 ) -> None:
-    """Each half reads a range of one index, the halves together give every seq once (the trigger's index lists them
-    out of capture order, so a half by creation time is not a half by seq), in capture order."""
+    """Each part reads a range of one index, in order, the parts together give every seq once (the trigger's index
+    lists them out of capture order, so a part by creation time is not a range of seqs), in capture order."""
     for name, value in {**BIG, "_SPLIT_MIN_EVENTS": 1000}.items():
         monkeypatch.setattr(event_index, name, value)
     index = open_index(indexes, capture[0].path)
@@ -368,27 +373,62 @@ def test_on_a_big_capture_the_statement_is_cut_in_two_halves_that_load_what_plai
     if column is None:
         assert len(jobs) == 1
         return
-    assert len(jobs) == 2 and all(job.text is not None for job in jobs)
-    halves = [[int(s) for s in (job.text or "").strip("[]").split(",") if s] for job in jobs]
-    assert all(halves) and sorted(halves[0] + halves[1]) == expected  # each seq in exactly one half
-    if column == "seq":
-        assert max(halves[0]) < min(halves[1])
-    else:  # by creation time: the newer half of the capture (written first) has the lower seqs
-        conn = sqlite3.connect(capture[0].path)
-        times = dict(conn.execute("SELECT seq, created_ts FROM events").fetchall())
-        conn.close()
-        assert max(times[s] for s in halves[0]) < min(times[s] for s in halves[1])
-        assert max(halves[0]) > min(halves[1])
+    assert len(jobs) == event_index._SPLIT_PARTS and all(job.text is not None for job in jobs)
+    parts = [_part_seqs(job) for job in jobs]
+    assert sorted(seq for part in parts for seq in part) == expected  # each seq in exactly one part
+    conn = sqlite3.connect(capture[0].path)
+    times = dict(conn.execute("SELECT seq, created_ts FROM events").fetchall())
+    conn.close()
+    filled = [part for part in parts if part]
+    assert len(filled) >= 3
+    for before, after in itertools.pairwise(filled):  # in the order of the column cut by
+        if column == "seq":
+            assert max(before) < min(after)
+        else:
+            assert max(times[s] for s in before) < min(times[s] for s in after)
+    if column == "created_ts":  # the newer half of the capture (written first) has the lower seqs
+        assert max(filled[0]) > min(filled[-1])
 
 
-def test_no_half_by_creation_time_when_an_event_has_none_and_none_on_a_small_capture(
+def test_the_parts_on_one_connection_run_one_after_the_other_and_a_new_filter_stops_those_not_started(
     capture: tuple[CaptureFile, CaptureWriter],
     indexes: list[EventIndex],
     jobs: list[SpyJob],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An event without a creation time would be in neither half: the trigger's statement is then not cut; nor is any
-    on a capture under `_SPLIT_MIN_EVENTS` events."""
+    """Parts share two connections: each starts when the one before it on its connection ends; stopping the load
+    (another filter) interrupts the running ones, and the waiting ones never start."""
+    for name, value in {"_PROBE_BUDGET": 0.0, "_FIRST_SPAN": 256, "_COLLECT_BUDGET": 60.0}.items():
+        monkeypatch.setattr(event_index, name, value)
+    index = open_index(indexes, capture[0].path)
+    monkeypatch.setattr(event_index, "_SPLIT_MIN_EVENTS", 1000)
+    # `trigger == "validate-order"` at a few milliseconds a match, in a plan of one index range (a subquery,
+    # as in SLOW, would add a step to the plan, and the statement would not be cut).
+    index.filter = CompiledFilter(
+        "(e.trigger_name = ?) AND length(replace(hex(randomblob(400000)), 'A', 'B')) > 0", ["validate-order"]
+    )
+    jobs.clear()
+    index.start()
+    assert len(jobs) == event_index._SPLIT_PARTS
+    time.sleep(0.05)
+    assert not any(job.done for job in jobs[2:])  # waiting for the slow first two
+    started = time.perf_counter()
+    load(index, 'status == "failed"')  # typed another filter meanwhile
+    assert time.perf_counter() - started < 1.0
+    stopped = jobs[: event_index._SPLIT_PARTS]
+    assert all(job.done and job.text is None for job in stopped)
+    assert all("interrupt" in str(job.error) for job in stopped)
+    assert index.seqs.tolist() == plain(capture[0].path, "status = 'failed'")
+
+
+def test_no_part_by_creation_time_when_an_event_has_none_and_no_parts_on_a_small_capture(
+    capture: tuple[CaptureFile, CaptureWriter],
+    indexes: list[EventIndex],
+    jobs: list[SpyJob],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An event without a creation time would be in no part: the trigger's statement is then not cut; nor is any on a
+    capture under `_SPLIT_MIN_EVENTS` events."""
     for name, value in BIG.items():
         monkeypatch.setattr(event_index, name, value)
     index = open_index(indexes, capture[0].path)
@@ -409,7 +449,8 @@ def test_no_half_by_creation_time_when_an_event_has_none_and_none_on_a_small_cap
     assert index.seqs.tolist() == plain(capture[0].path, "trigger_name = 'validate-order'")
     jobs.clear()
     load(index, 'status == "failed"')  # by seq: still cut
-    assert len(jobs) == 2 and index.seqs.tolist() == plain(capture[0].path, "status = 'failed'")
+    assert len(jobs) == event_index._SPLIT_PARTS
+    assert index.seqs.tolist() == plain(capture[0].path, "status = 'failed'")
 
 
 @pytest.mark.parametrize(
