@@ -289,8 +289,10 @@ class EventIndex:
         self._state_seq = 0
         self._invocation_seq = 0
         self._job_conns: list[sqlite3.Connection] = []
-        """Connections for the statements of an indexed filter's seqs (opened the first time they run; two when the
-        statement is cut in halves)."""
+        """Connections for the statements of an indexed filter's seqs: opened with the list (a millisecond each, and
+        their schema read: not at the first filter), two on a machine with a second core (a statement cut in parts
+        runs on both)."""
+        self._open_job_conns(2 if (os.cpu_count() or 1) >= 2 else 1)
 
     # --- filters, sorting, rules -------------------------------------------------------------------------------------
 
@@ -515,21 +517,11 @@ class EventIndex:
         if _COLLECT_BUDGET <= 0:
             return []
         parts = self._split(low, hi)
-        while len(self._job_conns) < min(len(parts), 2):
-            try:
-                conn = connect(self.path, any_thread=True)
-            except sqlite3.Error:
-                if not self._job_conns:
-                    return []  # the index is read row by row on the list's own connection
-                parts = [self._where()]
-                break
-            register_functions(conn)
-            # The index's pages read in place from the operating system's cache rather than copied into SQLite's
-            # (2 MB by default; one trigger's part of a million events' index is ~8 MB): ~10 ms less a statement,
-            # and two halves then run at full speed side by side. Only these read-only statements map the file
-            # (SQLite's own limit caps the size); Inspector replaces capture files and never truncates one in place.
-            conn.execute("PRAGMA mmap_size = 1099511627776")
-            self._job_conns.append(conn)
+        self._open_job_conns(min(len(parts), 2))
+        if not self._job_conns:
+            return []  # the index is read row by row on the list's own connection
+        if len(self._job_conns) < min(len(parts), 2):
+            parts = [self._where()]
         # Part i on connection i mod n, after the part before it on that connection: the jobs' order is the order
         # their answers come in.
         conns = self._job_conns[: min(len(parts), len(self._job_conns))]
@@ -538,6 +530,22 @@ class EventIndex:
             after = jobs[i - len(conns)] if i >= len(conns) else None
             jobs.append(SeqJob(conns[i % len(conns)], where, params, _COLLECT_BUDGET, after=after))
         return jobs
+
+    def _open_job_conns(self, count: int) -> None:
+        """Open connections for the statements of indexed filters, up to `count` (fewer when one cannot be opened:
+        the list then does with those it has)."""
+        while len(self._job_conns) < count:
+            try:
+                conn = connect(self.path, any_thread=True)
+            except sqlite3.Error:
+                return
+            register_functions(conn)
+            # The index's pages read in place from the operating system's cache rather than copied into SQLite's
+            # (2 MB by default; one trigger's part of a million events' index is ~8 MB): ~10 ms less a statement,
+            # and two parts then run at full speed side by side. Only these read-only statements map the file
+            # (SQLite's own limit caps the size); Inspector replaces capture files and never truncates one in place.
+            conn.execute("PRAGMA mmap_size = 1099511627776")
+            self._job_conns.append(conn)
 
     def _split(self, low: int, hi: int) -> list[tuple[str, list[Any]]]:
         """The filter as the statement's parts: `_SPLIT_PARTS` ranges of the capture (by seq, or by creation time for
