@@ -214,9 +214,6 @@ class _Loader:
         connection of its own (`collect`); a job leaves the list when its answer is parsed into `parsed`."""
         self.parsed: list[int] = []
         """The seqs of the jobs answered so far (in the index's order)."""
-        self.retired: object = None
-        """The previous list's cached rows, released while this load waits for `job` (a few ms of freeing objects
-        that would otherwise delay the statement's start: its thread needs the GIL between preparing and running)."""
         self.done = False
 
     def close(self) -> None:
@@ -227,7 +224,6 @@ class _Loader:
             job.cancel()  # (a part not started yet never starts)
         self.jobs = []
         self.parsed = []
-        self.retired = None
 
 
 def connect(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
@@ -288,6 +284,8 @@ class EventIndex:
         self._data_version = -1
         self._state_seq = 0
         self._invocation_seq = 0
+        self._retired: object = None
+        """The previous list's cached rows while a filter loads, until `release`."""
         self._job_conns: list[sqlite3.Connection] = []
         """Connections for the statements of an indexed filter's seqs: opened with the list (a millisecond each, and
         their schema read: not at the first filter), two on a machine with a second core (a statement cut in parts
@@ -371,7 +369,9 @@ class EventIndex:
                 # probes for a selective filter's few seqs (then it is stopped) or reads a first screenful.
                 loader.jobs = self._start_jobs(low, hi)
         if loader.jobs:
-            loader.retired, self._pages = self._pages, OrderedDict()
+            # The previous list's cached rows are freed later (`release`): freeing them (~5 ms for 64 pages) would
+            # hold up the statement's start (its threads need the GIL to begin) or the parsing of its first parts.
+            self._retired, self._pages = self._pages, OrderedDict()
         else:
             self._pages.clear()
         self._loader = loader
@@ -589,7 +589,6 @@ class EventIndex:
         still running within its budget."""
         if not loader.jobs and not loader.parsed:  # not started (no budget for it, or no second connection)
             return False
-        loader.retired = None  # freed now, while the statement runs (not when it is done: then it would delay the list)
         while loader.jobs:  # in turn: the first parts are parsed while the last ones still run
             job = loader.jobs[0]
             finished = job.wait(min(until, job.deadline))
@@ -638,6 +637,11 @@ class EventIndex:
 
     # --- changing the list (the caller tells its views around these) -------------------------------------------------
 
+    def release(self) -> None:
+        """Free the rows the previous list had cached, if a load kept them (call when idle: after the list is
+        loaded). Also done by the next `start`, `refresh` and `clear`."""
+        self._retired = None
+
     def append(self, seqs: Sequence[int]) -> None:
         """Add rows at the end."""
         first = len(self.seqs)
@@ -665,6 +669,7 @@ class EventIndex:
         self._loader = None
         self.seqs = array("q")
         self._pages.clear()
+        self._retired = None
 
     # --- pages -------------------------------------------------------------------------------------------------------
 
@@ -771,6 +776,7 @@ class EventIndex:
         caller forgets the cached pages (rows already read may have changed) and then applies the change."""
         if self.closed or self.loading:
             return None
+        self._retired = None
         version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         if version == self._data_version:
             return None

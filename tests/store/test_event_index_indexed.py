@@ -464,3 +464,25 @@ def test_what_the_split_asks_first_is_answered_from_an_index_not_a_scan(
     plan = " ".join(str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
     conn.close()
     assert "USING COVERING INDEX events_created" in plan and "SCAN" not in plan, plan
+
+
+def test_the_previous_lists_rows_are_kept_while_a_statement_loads_and_freed_by_release(
+    capture: tuple[CaptureFile, CaptureWriter],
+    indexes: list[EventIndex],
+    jobs: list[SpyJob],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Freeing them (milliseconds for a full cache) would hold up the load; the list frees them when idle."""
+    for name, value in BIG.items():
+        monkeypatch.setattr(event_index, name, value)
+    index = open_index(indexes, capture[0].path)
+    for row in range(0, 4000, 300):
+        assert index.row(row) is not None
+    cached = index._pages
+    assert len(cached) > 5
+    load(index, 'trigger == "validate-order"')
+    assert jobs and index._retired is cached and index.cached_pages < len(cached)
+    index.release()
+    assert index._retired is None
+    load(index, 'status == "failed"')
+    assert index.refresh() is None and index._retired is None  # the live tail's look frees them too

@@ -661,6 +661,8 @@ class EventTableModel(QAbstractTableModel):
         count = len(self._index.seqs)
         self.rowsLoaded.emit(count, count)
         self.filterApplied.emit(count)
+        # The previous list's cached rows, kept while this one loaded, freed once the window is idle again.
+        QTimer.singleShot(0, self._index.release)
 
     # --- rows --------------------------------------------------------------------------------------------------------
 
