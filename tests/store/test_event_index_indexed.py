@@ -124,6 +124,15 @@ def test_the_capture_lists_a_trigger_out_of_capture_order_in_its_index(
 BIG: dict[str, Any] = {"_PROBE_ROWS": 64, "_FIRST_SPAN": 256}
 """As a big capture behaves: a filter that matches 64 events or more is too many for the first step's probe, and the
 first screenful's slices do not reach the end of the capture."""
+
+
+def open_big_index(indexes: list[EventIndex], path: Path, monkeypatch: pytest.MonkeyPatch) -> EventIndex:
+    """An index on the capture that behaves as on a big capture (`BIG`), its unfiltered list loaded."""
+    for name, value in BIG.items():
+        monkeypatch.setattr(event_index, name, value)
+    return open_index(indexes, path)
+
+
 PATHS: dict[str, dict[str, Any]] = {
     "probe": {},  # the first step's probe answers (fewer than 4,096 matches)
     "statement": BIG,  # a first screenful by slices, then the second connection's statement
@@ -174,9 +183,7 @@ def test_a_statement_that_sees_newer_events_is_cut_where_loading_started_and_the
     """A capture recording while the filter loads: events committed after `start` read the seqs' range, but before
     the second connection's statement ran, are in its answer; the list stops at the range, the tail adds them."""
     path, writer = capture[0].path, capture[1]
-    for name, value in BIG.items():
-        monkeypatch.setattr(event_index, name, value)
-    index = open_index(indexes, path)
+    index = open_big_index(indexes, path, monkeypatch)
     last = plain(path, "1")[-1]
     start_jobs = EventIndex._start_jobs
     newer: list[dict[str, Any]] = []
@@ -206,9 +213,7 @@ def test_the_tail_after_an_indexed_load_inserts_events_that_came_to_match_and_ap
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path, writer = capture[0].path, capture[1]
-    for name, value in BIG.items():
-        monkeypatch.setattr(event_index, name, value)
-    index = open_index(indexes, path)
+    index = open_big_index(indexes, path, monkeypatch)
     load(index, 'status == "failed"')
     assert len(jobs) == 1 and jobs[0].text is not None  # loaded by the second connection's statement
     assert index.seqs.tolist() == plain(path, "status = 'failed'")
@@ -319,9 +324,7 @@ def test_a_statement_that_fails_as_it_runs_stops_the_load_with_the_reason(
     jobs: list[SpyJob],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name, value in BIG.items():
-        monkeypatch.setattr(event_index, name, value)
-    index = open_index(indexes, capture[0].path)
+    index = open_big_index(indexes, capture[0].path, monkeypatch)
     # Fails on one match only, the last in the trigger's index and in capture order: it prepares fine, the probe and
     # the first screenful do not get to it, so the second connection's statement is the first to fail.
     (last,) = plain(capture[0].path, "trigger_name = 'validate-order'")[-1:]
@@ -429,9 +432,7 @@ def test_no_part_by_creation_time_when_an_event_has_none_and_no_parts_on_a_small
 ) -> None:
     """An event without a creation time would be in no part: the trigger's statement is then not cut; nor is any on a
     capture under `_SPLIT_MIN_EVENTS` events."""
-    for name, value in BIG.items():
-        monkeypatch.setattr(event_index, name, value)
-    index = open_index(indexes, capture[0].path)
+    index = open_big_index(indexes, capture[0].path, monkeypatch)
     jobs.clear()
     load(index, 'status == "failed"')
     assert len(jobs) == 1  # 4,000 events: one statement
@@ -473,9 +474,7 @@ def test_the_previous_lists_rows_are_kept_while_a_statement_loads_and_freed_by_r
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Freeing them (milliseconds for a full cache) would hold up the load; the list frees them when idle."""
-    for name, value in BIG.items():
-        monkeypatch.setattr(event_index, name, value)
-    index = open_index(indexes, capture[0].path)
+    index = open_big_index(indexes, capture[0].path, monkeypatch)
     for row in range(0, 4000, 300):
         assert index.row(row) is not None
     cached = index._pages
