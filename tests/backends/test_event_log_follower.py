@@ -36,6 +36,19 @@ from tests.helpers.sandbox_client import graphql_data, metadata_ok, wait_until
 # --- a log server of our own ----------------------------------------------------------------------------------------
 
 
+def delivered_invocation(event_id: str, created_at: str) -> dict[str, Any]:
+    """An invocation log row of trigger `t`'s event that its webhook answered 200."""
+    return {
+        "id": str(uuid.uuid4()),
+        "trigger_name": "t",
+        "event_id": event_id,
+        "http_status": 200,
+        "request": {"payload": {}},
+        "response": {"type": "webhook_response", "data": {"body": "ok", "status": 200}},
+        "created_at": created_at,
+    }
+
+
 class LogServer:
     """Answers export_metadata and the event-log reads of one trigger `t` on one source, as Hasura does (ties shuffled
     on every call), and records which calls it got. `before_read` runs before each read (to insert rows between
@@ -77,17 +90,7 @@ class LogServer:
                 }
             )
             if delivered:
-                self.invocations.append(
-                    {
-                        "id": str(uuid.uuid4()),
-                        "trigger_name": "t",
-                        "event_id": event_id,
-                        "http_status": 200,
-                        "request": {"payload": {}},
-                        "response": {"type": "webhook_response", "data": {"body": "ok", "status": 200}},
-                        "created_at": created_at,
-                    }
-                )
+                self.invocations.append(delivered_invocation(event_id, created_at))
         return ids
 
     def _page(self, rows: list[dict[str, Any]], limit: int, offset: int) -> list[dict[str, Any]]:
@@ -342,17 +345,7 @@ async def test_an_attempt_answered_while_a_poll_runs_comes_with_its_invocation(
     def deliver_before_the_events_are_read() -> None:
         if log_server.calls[-1] == "pg_get_event_logs" and not log_server.invocations:
             log_server.events[0].update(delivered=True, tries=1)
-            log_server.invocations.append(
-                {
-                    "id": str(uuid.uuid4()),
-                    "trigger_name": "t",
-                    "event_id": event_id,
-                    "http_status": 200,
-                    "request": {"payload": {}},
-                    "response": {"type": "webhook_response", "data": {"body": "ok", "status": 200}},
-                    "created_at": _stamp(2),
-                }
-            )
+            log_server.invocations.append(delivered_invocation(event_id, _stamp(2)))
 
     log_server.before_read = deliver_before_the_events_are_read
     await follower.poll()
