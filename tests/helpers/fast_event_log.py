@@ -157,8 +157,8 @@ class FastEventLog:
         return web.json_response({"version": "v2.48.0"})
 
 
-async def listen(log: FastEventLog) -> web.AppRunner:
-    """Serve `log` on a free loopback port and print `{"url": ...}` (its GraphQL endpoint) on stdout."""
+async def start(log: FastEventLog) -> tuple[web.AppRunner, str]:
+    """Serve `log` on a free loopback port; the runner and its GraphQL endpoint."""
     app = web.Application(client_max_size=1 << 20)
     app.router.add_post("/v1/metadata", log.metadata)
     app.router.add_post("/v2/query", log.query)
@@ -169,7 +169,13 @@ async def listen(log: FastEventLog) -> web.AppRunner:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    print(json.dumps({"url": f"http://127.0.0.1:{port}/v1/graphql"}), flush=True)
+    return runner, f"http://127.0.0.1:{port}/v1/graphql"
+
+
+async def listen(log: FastEventLog) -> web.AppRunner:
+    """Serve `log` on a free loopback port and print `{"url": ...}` (its GraphQL endpoint) on stdout."""
+    runner, url = await start(log)
+    print(json.dumps({"url": url}), flush=True)
     return runner
 
 

@@ -19,7 +19,7 @@ from inspector.core.connection_profile import ConnectionProfile
 from inspector.services import capture_session
 from inspector.services.capture_session import CaptureOptions, CaptureProgress, CaptureSession
 from inspector.store.capture_file import CaptureFile
-from tests.helpers.fast_event_log import TRIGGERS, FastEventLog
+from tests.helpers.fast_event_log import TRIGGERS, FastEventLog, start
 from tests.helpers.sandbox_client import wait_until
 
 
@@ -44,23 +44,10 @@ class SlowLog(FastEventLog):
         return await super().metadata(request)
 
 
-async def _serve(log: SlowLog) -> tuple[web.AppRunner, str]:
-    app = web.Application(client_max_size=1 << 20)
-    app.router.add_post("/v1/metadata", log.metadata)
-    app.router.add_post("/v2/query", log.query)
-    app.router.add_get("/v1/version", log.version)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}/v1/graphql"
-
-
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[SlowLog, str]]:
     log = SlowLog(rate=2000, seconds=60)
-    runner, url = await _serve(log)
+    runner, url = await start(log)
     producer = asyncio.create_task(log.produce())
     yield log, url
     producer.cancel()
