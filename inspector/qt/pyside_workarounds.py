@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
@@ -50,21 +51,21 @@ def true_leaks_per_emit() -> float:
 def protect_true() -> bool:
     """Give `True` a reserve of references when PySide's `emit()` takes them away (CPython before 3.12 only);
     returns whether the reserve was added."""
-    if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
-        return False
-    if true_leaks_per_emit() <= 0:
-        return False
-    ctypes.c_ssize_t.from_address(id(True)).value += NONE_RESERVE
-    return True
+    return _add_reserve(True, true_leaks_per_emit)
 
 
 def protect_none() -> bool:
     """Give `None` a reserve of references when PySide's void calls take them away (CPython before 3.12 only, where
     `None` is not immortal); returns whether the reserve was added."""
+    return _add_reserve(None, none_leaks_per_call)
+
+
+def _add_reserve(value: object, leaks: Callable[[], float]) -> bool:
+    """Add `NONE_RESERVE` references to `value` when `leaks()` says PySide takes them away."""
     if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
         return False
-    if none_leaks_per_call() <= 0:
+    if leaks() <= 0:
         return False
     # CPython 3.11 keeps the reference count as the object's first field (Py_ssize_t ob_refcnt).
-    ctypes.c_ssize_t.from_address(id(None)).value += NONE_RESERVE
+    ctypes.c_ssize_t.from_address(id(value)).value += NONE_RESERVE
     return True
