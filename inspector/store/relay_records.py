@@ -36,7 +36,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from inspector.core.events import row_key, server_time_seconds
+from inspector.core.events import row_key, server_time_seconds, valid_timezone
 from inspector.core.hasura import INVOCATION_VERSION, client_error, invocation_request, webhook_response
 from inspector.core.redaction import REDACTED, is_clear_header, redact_trigger_config
 from inspector.store.capture_file import CaptureFile, dumps, insert_rows
@@ -386,13 +386,14 @@ def _attempts_so_far(conn: sqlite3.Connection, event_ids: Sequence[str]) -> dict
 
 def _server_timezone(conn: sqlite3.Connection) -> str | None:
     """The database's time zone as the capture knows it (`capture_info.server_timezone`, written when the capture
-    follows the backend too), else None: the webhook body's `created_at` is then taken as UTC."""
+    follows the backend too), else None (also for a value that is not a zone this machine knows): the webhook body's
+    `created_at` is then taken as UTC."""
     found = conn.execute("SELECT value FROM capture_info WHERE key = 'server_timezone'").fetchone()
     try:
         zone = json.loads(found[0]) if found else None
-    except ValueError:
+        return valid_timezone(zone) if isinstance(zone, str) else None
+    except ValueError:  # not JSON, or a zone this machine does not know: UTC, rather than no time at all
         return None
-    return zone if isinstance(zone, str) else None
 
 
 def _event_row(r: RelayDeliveryRecord, zone: str | None) -> tuple[Any, ...]:

@@ -65,3 +65,20 @@ def test_the_event_row_takes_created_at_in_the_database_time_zone(tmp_path: Path
     assert created_ts == pytest.approx(expected, abs=1e-6)
     if zone == "Asia/Kolkata":  # 12:00 in Kolkata is 06:30 UTC: not the UTC reading of the same text
         assert created_ts == pytest.approx(wall.replace(tzinfo=UTC).timestamp() - 5.5 * 3600, abs=1e-6)
+
+
+@pytest.mark.parametrize("stored", ['"Nowhere/Zone"', "not json", "42"])
+def test_a_time_zone_the_capture_holds_that_is_not_one_is_taken_as_utc(tmp_path: Path, stored: str) -> None:
+    """A capture written elsewhere may hold a zone this machine does not know (or garbage): the event keeps a time."""
+    capture = CaptureFile.create(tmp_path / "relay.inspector")
+    with capture.conn:
+        capture.conn.execute("INSERT INTO capture_info (key, value) VALUES ('server_timezone', ?)", [stored])
+    recorder = RelayRecorder(capture, interval=0.01)
+    recorder.add(delivery("6f1c2d3e-0123-4000-8000-000000000002"))
+    recorder.flush()
+    recorder.close()
+    capture.close()
+    conn = sqlite3.connect(tmp_path / "relay.inspector")
+    (created_ts,) = conn.execute("SELECT created_ts FROM events").fetchone()
+    conn.close()
+    assert created_ts == pytest.approx(datetime.fromisoformat(CREATED_AT).replace(tzinfo=UTC).timestamp(), abs=1e-6)
