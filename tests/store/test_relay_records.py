@@ -47,19 +47,26 @@ def delivery(event_id: str) -> RelayDeliveryRecord:
     )
 
 
-@pytest.mark.parametrize("zone", [None, "UTC", "Asia/Kolkata", "America/New_York"])
-def test_the_event_row_takes_created_at_in_the_database_time_zone(tmp_path: Path, zone: str | None) -> None:
-    capture = CaptureFile.create(tmp_path / "relay.inspector")
-    if zone is not None:
-        capture.set_info(server_timezone=zone)
+def recorded_created_ts(capture: CaptureFile) -> float:
+    """Record one delivery into `capture` (closed afterwards) and read back its event's `created_ts`."""
+    path = capture.path
     recorder = RelayRecorder(capture, interval=0.01)
     recorder.add(delivery("6f1c2d3e-0123-4000-8000-000000000001"))
     recorder.flush()
     recorder.close()
     capture.close()
-    conn = sqlite3.connect(tmp_path / "relay.inspector")
+    conn = sqlite3.connect(path)
     (created_ts,) = conn.execute("SELECT created_ts FROM events").fetchone()
     conn.close()
+    return float(created_ts)
+
+
+@pytest.mark.parametrize("zone", [None, "UTC", "Asia/Kolkata", "America/New_York"])
+def test_the_event_row_takes_created_at_in_the_database_time_zone(tmp_path: Path, zone: str | None) -> None:
+    capture = CaptureFile.create(tmp_path / "relay.inspector")
+    if zone is not None:
+        capture.set_info(server_timezone=zone)
+    created_ts = recorded_created_ts(capture)
     wall = datetime.fromisoformat(CREATED_AT)
     expected = wall.replace(tzinfo=ZoneInfo(zone) if zone else UTC).timestamp()
     assert created_ts == pytest.approx(expected, abs=1e-6)
@@ -73,12 +80,5 @@ def test_a_time_zone_the_capture_holds_that_is_not_one_is_taken_as_utc(tmp_path:
     capture = CaptureFile.create(tmp_path / "relay.inspector")
     with capture.conn:
         capture.conn.execute("INSERT INTO capture_info (key, value) VALUES ('server_timezone', ?)", [stored])
-    recorder = RelayRecorder(capture, interval=0.01)
-    recorder.add(delivery("6f1c2d3e-0123-4000-8000-000000000002"))
-    recorder.flush()
-    recorder.close()
-    capture.close()
-    conn = sqlite3.connect(tmp_path / "relay.inspector")
-    (created_ts,) = conn.execute("SELECT created_ts FROM events").fetchone()
-    conn.close()
+    created_ts = recorded_created_ts(capture)
     assert created_ts == pytest.approx(datetime.fromisoformat(CREATED_AT).replace(tzinfo=UTC).timestamp(), abs=1e-6)
