@@ -211,6 +211,9 @@ class Report:
 
 
 def measure(path: Path, rows: int) -> Report:
+    from inspector.cli import SWITCH_INTERVAL
+
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as the window runs (`inspector` sets it for every command)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     report = Report()
     baseline = rss_mb()

@@ -16,6 +16,10 @@ Figures (goals: p50 added < 1 ms, throughput >= 0.8x direct):
   what the relay costs) and with a handler that takes `--handler-ms` (default 5 ms) waiting, as a handler that
   writes to a database or calls an API does (the engine's 16 deliveries in flight then wait on the handler, and
   the relay must not be what limits them);
+- the floor: the same no-op throughput through a bare TCP pipe (a fourth child, `--serve pipe`: asyncio protocols
+  copying bytes between the engine's connections and the handler, one connection to the handler for each; no HTTP
+  parsed, nothing recorded), measured in the same repeats. No relay written in Python does less per delivery, so
+  its ratio bounds what any relay can reach on this machine;
 - CPU per delivery of each process (user + system time from /proc over the no-op throughput runs, divided by the
   deliveries): the engine, the handler, the relay.
 Repeated `--repeats` times; the median of the repeats is reported with min/max.
@@ -120,6 +124,66 @@ async def serve_relay(target: str, record: bool = True) -> None:
         capture.close()
 
 
+class _PipeUp(asyncio.Protocol):
+    """The handler's side of one piped connection: its bytes go back to the engine as they come."""
+
+    def __init__(self, down: asyncio.Transport) -> None:
+        self.down = down
+
+    def data_received(self, data: bytes) -> None:
+        self.down.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.down.close()
+
+
+class _PipeDown(asyncio.Protocol):
+    """The engine's side of one piped connection: a connection to the handler opened for it, bytes copied both ways
+    (no HTTP parsed, nothing recorded)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.early: list[bytes] = []
+        self.up: asyncio.Transport | None = None
+        self.connecting: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.connecting = asyncio.ensure_future(self._connect(transport))
+
+    async def _connect(self, down: asyncio.Transport) -> None:
+        loop = asyncio.get_running_loop()
+        up, _ = await loop.create_connection(lambda: _PipeUp(down), "127.0.0.1", self.port)
+        self.up = up
+        for data in self.early:
+            up.write(data)
+        self.early = []
+
+    def data_received(self, data: bytes) -> None:
+        if self.up is not None:
+            self.up.write(data)
+        else:
+            self.early.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.up is not None:
+            self.up.close()
+
+
+async def serve_pipe(target: str) -> None:
+    """The floor of any relay written in Python: a TCP pipe to the handler (asyncio protocols, as the relay's own
+    listener), one connection to the handler per connection from the engine. Whatever a relay adds (HTTP framing,
+    rules, recording) comes on top of what this costs."""
+    from urllib.parse import urlsplit
+
+    port = urlsplit(target).port
+    assert port is not None
+    server = await asyncio.get_running_loop().create_server(lambda: _PipeDown(port), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await until_stdin_closes()
+    server.close()
+
+
 async def start_child(*args: str) -> tuple[asyncio.subprocess.Process, int]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(SCRIPT), "--serve", *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
@@ -184,6 +248,8 @@ async def bench(n: int, repeats: int, concurrency: int, record: bool = True, han
     direct = f"http://127.0.0.1:{handler_port}/{TRIGGER}"
     relay, relay_port = await start_child("relay", direct, *([] if record else ["no-record"]))
     relayed = f"http://127.0.0.1:{relay_port}/{TRIGGER}"
+    pipe, pipe_port = await start_child("pipe", direct)
+    piped = f"http://127.0.0.1:{pipe_port}/{TRIGGER}"
 
     def bodies_of(count: int) -> list[bytes]:
         """Events new to the relay: each delivery a first attempt, as the engine's are unless a handler failed (a
@@ -191,13 +257,14 @@ async def bench(n: int, repeats: int, concurrency: int, record: bool = True, han
         return [body(i) for i in range(count)]
 
     bodies = bodies_of(n)
-    keys = ("d50", "d99", "r50", "r99", "a50", "a99", "dt", "rt", "ratio", "wdt", "wrt", "wratio")
+    keys = ("d50", "d99", "r50", "r99", "a50", "a99", "dt", "rt", "ratio", "pt", "pratio", "wdt", "wrt", "wratio")
     figures: dict[str, list[float]] = {k: [] for k in (*keys, "cpu_engine", "cpu_handler", "cpu_relay")}
     pids = {"cpu_engine": os.getpid(), "cpu_handler": handler.pid, "cpu_relay": relay.pid}
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
             await latencies(session, direct, bodies_of(50))  # warm both paths
             await latencies(session, relayed, bodies_of(50))
+            await latencies(session, piped, bodies_of(50))
             for _ in range(repeats):
                 d: list[float] = []
                 r: list[float] = []
@@ -211,14 +278,16 @@ async def bench(n: int, repeats: int, concurrency: int, record: bool = True, han
                 rt = await throughput(session, relayed, fresh, concurrency)
                 for key, pid in pids.items():
                     figures[key].append((cpu_seconds(pid) - before[key]) / len(bodies) * 1e6)
+                pt = await throughput(session, piped, bodies_of(n), concurrency)
                 waited = bodies[: max(1, len(bodies) // 2)]
                 wdt = await throughput(session, direct, waited, concurrency, handler_ms)
                 fresh = bodies_of(len(waited))
                 wrt = await throughput(session, relayed, fresh, concurrency, handler_ms)
-                values = (d50, d99, r50, r99, r50 - d50, r99 - d99, dt, rt, rt / dt, wdt, wrt, wrt / wdt)
+                values = (d50, d99, r50, r99, r50 - d50, r99 - d99, dt, rt, rt / dt, pt, pt / dt, wdt, wrt, wrt / wdt)
                 for key, value in zip(keys, values, strict=True):
                     figures[key].append(value)
     finally:
+        await stop_child(pipe)
         await stop_child(relay)
         await stop_child(handler)
     labels = {
@@ -231,6 +300,8 @@ async def bench(n: int, repeats: int, concurrency: int, record: bool = True, han
         "dt": f"direct deliveries/s (C={concurrency})",
         "rt": f"relayed deliveries/s (C={concurrency})",
         "ratio": "throughput ratio, no-op handler",
+        "pt": f"piped deliveries/s (C={concurrency})",
+        "pratio": "throughput ratio, bare TCP pipe",
         "cpu_engine": "CPU us/delivery relayed: engine",
         "cpu_handler": "CPU us/delivery relayed: handler",
         "cpu_relay": "CPU us/delivery relayed: relay",
@@ -261,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve:
         if args.serve[0] == "handler":
             asyncio.run(serve_handler())
+        elif args.serve[0] == "pipe":
+            asyncio.run(serve_pipe(args.serve[1]))
         else:
             asyncio.run(serve_relay(args.serve[1], record=args.serve[-1] != "no-record"))
         return 0
