@@ -3,6 +3,7 @@ search and crashes behave as the module docstring promises. Real SQLite files th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -46,18 +47,16 @@ def test_create_refuses_an_existing_file_unless_told(tmp_path: Path) -> None:
     assert CaptureFile.open(path).info()["schema_version"] == SCHEMA_VERSION
 
 
-# --- the writer ----------------------------------------------------------------------------------------------------
-
 def test_a_new_capture_has_large_pages_and_an_older_one_keeps_its_own(tmp_path: Path) -> None:
     new = tmp_path / "new.inspector"
     CaptureFile.create(new).close()
-    with sqlite3.connect(new) as conn:
+    with contextlib.closing(sqlite3.connect(new)) as conn:
         assert conn.execute("PRAGMA page_size").fetchone()[0] == capture_file_module.PAGE_SIZE == 16384
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # A capture made before (SQLite's default 4 KB pages) opens, takes events and keeps its pages.
     old = tmp_path / "old.inspector"
     CaptureFile.create(old).close()
-    with sqlite3.connect(old) as conn:
+    with contextlib.closing(sqlite3.connect(old)) as conn:
         conn.execute("PRAGMA journal_mode = DELETE")
         conn.execute("PRAGMA page_size = 4096")
         conn.execute("VACUUM")
@@ -70,6 +69,8 @@ def test_a_new_capture_has_large_pages_and_an_older_one_keeps_its_own(tmp_path: 
     assert capture.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     capture.close()
 
+
+# --- the writer ----------------------------------------------------------------------------------------------------
 
 
 def test_the_same_event_observed_twice_is_one_row_and_one_state(capture: CaptureFile) -> None:
